@@ -21,11 +21,15 @@
 
 pub mod azt;
 pub mod dtc;
+pub mod payload;
 mod providers;
 pub mod schema;
+pub mod signals;
 pub mod view;
 pub mod wsc;
 pub mod zta;
 
+pub use payload::PayloadError;
 pub use schema::{AttrType, AttributeSchema, ProviderSchema, attribute, provider, schemas};
+pub use signals::ProviderSignals;
 pub use view::{Lookup, SignalSource, SignalValue};
