@@ -60,6 +60,12 @@ pub(crate) fn decode<T: DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|source| PayloadError::Invalid { provider, source })
 }
 
+/// A device-supplied string clipped to 64 characters, for error values:
+/// enough to recognise it, too little to flood a log.
+pub(crate) fn clip(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
 /// A device-supplied string made safe to log: at most 64 characters,
 /// printed with `Debug` so control characters are escaped.
 pub(crate) fn loggable(value: &str) -> String {
