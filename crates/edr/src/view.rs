@@ -50,3 +50,32 @@ pub trait SignalSource {
     /// Look `device.provider.<provider>.<attribute>` up.
     fn lookup(&self, provider: &str, attribute: &str) -> Lookup<'_>;
 }
+
+impl core::fmt::Display for Lookup<'_> {
+    /// How the value reads in a decision's explanation.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Present(v) => write!(f, "{v}"),
+            Self::Absent => f.write_str("absent"),
+            Self::Stale {
+                collected_at,
+                max_age,
+            } => write!(
+                f,
+                "stale (collected at {collected_at}, older than the maximum age of {max_age}); read as absent"
+            ),
+        }
+    }
+}
+
+impl core::fmt::Display for SignalValue<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::String(s) => write!(f, "{s:?}"),
+            Self::Timestamp(t) => write!(f, "{t}"),
+            Self::List(items) => write!(f, "{items:?}"),
+        }
+    }
+}
