@@ -1,13 +1,18 @@
 //! Token minting for tests: our own keys, our own signatures.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![expect(clippy::unwrap_used, reason = "test helpers: a panic is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a panic is a failed test"
+)]
 
 use std::sync::OnceLock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_edr::zta::{Jwks, PublicKey};
+use devicetrust_edr::{AttrType, ProviderSignals, SignalValue};
 use p256::ecdsa::signature::Signer as _;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -93,4 +98,49 @@ pub fn sign_raw(header: &str, claims: &str, key: &Key) -> String {
 
 pub fn sign(header: &Value, claims: &Value, key: &Key) -> String {
     sign_raw(&header.to_string(), &claims.to_string(), key)
+}
+
+/// Does `value` have the type the schema promises?
+pub fn conforms(ty: AttrType, value: SignalValue<'_>) -> bool {
+    match (ty, value) {
+        (AttrType::Bool, SignalValue::Bool(_))
+        | (AttrType::Number, SignalValue::Number(_))
+        | (AttrType::String, SignalValue::String(_))
+        | (AttrType::Timestamp, SignalValue::Timestamp(_))
+        | (AttrType::StringList, SignalValue::List(_)) => true,
+        (AttrType::Enum(allowed), SignalValue::String(s)) => allowed.contains(&s),
+        (AttrType::EnumList(allowed), SignalValue::List(items)) => {
+            items.iter().all(|i| allowed.contains(&i.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// Every published attribute is returned, with its published type, by a
+/// fully populated report; nothing unpublished is returned.
+pub fn assert_publishes_its_schema(signals: &dyn ProviderSignals) {
+    let schema = signals.schema();
+    for attr in schema.attributes {
+        let value = signals
+            .value(attr.name)
+            .unwrap_or_else(|| panic!("{}.{} missing from a full report", schema.id, attr.name));
+        assert!(
+            conforms(attr.ty, value),
+            "{}.{}: {value:?} is not {:?}",
+            schema.id,
+            attr.name,
+            attr.ty
+        );
+    }
+    for bogus in [
+        "",
+        "fireWal",
+        "FIREWALL",
+        "overall ",
+        "device.provider.wsc.fireWall",
+    ] {
+        if schema.attribute(bogus).is_none() {
+            assert_eq!(signals.value(bogus), None, "{}.{bogus:?}", schema.id);
+        }
+    }
 }
