@@ -127,9 +127,10 @@ impl Serialize for Health {
 
 impl<'de> Deserialize<'de> for Health {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Borrowing where possible; a JSON string with escapes needs an owned copy.
-        let raw = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Ok(Self::from_reported(&raw))
+        // Borrowing where possible; a JSON string with escapes needs an owned
+        // copy. `null` means "not reported", like a missing member.
+        let raw = Option::<std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(raw.map_or(Self::Unknown, |r| Self::from_reported(&r)))
     }
 }
 
@@ -211,6 +212,13 @@ mod tests {
         assert_eq!(s.anti_virus, Health::Good);
         assert_eq!(s.fire_wall, Health::Unknown);
         assert_eq!(s.user_account_control, Health::Unknown);
+    }
+
+    #[test]
+    fn null_reads_as_unknown() {
+        let s = WscSignals::parse(br#"{"antiVirus":null,"fireWall":"GOOD"}"#).unwrap();
+        assert_eq!(s.anti_virus, Health::Unknown);
+        assert_eq!(s.fire_wall, Health::Good);
     }
 
     #[test]
