@@ -1,8 +1,6 @@
 //! parse(print(x)) == x for the JSON-payload models, over generated
 //! payloads that include values the models do not recognise.
 
-#![expect(clippy::unwrap_used, reason = "test helpers: a panic is a failed test")]
-
 use devicetrust_edr::azt::{self, AztSignals};
 use devicetrust_edr::dtc::{self, DtcSignals};
 use devicetrust_edr::wsc::{self, WscSignals};
