@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::payload::{self, PayloadError};
+use crate::providers::Ingest;
 use crate::schema::{AttrType, AttributeSchema, ProviderSchema};
 use crate::signals::ProviderSignals;
 use crate::view::SignalValue;
@@ -20,6 +21,9 @@ pub const INTEGRITY_VALUES: &[&str] = &[
     "MEETS_DEVICE_INTEGRITY",
     "MEETS_STRONG_INTEGRITY",
 ];
+
+/// Reports arrive as JSON; see [`AztSignals::parse`].
+pub const INGEST: Ingest = Ingest::Json(|bytes| Ok(Box::new(AztSignals::parse(bytes)?)));
 
 /// Published schema of `device.provider.azt.*`.
 pub static SCHEMA: ProviderSchema = ProviderSchema {

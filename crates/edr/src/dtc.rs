@@ -9,6 +9,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::payload::{self, PayloadError};
+use crate::providers::Ingest;
 use crate::schema::{AttrType, AttributeSchema, ProviderSchema};
 use crate::signals::ProviderSignals;
 use crate::view::SignalValue;
@@ -34,6 +35,9 @@ pub const PASSWORD_PROTECTION_VALUES: &[&str] = &[
 const fn attr(name: &'static str, ty: AttrType, doc: &'static str) -> AttributeSchema {
     AttributeSchema { name, ty, doc }
 }
+
+/// Reports arrive as JSON; see [`DtcSignals::parse`].
+pub const INGEST: Ingest = Ingest::Json(|bytes| Ok(Box::new(DtcSignals::parse(bytes)?)));
 
 /// Published schema of `device.provider.dtc.*`.
 pub static SCHEMA: ProviderSchema = ProviderSchema {

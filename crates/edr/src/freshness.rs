@@ -29,6 +29,16 @@ impl SignalSet {
         }
     }
 
+    /// Signals already boxed, as [`parse_payload`](crate::parse_payload) returns them.
+    #[must_use]
+    pub fn from_boxed(collected_at: OffsetDateTime, signals: Box<dyn ProviderSignals>) -> Self {
+        Self {
+            collected_at,
+            valid_until: None,
+            signals,
+        }
+    }
+
     /// Also stop trusting the signals at `valid_until` (a token's `exp`),
     /// even if the maximum age would allow longer.
     #[must_use]

@@ -55,10 +55,14 @@
 //!    does.
 //! 2. Implement [`ProviderSignals`] for the model, returning exactly the
 //!    schema's attributes with the schema's types.
-//! 3. Add `&<id>::SCHEMA` to the list in `src/providers.rs`.
+//! 3. Declare `pub const INGEST: Ingest`: [`Ingest::Json`] with a parser for
+//!    reports anyone may read, or [`Ingest::SignedToken`] for signals that
+//!    must be verified first (as `zta` does).
+//! 4. Name the module in the `providers!` list in `src/providers.rs`.
 //!
-//! The policy compiler then accepts `device.provider.<id>.*`, the cache
-//! stores the new sets as it does any other, and the schema-consistency
+//! The policy compiler then accepts `device.provider.<id>.*`,
+//! [`parse_payload`] routes reports to the new parser, the cache stores the
+//! new sets as it does any other, and the schema-consistency
 //! tests cover the new provider once a fixture is added to them.
 
 pub mod azt;
@@ -67,7 +71,7 @@ pub mod device;
 pub mod dtc;
 pub mod freshness;
 pub mod payload;
-mod providers;
+pub mod providers;
 pub mod schema;
 pub mod signals;
 pub mod view;
@@ -78,6 +82,7 @@ pub use cache::{CacheError, SignalCache};
 pub use device::{DeviceRecord, DeviceSignals, Stored};
 pub use freshness::{Freshness, SignalSet};
 pub use payload::PayloadError;
+pub use providers::{Ingest, ingest, parse_payload};
 pub use schema::{AttrType, AttributeSchema, ProviderSchema, attribute, provider, schemas};
 pub use signals::ProviderSignals;
 pub use view::{Lookup, SignalSource, SignalValue};

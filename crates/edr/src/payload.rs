@@ -22,6 +22,18 @@ pub enum PayloadError {
         /// The cap.
         max: usize,
     },
+    /// No provider of this id is registered.
+    #[error("unknown provider {provider:?}")]
+    UnknownProvider {
+        /// The id asked for (clipped).
+        provider: String,
+    },
+    /// The provider's signals arrive as signed tokens and need a verifier.
+    #[error("{provider} signals are signed tokens: verify them, do not parse them")]
+    NeedsVerifier {
+        /// Provider id.
+        provider: String,
+    },
     /// The payload is not a JSON object.
     #[error("{provider} payload is not a JSON object")]
     NotAnObject {

@@ -11,6 +11,7 @@ use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::payload::{self, PayloadError};
+use crate::providers::Ingest;
 use crate::schema::{AttrType, AttributeSchema, ProviderSchema};
 use crate::signals::ProviderSignals;
 use crate::view::SignalValue;
@@ -19,6 +20,9 @@ use crate::view::SignalValue;
 pub const HEALTH_VALUES: &[&str] = &["GOOD", "NOT_MONITORED", "POOR", "SNOOZE", "UNKNOWN"];
 
 const HEALTH: AttrType = AttrType::Enum(HEALTH_VALUES);
+
+/// Reports arrive as JSON; see [`WscSignals::parse`].
+pub const INGEST: Ingest = Ingest::Json(|bytes| Ok(Box::new(WscSignals::parse(bytes)?)));
 
 /// Published schema of `device.provider.wsc.*`.
 pub static SCHEMA: ProviderSchema = ProviderSchema {

@@ -98,3 +98,44 @@ fn every_provider_returns_what_its_schema_publishes() {
     registered.sort_unstable();
     assert_eq!(covered, registered);
 }
+
+#[test]
+fn parse_payload_routes_by_provider_id() {
+    use devicetrust_edr::{Ingest, PayloadError, ingest, parse_payload};
+
+    let wsc = parse_payload("wsc", &fixture("wsc/mixed.json")).unwrap();
+    assert_eq!(wsc.schema().id, "wsc");
+    assert_eq!(wsc.value("fireWall"), Some(SignalValue::String("POOR")));
+    let dtc = parse_payload("dtc", &fixture("dtc/macos.json")).unwrap();
+    assert_eq!(dtc.value("osFirewall"), Some(SignalValue::Bool(false)));
+    let azt = parse_payload("azt", &fixture("azt/rooted.json")).unwrap();
+    assert_eq!(
+        azt.value("playProtectVerdict"),
+        Some(SignalValue::String("HIGH_RISK"))
+    );
+    // A payload for one provider is parsed by that provider only: a dtc
+    // report sent as wsc has no wsc health values, so all read UNKNOWN.
+    let crossed = parse_payload("wsc", &fixture("dtc/windows.json")).unwrap();
+    assert_eq!(
+        crossed.value("fireWall"),
+        Some(SignalValue::String("UNKNOWN"))
+    );
+
+    assert!(matches!(
+        parse_payload("zta", b"{}"),
+        Err(PayloadError::NeedsVerifier { provider }) if provider == "zta"
+    ));
+    assert!(matches!(
+        parse_payload("edr", b"{}"),
+        Err(PayloadError::UnknownProvider { provider }) if provider == "edr"
+    ));
+    for schema in schemas() {
+        let how = ingest(schema.id).unwrap();
+        assert_eq!(
+            matches!(how, Ingest::SignedToken),
+            schema.id == "zta",
+            "{}",
+            schema.id
+        );
+    }
+}

@@ -101,6 +101,19 @@ fn rotation_picks_the_key_by_kid() {
 }
 
 #[test]
+fn customer_id_is_enforced_when_configured() {
+    let token = sign(&header("ES256", "ec-1"), &claims(IAT), &Key::Ec(ec_key(1)));
+    let ours = verifier().with_customer_id("fedcba9876543210fedcba9876543210");
+    assert!(ours.verify(token.as_bytes(), NOW).is_ok());
+    let theirs = verifier().with_customer_id("0000");
+    assert!(matches!(
+        theirs.verify(token.as_bytes(), NOW),
+        Err(ZtaError::WrongCustomer { expected, found })
+            if expected == "0000" && found == "fedcba9876543210fedcba9876543210"
+    ));
+}
+
+#[test]
 fn skew_is_configurable() {
     let token = sign(&header("ES256", "ec-1"), &claims(IAT), &Key::Ec(ec_key(1)));
     let just_after = IAT + Duration::hours(1) + Duration::seconds(30);

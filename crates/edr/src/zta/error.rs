@@ -142,6 +142,14 @@ pub enum ZtaError {
         /// The algorithm.
         alg: Alg,
     },
+    /// The token is for another CrowdStrike customer than the one configured.
+    #[error("token is for customer {found:?}, not {expected:?}")]
+    WrongCustomer {
+        /// The configured customer id.
+        expected: String,
+        /// The token's `cid` (clipped).
+        found: String,
+    },
     /// `exp` is in the past, beyond the allowed skew.
     #[error("token expired at {exp} (now {now}, allowed skew {skew})")]
     Expired {

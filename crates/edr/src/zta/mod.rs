@@ -6,7 +6,8 @@
 //! base64url segments with nothing after them; its header names `RS256` or
 //! `ES256` (never `none`), has `typ` `crowdstrike-zta+jwt`, a `kid`, and no
 //! `crit`; the `kid` names a configured key of that algorithm; the signature
-//! verifies; the claims are well formed; and `iat`/`exp` hold against the
+//! verifies; the claims are well formed (and name the configured customer,
+//! if one is set); and `iat`/`exp` hold against the
 //! clock within the configured skew. Keys embedded in the token (`jwk`,
 //! `jku`, `x5u`) are never used: only the configured [`Jwks`] is trusted.
 //! Each refusal is a typed [`ZtaError`] carrying its evidence.
@@ -25,6 +26,7 @@ pub use error::{JwksError, Segment, ZtaError};
 pub use jwk::{Jwks, MAX_JWKS_BYTES, MAX_KEYS, PublicKey, RSA_BITS};
 pub use jws::{MAX_TOKEN_BYTES, ZTA_TYP};
 
+use crate::providers::Ingest;
 use crate::schema::{AttrType, AttributeSchema, ProviderSchema};
 use crate::signals::ProviderSignals;
 use crate::view::SignalValue;
@@ -33,6 +35,9 @@ use claims::{Claims, ClaimsWire};
 const fn attr(name: &'static str, ty: AttrType, doc: &'static str) -> AttributeSchema {
     AttributeSchema { name, ty, doc }
 }
+
+/// Assessments arrive as signed tokens; only [`ZtaVerifier`] turns one into signals.
+pub const INGEST: Ingest = Ingest::SignedToken;
 
 /// Published schema of `device.provider.zta.*`.
 pub static SCHEMA: ProviderSchema = ProviderSchema {
@@ -260,6 +265,7 @@ fn decode_claims(claims_b64: &[u8]) -> Result<Claims, ZtaError> {
 pub struct ZtaVerifier {
     keys: Jwks,
     skew: Duration,
+    customer: Option<String>,
 }
 
 impl ZtaVerifier {
@@ -272,7 +278,19 @@ impl ZtaVerifier {
         Self {
             keys,
             skew: Self::DEFAULT_SKEW,
+            customer: None,
         }
+    }
+
+    /// Accept only tokens for CrowdStrike customer `cid`.
+    ///
+    /// CrowdStrike signs every tenant's tokens with the same keys, so
+    /// without this a device enrolled in someone else's tenant could present
+    /// its own, genuinely signed, assessment.
+    #[must_use]
+    pub fn with_customer_id(mut self, cid: impl Into<String>) -> Self {
+        self.customer = Some(cid.into());
+        self
     }
 
     /// Allow `skew` of clock difference (its sign is ignored).
@@ -304,6 +322,12 @@ impl ZtaVerifier {
         self.check_signature(&compact)?;
         // Claims are parsed only once the signature has vouched for them.
         let claims = decode_claims(compact.claims_b64)?;
+        if let Some(expected) = self.customer.as_deref().filter(|c| *c != claims.cid) {
+            return Err(ZtaError::WrongCustomer {
+                expected: expected.to_owned(),
+                found: crate::payload::clip(&claims.cid),
+            });
+        }
         self.check_clock(&claims, now)?;
         Ok(ZtaSignals { claims })
     }
