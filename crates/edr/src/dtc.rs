@@ -342,7 +342,14 @@ mod tests {
 
     #[test]
     fn unknown_enum_value_reads_as_absent() {
-        let s = DtcSignals::parse(br#"{"keyTrustLevel":"QUANTUM_KEY","osFirewall":true}"#).unwrap();
+        let (s, logged) = crate::test_log::warnings(|| {
+            DtcSignals::parse(br#"{"keyTrustLevel":"QUANTUM_KEY","osFirewall":true}"#).unwrap()
+        });
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(
+            logged[0].contains("QUANTUM_KEY") && logged[0].contains("keyTrustLevel"),
+            "{logged:?}"
+        );
         assert_eq!(s.key_trust_level, None);
         assert_eq!(s.value("keyTrustLevel"), None);
         assert_eq!(s.value("osFirewall"), Some(SignalValue::Bool(true)));

@@ -74,6 +74,8 @@ pub mod payload;
 pub mod providers;
 pub mod schema;
 pub mod signals;
+#[cfg(test)]
+mod test_log;
 pub mod view;
 pub mod wsc;
 pub mod zta;

@@ -212,7 +212,12 @@ mod tests {
 
     #[test]
     fn unrecognised_and_missing_values_read_as_unknown() {
-        let s = WscSignals::parse(br#"{"antiVirus":"GOOD","fireWall":"SUPER_GOOD"}"#).unwrap();
+        let (s, logged) = crate::test_log::warnings(|| {
+            WscSignals::parse(br#"{"antiVirus":"GOOD","fireWall":"SUPER_GOOD"}"#).unwrap()
+        });
+        // Logged, never silently mapped; missing members are not warnings.
+        assert_eq!(logged.len(), 1, "{logged:?}");
+        assert!(logged[0].contains("SUPER_GOOD"), "{logged:?}");
         assert_eq!(s.anti_virus, Health::Good);
         assert_eq!(s.fire_wall, Health::Unknown);
         assert_eq!(s.user_account_control, Health::Unknown);
