@@ -198,3 +198,21 @@ fn cache_refuses_bad_ids_and_future_sets() {
     // Within the five-minute tolerance is fine.
     assert!(c.insert("d", set(), T0 - Duration::minutes(4)).is_ok());
 }
+
+proptest::proptest! {
+    /// Fresh exactly up to the maximum age, stale (with that age) after it.
+    #[test]
+    fn fresh_iff_within_max_age(age_s in -300_i64..100_000, max_s in 0_i64..100_000) {
+        let mut record = DeviceRecord::new();
+        record.insert(SignalSet::new(T0, wsc(r#"{"fireWall":"GOOD"}"#)));
+        let max_age = Duration::seconds(max_s);
+        let f = Freshness::new(Duration::days(365)).with_max_age("wsc", max_age);
+        let view = record.view(T0 + Duration::seconds(age_s), &f);
+        let got = view.lookup("wsc", "fireWall");
+        if age_s <= max_s {
+            proptest::prop_assert_eq!(got, Lookup::Present(SignalValue::String("GOOD")));
+        } else {
+            proptest::prop_assert_eq!(got, Lookup::Stale { collected_at: T0, max_age });
+        }
+    }
+}

@@ -9,7 +9,8 @@ use crate::schema::ProviderSchema;
 use crate::signals::ProviderSignals;
 use crate::view::SignalValue;
 
-/// A verified Zero Trust Assessment. Only [`ZtaVerifier::verify`](super::ZtaVerifier::verify) makes one.
+/// A verified Zero Trust Assessment. Only
+/// [`ZtaVerifier::verify`](super::ZtaVerifier::verify) makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZtaSignals {
     pub(super) claims: Claims,
