@@ -292,6 +292,20 @@ fn bad_token_table() {
             |e| matches!(e, ZtaError::IssuedInFuture { .. }),
         ),
         (
+            "not yet valid (nbf)",
+            es(
+                &good_h,
+                &with(
+                    good_c.clone(),
+                    "nbf",
+                    json!((NOW + Duration::minutes(30)).unix_timestamp()),
+                ),
+            )
+            .into_bytes(),
+            NOW,
+            |e| matches!(e, ZtaError::NotYetValid { nbf, .. } if *nbf == NOW + Duration::minutes(30)),
+        ),
+        (
             "two segments",
             signing_input.as_bytes().to_vec(),
             NOW,

@@ -29,6 +29,8 @@ pub(crate) struct ClaimsWire {
     pub(crate) cid: String,
     pub(crate) iat: i64,
     pub(crate) exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) nbf: Option<i64>,
     pub(crate) assessment: AssessmentWire,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) platform: Option<String>,
@@ -50,6 +52,8 @@ pub(crate) struct Claims {
     pub(crate) serial_number: Option<String>,
     pub(crate) issued_at: OffsetDateTime,
     pub(crate) expires_at: OffsetDateTime,
+    /// RFC 7519 4.1.5: when present, it must be honoured.
+    pub(crate) not_before: Option<OffsetDateTime>,
 }
 
 fn bad(claim: &'static str, reason: &'static str) -> ZtaError {
@@ -86,6 +90,7 @@ impl TryFrom<ClaimsWire> for Claims {
         if expires_at <= issued_at {
             return Err(bad("exp", "is not after iat"));
         }
+        let not_before = w.nbf.map(|n| instant("nbf", n)).transpose()?;
         Ok(Self {
             aid: text("sub", w.sub)?,
             cid: text("cid", w.cid)?,
@@ -104,6 +109,7 @@ impl TryFrom<ClaimsWire> for Claims {
                 .transpose()?,
             issued_at,
             expires_at,
+            not_before,
         })
     }
 }
@@ -115,6 +121,7 @@ impl From<&Claims> for ClaimsWire {
             cid: c.cid.clone(),
             iat: c.issued_at.unix_timestamp(),
             exp: c.expires_at.unix_timestamp(),
+            nbf: c.not_before.map(OffsetDateTime::unix_timestamp),
             assessment: AssessmentWire {
                 overall: c.overall,
                 os: c.os,

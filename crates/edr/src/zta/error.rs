@@ -170,6 +170,16 @@ pub enum ZtaError {
         /// The allowed clock skew.
         skew: Duration,
     },
+    /// `nbf` is in the future, beyond the allowed skew.
+    #[error("token not valid before {nbf} (now {now}, allowed skew {skew})")]
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: OffsetDateTime,
+        /// The time it was checked at.
+        now: OffsetDateTime,
+        /// The allowed clock skew.
+        skew: Duration,
+    },
     /// A claim is present but unusable.
     #[error("claim {claim} is invalid: {reason}")]
     BadClaim {

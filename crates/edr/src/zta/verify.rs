@@ -16,7 +16,7 @@ pub struct ZtaVerifier {
 }
 
 impl ZtaVerifier {
-    /// Clock skew allowed by default on `iat` and `exp`.
+    /// Clock skew allowed by default on `iat`, `nbf` and `exp`.
     pub const DEFAULT_SKEW: Duration = Duration::seconds(60);
 
     /// A verifier trusting `keys`, with [`DEFAULT_SKEW`](Self::DEFAULT_SKEW).
@@ -133,6 +133,11 @@ impl ZtaVerifier {
                 now,
                 skew,
             });
+        }
+        if let Some(nbf) = c.not_before
+            && now.checked_add(skew).is_some_and(|latest| nbf > latest)
+        {
+            return Err(ZtaError::NotYetValid { nbf, now, skew });
         }
         Ok(())
     }
