@@ -527,6 +527,7 @@ proptest! {
         serial in proptest::option::of(text()),
         version in proptest::option::of(text()),
         iat in 0_i64..4_000_000_000, life in 1_i64..1_000_000,
+        nbf_before in proptest::option::of(0_i64..100_000),
     ) {
         let mut c = json!({
             "sub": sub, "cid": cid, "iat": iat, "exp": iat + life,
@@ -535,6 +536,7 @@ proptest! {
         if let Some(p) = platform { c["platform"] = json!(p); }
         if let Some(s) = serial { c["serial_number"] = json!(s); }
         if let Some(v) = version { c["assessment"]["version"] = json!(v); }
+        if let Some(b) = nbf_before { c["nbf"] = json!(iat - b); }
         let key = Key::Ec(ec_key(1));
         let now = OffsetDateTime::from_unix_timestamp(iat).unwrap();
         let v = verifier();
