@@ -11,6 +11,32 @@
 //! configured skew. Keys embedded in the token (`jwk`,
 //! `jku`, `x5u`) are never used: only the configured [`Jwks`] is trusted.
 //! Each refusal is a typed [`ZtaError`] carrying its evidence.
+//!
+//! ```
+//! use devicetrust_edr::zta::{Jwks, ZtaError, ZtaVerifier};
+//! use devicetrust_edr::{Freshness, SignalSet, SignalSource, Lookup, DeviceRecord};
+//! use time::{Duration, macros::datetime};
+//!
+//! // The test fixtures: a JWKS and a token issued 2026-01-01, valid 30 days.
+//! let jwks = Jwks::parse(include_bytes!("../../tests/data/zta/jwks.json"))?;
+//! let token = include_bytes!("../../tests/data/zta/es256.jwt");
+//! let verifier = ZtaVerifier::new(jwks).with_skew(Duration::seconds(30));
+//!
+//! let zta = verifier.verify(token, datetime!(2026-01-02 00:00 UTC))?;
+//! assert_eq!(zta.overall(), 90);
+//!
+//! // Collected at `iat`, and stale from `exp` on whatever the maximum age.
+//! let mut device = DeviceRecord::new();
+//! device.insert(SignalSet::from(zta));
+//! let freshness = Freshness::default();
+//! let view = device.view(datetime!(2026-02-01 00:00 UTC), &freshness);
+//! assert!(matches!(view.lookup("zta", "overall"), Lookup::Stale { .. }));
+//!
+//! // Once expired, the token itself is refused, with the evidence.
+//! let err = verifier.verify(token, datetime!(2026-02-01 00:00 UTC)).unwrap_err();
+//! assert!(matches!(err, ZtaError::Expired { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod claims;
 mod error;
