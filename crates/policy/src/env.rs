@@ -59,3 +59,19 @@ impl Env for EvalEnv<'_> {
         self.ctx.user.groups.iter().any(|g| g == group)
     }
 }
+
+impl crate::expr::CompiledExpr {
+    /// Evaluates against `ctx`, reading EDR signals from it: `Some(bool)`,
+    /// or `None` when the result is undefined (an attribute it needed was
+    /// absent). Undefined never grants anything.
+    #[must_use]
+    pub fn evaluate(&self, ctx: &Context) -> Option<bool> {
+        self.evaluate_with(ctx, ctx)
+    }
+
+    /// As [`evaluate`](Self::evaluate), reading EDR signals from `signals`.
+    #[must_use]
+    pub fn evaluate_with(&self, ctx: &Context, signals: &dyn SignalSource) -> Option<bool> {
+        self.eval(&EvalEnv { ctx, signals })
+    }
+}

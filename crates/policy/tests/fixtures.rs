@@ -238,3 +238,52 @@ fn managed_is_exact() {
         "rulmanaged000000001"
     );
 }
+
+/// A signal store whose `wsc` signals are too old.
+struct StaleWsc;
+
+impl devicetrust_edr::SignalSource for StaleWsc {
+    fn lookup(&self, provider: &str, _attribute: &str) -> devicetrust_edr::Lookup<'_> {
+        if provider == "wsc" {
+            devicetrust_edr::Lookup::Stale {
+                collected_at: time::macros::datetime!(2026-11-27 08:00 UTC),
+                max_age: time::Duration::hours(24),
+            }
+        } else {
+            devicetrust_edr::Lookup::Absent
+        }
+    }
+}
+
+#[test]
+fn stale_signals_read_as_absent_and_say_so() {
+    let policy = load("high");
+    // The context's own signals are healthy, but the store says they are stale.
+    let ctx = case_context("high", "windows with healthy edr");
+    assert_eq!(
+        policy.evaluate(&ctx).rule.unwrap().id,
+        "rulwindowsedr000001"
+    );
+    let decision = policy.evaluate_with(&ctx, &StaleWsc);
+    assert_eq!(decision.access, Access::Deny);
+    assert_eq!(policy.decide_with(&ctx, &StaleWsc).access, Access::Deny);
+    let edr = decision
+        .explanation
+        .rules
+        .iter()
+        .find(|r| r.id == "rulwindowsedr000001")
+        .unwrap();
+    let el = edr
+        .conditions
+        .iter()
+        .find(|c| c.condition == "elCondition")
+        .unwrap();
+    assert_eq!(el.status, MatchStatus::Undefined);
+    let reading = &el.false_sub_expression.as_ref().unwrap().attributes[0];
+    assert_eq!(reading.presence, Presence::Stale);
+    assert_eq!(
+        reading.collected_at.as_deref(),
+        Some("2026-11-27T08:00:00Z")
+    );
+    assert_eq!(reading.max_age_seconds, Some(86_400));
+}
