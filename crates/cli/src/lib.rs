@@ -1,13 +1,118 @@
-//! The `devicetrust` command line.
+//! The `devicetrust` command line: argument definitions and the commands
+//! behind them. The binary's `main` only parses arguments and calls [`run`].
+//!
+//! ```
+//! use clap::Parser;
+//! let cli = devicetrust_cli::Cli::try_parse_from(["devicetrust", "ca", "init", "--dir", "/tmp/ca", "--key", "p256"])
+//!     .expect("valid arguments");
+//! assert!(matches!(cli.command, devicetrust_cli::Command::Ca(_)));
+//! ```
+
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
-/// Command-line arguments.
-#[derive(Debug, clap::Parser)]
-#[command(name = "devicetrust", version, about)]
-pub struct Cli {}
+use clap::{Parser, Subcommand};
 
-/// Runs a parsed command line.
-pub fn run(_cli: Cli) -> ExitCode {
-    ExitCode::SUCCESS
+mod ca;
+mod demo;
+mod output;
+
+pub use ca::CaCommand;
+pub use demo::DemoArgs;
+
+/// Device context for access decisions: a CA for management attestation, and more.
+#[derive(Debug, Parser)]
+#[command(name = "devicetrust", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Crypto backend: `rustcrypto` (pure Rust) or `aws-lc` (when built with the `aws-lc` feature).
+    #[arg(long, global = true, default_value = "rustcrypto")]
+    pub backend: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the certificate authority kept in a folder.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Walk through device trust end to end, narrating each step.
+    Demo(DemoArgs),
+}
+
+/// A command's failure: a one-line reason and an exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Bad usage or input (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The operation failed (exit 1).
+    #[error(transparent)]
+    Pki(#[from] devicetrust_pki::Error),
+    /// A file could not be read or written (exit 1).
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A check did not hold (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+fn backend(name: &str) -> Result<&'static dyn devicetrust_pki::Backend, CliError> {
+    devicetrust_pki::backend_by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = devicetrust_pki::backends()
+            .iter()
+            .map(|b| b.name())
+            .collect();
+        CliError::Usage(format!(
+            "unknown backend {name:?}; this build has: {}",
+            known.join(", ")
+        ))
+    })
+}
+
+/// Runs a parsed command line, printing a one-line reason on failure.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging();
+    let result = backend(&cli.backend).and_then(|backend| match cli.command {
+        Command::Ca(cmd) => ca::run(cmd, backend),
+        Command::Demo(args) => demo::run(&args, backend),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("devicetrust: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Logs go to stderr, quiet unless `RUST_LOG` asks for more, so stdout stays machine-readable.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second init (tests calling run twice) is harmless; ignore it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
