@@ -9,11 +9,16 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use devicetrust_pki::{Ca, CaConfig, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder, backends};
+use devicetrust_pki::{
+    Ca, CaConfig, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder, backends,
+};
 
 const MESSAGE: &[u8] = b"devicetrust benchmark message: 64 bytes, about a nonce and more.";
 
-#[expect(clippy::expect_used, reason = "a bench that cannot set up should stop loudly")]
+#[expect(
+    clippy::expect_used,
+    reason = "a bench that cannot set up should stop loudly"
+)]
 fn sign_verify(c: &mut Criterion) {
     for backend in backends() {
         for key_type in [KeyAlgorithm::EcP256, KeyAlgorithm::RSA2048] {
@@ -27,7 +32,12 @@ fn sign_verify(c: &mut Criterion) {
             c.bench_function(&format!("verify/{key_type}/{}", backend.name()), |b| {
                 b.iter(|| {
                     backend
-                        .verify(key.public_key(), alg, black_box(MESSAGE), black_box(&signature))
+                        .verify(
+                            key.public_key(),
+                            alg,
+                            black_box(MESSAGE),
+                            black_box(&signature),
+                        )
                         .expect("verify")
                 })
             });
@@ -35,7 +45,10 @@ fn sign_verify(c: &mut Criterion) {
     }
 }
 
-#[expect(clippy::expect_used, reason = "a bench that cannot set up should stop loudly")]
+#[expect(
+    clippy::expect_used,
+    reason = "a bench that cannot set up should stop loudly"
+)]
 fn issue(c: &mut Criterion) {
     for backend in backends() {
         for ca_key in [KeyAlgorithm::EcP256, KeyAlgorithm::RSA2048] {
