@@ -78,6 +78,8 @@ impl Condition {
 /// An active rule, ready to evaluate.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
+    /// Position in the document's rule array, for JSON paths.
+    pub(crate) index: usize,
     pub(crate) rule: PolicyRule,
     pub(crate) conditions: Vec<Condition>,
 }
@@ -147,6 +149,7 @@ impl CompiledPolicy {
             let conditions = refs.conditions(rule, &path)?;
             if rule.status == Status::Active {
                 rules.push(CompiledRule {
+                    index: i,
                     rule: rule.clone(),
                     conditions,
                 });

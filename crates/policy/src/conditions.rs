@@ -74,7 +74,7 @@ fn groups(ie: &IncludeExclude, groups: &[String]) -> MatchStatus {
     MatchStatus::from_bool(included && !member(&ie.exclude))
 }
 
-fn entry_matches(entry: &PlatformEntry, os: OsType) -> bool {
+pub(crate) fn entry_matches(entry: &PlatformEntry, os: OsType) -> bool {
     let class_ok =
         entry.platform_type == PlatformType::Any || entry.platform_type == os.platform_type();
     let os_ok = entry

@@ -85,6 +85,7 @@ pub mod error;
 mod evaluate;
 mod explain;
 pub mod expr;
+pub mod lint;
 pub mod model;
 pub mod net;
 pub mod version;
