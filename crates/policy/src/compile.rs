@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::document::PolicyDocument;
 use crate::error::LoadError;
 use crate::expr::{CompiledExpr, Schema, compile};
+use crate::index::Plan;
 use crate::model::{
     Connection, DeviceAssurance, IncludeExclude, NetworkZone, PlatformCondition, PolicyRule,
     RiskLevel, Status,
@@ -94,6 +95,8 @@ pub struct CompiledPolicy {
     pub(crate) rules: Vec<CompiledRule>,
     pub(crate) zones: Vec<CompiledZone>,
     pub(crate) assurances: Vec<CompiledAssurance>,
+    /// Indexes that narrow the rules worth checking for a context.
+    pub(crate) plan: Plan,
 }
 
 impl CompiledPolicy {
@@ -157,11 +160,13 @@ impl CompiledPolicy {
         }
         // Okta evaluates by priority, not by position in the list.
         rules.sort_by_key(|r| r.rule.priority);
+        let plan = Plan::new(&rules, &zones);
         Ok(CompiledPolicy {
             document,
             rules,
             zones,
             assurances,
+            plan,
         })
     }
 }

@@ -84,6 +84,11 @@ impl CompiledPolicy {
     }
 
     /// Decides without building an explanation.
+    ///
+    /// This is the fast path: an evaluation plan built at load narrows the
+    /// rules by group, user, platform and zone before any is evaluated, so
+    /// its cost grows slowly with the number of rules. It decides exactly
+    /// as [`evaluate`](Self::evaluate) does.
     #[must_use]
     pub fn decide<'a>(&'a self, ctx: &Context) -> Verdict<'a> {
         self.decide_with(ctx, ctx)
@@ -93,6 +98,29 @@ impl CompiledPolicy {
     #[must_use]
     pub fn decide_with<'a>(&'a self, ctx: &Context, signals: &dyn SignalSource) -> Verdict<'a> {
         let env = EvalEnv { ctx, signals };
+        self.plan
+            .candidates(ctx, &self.zones)
+            .iter()
+            .filter_map(|i| self.rules.get(i))
+            .find(|rule| self.rule_matches(rule, &env))
+            .map_or(
+                Verdict {
+                    access: Access::Deny,
+                    rule: None,
+                },
+                |rule| Verdict {
+                    access: rule.rule.actions.app_sign_on.access,
+                    rule: Some(&rule.rule),
+                },
+            )
+    }
+
+    /// Decides by checking every active rule in priority order, without
+    /// the plan: the reference the plan is tested against.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn decide_naive<'a>(&'a self, ctx: &Context) -> Verdict<'a> {
+        let env = EvalEnv { ctx, signals: ctx };
         self.rules
             .iter()
             .find(|rule| self.rule_matches(rule, &env))

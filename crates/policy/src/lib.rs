@@ -85,6 +85,7 @@ pub mod error;
 mod evaluate;
 mod explain;
 pub mod expr;
+mod index;
 pub mod lint;
 pub mod model;
 pub mod net;

@@ -181,7 +181,11 @@ fn rule() -> impl Strategy<Value = Value> {
 }
 
 fn document() -> impl Strategy<Value = (Value, Value)> {
-    prop::collection::vec(rule(), 1..8)
+    documents(1..8)
+}
+
+fn documents(size: std::ops::Range<usize>) -> impl Strategy<Value = (Value, Value)> {
+    prop::collection::vec(rule(), size)
         .prop_flat_map(|rules| {
             let n = rules.len();
             let priorities =
@@ -271,6 +275,24 @@ proptest! {
             let verdict = a.decide(ctx);
             prop_assert_eq!(verdict.access, first.access);
             prop_assert_eq!(verdict.rule.map(|r| r.id.clone()), first.rule.map(|r| r.id));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn indexed_plan_decides_as_a_naive_scan(
+        (doc, _) in documents(20..120),
+        contexts in prop::collection::vec(context(), 1..8),
+    ) {
+        let policy = PolicyDocument::from_json(&doc.to_string()).unwrap().compile().unwrap();
+        for ctx in &contexts {
+            let planned = policy.decide(ctx);
+            let naive = policy.decide_naive(ctx);
+            prop_assert_eq!(planned.access, naive.access);
+            prop_assert_eq!(planned.rule.map(|r| &r.id), naive.rule.map(|r| &r.id));
         }
     }
 }
