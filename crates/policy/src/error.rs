@@ -93,6 +93,15 @@ pub enum LoadError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A bad line in a JSON-lines input.
+    #[error("line {line}: {source}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        #[source]
+        source: Box<LoadError>,
+    },
     /// A custom expression that does not parse or type-check.
     #[error("`{path}`: {source}")]
     Expression {

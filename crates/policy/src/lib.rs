@@ -79,6 +79,7 @@ mod compile;
 mod conditions;
 pub mod context;
 pub mod decision;
+pub mod diff;
 pub mod document;
 mod env;
 pub mod error;
