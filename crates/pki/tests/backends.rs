@@ -282,3 +282,51 @@ fn a_corrupted_ciphertext_gives_deterministic_synthetic_bytes() {
         );
     }
 }
+
+fn fixture_key_and_bad_ciphertext() -> (PrivateKey, Vec<u8>) {
+    let key = PrivateKey::from_pem(&common::fixture("decrypt/rsa2048-test-only.pem")).unwrap();
+    let hex_text = String::from_utf8(common::fixture("decrypt/bad-padding-16.hex")).unwrap();
+    let ciphertext = hex::decode(hex_text.trim()).unwrap();
+    assert_eq!(ciphertext.len(), 256);
+    (key, ciphertext)
+}
+
+#[test]
+fn bad_padding_gives_deterministic_bytes_of_the_expected_length() {
+    let (key, ciphertext) = fixture_key_and_bad_ciphertext();
+    for backend in backends() {
+        let decrypter = backend.decrypter(&key).unwrap();
+        for expected_len in [16, 32] {
+            let first = decrypter
+                .decrypt_pkcs1v15(&ciphertext, expected_len)
+                .unwrap();
+            let second = decrypter
+                .decrypt_pkcs1v15(&ciphertext, expected_len)
+                .unwrap();
+            assert_eq!(first.len(), expected_len, "{}", backend.name());
+            assert_eq!(first, second, "{}", backend.name());
+        }
+    }
+}
+
+/// The RustCrypto backend trusts the `rsa` crate's implicit rejection and
+/// only checks the length, so when `rsa`'s synthetic message happens to have
+/// the expected length (about 1 bad ciphertext in 200 here) it returns that,
+/// while aws-lc returns the crate's own HMAC-derived bytes. Both are
+/// deterministic and reveal nothing, but the backends disagree.
+#[test]
+#[ignore = "bug (minor): for ~1 in 200 bad-padding ciphertexts the rustcrypto decrypter returns rsa's synthetic message, aws-lc the crate's own"]
+fn bad_padding_gives_the_same_bytes_on_every_backend() {
+    let (key, ciphertext) = fixture_key_and_bad_ciphertext();
+    let outputs: Vec<Vec<u8>> = backends()
+        .iter()
+        .map(|b| {
+            b.decrypter(&key)
+                .unwrap()
+                .decrypt_pkcs1v15(&ciphertext, 16)
+                .unwrap()
+                .to_vec()
+        })
+        .collect();
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "{outputs:02x?}");
+}

@@ -564,3 +564,234 @@ fn md5_request_is_refused() {
         assert!(err.to_string().contains("md5"), "{err}");
     }
 }
+
+/// `openssl req -new` for `key` with a minimal config (`subject` as its one
+/// RDN, none if empty) and extra arguments; returns the PEM.
+fn openssl_req_with(openssl: &Openssl, key: DeviceKey, cn: &str, extra: &[&str]) -> Vec<u8> {
+    openssl.write("device.key", key.pem());
+    openssl.write(
+        "req.cnf",
+        "[req]\nprompt = no\ndistinguished_name = dn\n[dn]\nCN = placeholder\n",
+    );
+    let subject = if cn.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/CN={cn}")
+    };
+    let mut args = vec![
+        "req",
+        "-new",
+        "-key",
+        "device.key",
+        "-config",
+        "req.cnf",
+        "-subj",
+        &subject,
+        "-out",
+        "device.csr",
+    ];
+    args.extend_from_slice(extra);
+    openssl.ok(&args);
+    openssl.read("device.csr")
+}
+
+#[test]
+fn requested_extensions_other_than_subject_alt_name_are_ignored() {
+    for backend in backends() {
+        let what = backend.name();
+        let ca = new_ca(backend);
+        let openssl = Openssl::new();
+        write_ca(&openssl, &ca);
+        let csr = openssl_req_with(
+            &openssl,
+            DeviceKey::P256,
+            "device",
+            &[
+                "-addext",
+                "subjectAltName=email:alice@example.com,URI:urn:device:42",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext",
+                "extendedKeyUsage=serverAuth,codeSigning",
+            ],
+        );
+        let request = ca.parse_request(&csr).unwrap();
+        assert!(request.subject_alt_name().is_some(), "{what}");
+        let cert = ca.issue(&request, &IssueOptions::default()).unwrap();
+        openssl.write("leaf.pem", cert.to_pem().unwrap());
+        let text = x509_text(&openssl, "leaf.pem");
+        for expected in [
+            "X509v3 Subject Alternative Name:\nemail:alice@example.com, URI:urn:device:42\n",
+            "X509v3 Basic Constraints: critical\nCA:FALSE\n",
+            "X509v3 Key Usage: critical\nDigital Signature\n",
+            "X509v3 Extended Key Usage:\nTLS Web Client Authentication\n",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{what}: no {expected:?} in\n{text}"
+            );
+        }
+        for refused in [
+            "CA:TRUE",
+            "Certificate Sign",
+            "Code Signing",
+            "Server Authentication",
+        ] {
+            assert!(!text.contains(refused), "{what}: {refused} in\n{text}");
+        }
+        let run = verify(&openssl, "leaf.pem", &["-purpose", "sslclient"]);
+        assert!(run.success, "{what}: {}", run.output());
+
+        // The device cannot act as a CA: OpenSSL refuses what it signs.
+        openssl.ok(&[
+            "req",
+            "-new",
+            "-key",
+            "device.key",
+            "-subj",
+            "/CN=grandchild",
+            "-config",
+            "req.cnf",
+            "-out",
+            "grandchild.csr",
+        ]);
+        openssl.ok(&[
+            "x509",
+            "-req",
+            "-in",
+            "grandchild.csr",
+            "-CA",
+            "leaf.pem",
+            "-CAkey",
+            "device.key",
+            "-days",
+            "1",
+            "-out",
+            "grandchild.pem",
+        ]);
+        openssl.write(
+            "untrusted.pem",
+            format!(
+                "{}{}",
+                ca.intermediate().to_pem().unwrap(),
+                cert.to_pem().unwrap()
+            ),
+        );
+        let run = openssl.run(&[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "untrusted.pem",
+            "grandchild.pem",
+        ]);
+        assert!(
+            !run.success,
+            "{what}: a certificate signed by a device verified"
+        );
+    }
+}
+
+#[test]
+fn an_empty_subject_needs_a_subject_alt_name_which_becomes_critical() {
+    for backend in backends() {
+        let what = backend.name();
+        let ca = new_ca(backend);
+        let openssl = Openssl::new();
+        write_ca(&openssl, &ca);
+        let csr = openssl_req_with(&openssl, DeviceKey::P256, "", &[]);
+        let err = ca.parse_request(&csr).unwrap_err();
+        assert!(
+            matches!(err, Error::RequestRefused { .. }),
+            "{what}: {err:?}"
+        );
+
+        let csr = openssl_req_with(
+            &openssl,
+            DeviceKey::P256,
+            "",
+            &["-addext", "subjectAltName=URI:urn:device:42"],
+        );
+        let request = ca.parse_request(&csr).unwrap();
+        assert!(request.subject().is_empty(), "{what}");
+        let cert = ca.issue(&request, &IssueOptions::default()).unwrap();
+        openssl.write("leaf.pem", cert.to_pem().unwrap());
+        let text = x509_text(&openssl, "leaf.pem");
+        assert!(
+            text.contains("X509v3 Subject Alternative Name: critical\nURI:urn:device:42\n"),
+            "{what}: {text}"
+        );
+        let run = verify(&openssl, "leaf.pem", &["-purpose", "sslclient"]);
+        assert!(run.success, "{what}: {}", run.output());
+    }
+}
+
+#[test]
+fn other_digests_and_rsa_pss_requests() {
+    let allowed: [(DeviceKey, &[&str], SignatureAlgorithm); 5] = [
+        (
+            DeviceKey::Rsa2048,
+            &["-sha384"],
+            SignatureAlgorithm::RsaPkcs1Sha384,
+        ),
+        (
+            DeviceKey::Rsa2048,
+            &["-sha512"],
+            SignatureAlgorithm::RsaPkcs1Sha512,
+        ),
+        (
+            DeviceKey::P384,
+            &["-sha384"],
+            SignatureAlgorithm::EcdsaSha384,
+        ),
+        (
+            DeviceKey::P256,
+            &["-sha512"],
+            SignatureAlgorithm::EcdsaSha512,
+        ),
+        (
+            DeviceKey::Rsa2048,
+            &[
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ],
+            SignatureAlgorithm::RsaPssSha256,
+        ),
+    ];
+    for backend in backends() {
+        let ca = new_ca(backend);
+        for (key, args, expected) in allowed {
+            let what = format!("{} {key:?} {args:?}", backend.name());
+            let openssl = Openssl::new();
+            write_ca(&openssl, &ca);
+            let csr = openssl_req_with(&openssl, key, "device", args);
+            let request = ca
+                .parse_request(&csr)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(request.signature_algorithm(), expected, "{what}");
+            let cert = ca.issue(&request, &IssueOptions::default()).unwrap();
+            openssl.write("leaf.pem", cert.to_pem().unwrap());
+            let run = verify(&openssl, "leaf.pem", &[]);
+            assert!(run.success, "{what}: {}", run.output());
+        }
+        // PSS with OpenSSL's default (maximum) salt length is not one we accept.
+        let openssl = Openssl::new();
+        let csr = openssl_req_with(
+            &openssl,
+            DeviceKey::Rsa2048,
+            "device",
+            &["-sigopt", "rsa_padding_mode:pss"],
+        );
+        let err = ca.parse_request(&csr).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedSignatureAlgorithm { .. }),
+            "{}: {err:?}",
+            backend.name()
+        );
+    }
+}
