@@ -496,3 +496,216 @@ fn broken_ca_folders_give_ca_dir_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::CaDir { .. }), "{err:?}");
 }
+
+mod crafted {
+    //! Requests with attributes our builder would never write, properly signed,
+    //! so that only the attribute handling can refuse them.
+
+    use der::asn1::{
+        BitString, Ia5StringRef, ObjectIdentifier, OctetString, SetOfVec, Utf8StringRef,
+    };
+    use der::{Any, Encode};
+    use devicetrust_pki::{CertificateRequest, Error, KeyAlgorithm, KeyPolicy, Signer, backends};
+    use x509_cert::attr::Attribute;
+    use x509_cert::ext::Extension;
+    use x509_cert::request::{CertReq, CertReqInfo, Version};
+
+    const CHALLENGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+    const EXTENSION_REQUEST: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.14");
+    const SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
+    fn utf8(s: &str) -> Any {
+        Any::encode_from(&Utf8StringRef::new(s).unwrap()).unwrap()
+    }
+
+    fn attribute(oid: ObjectIdentifier, values: Vec<Any>) -> Attribute {
+        Attribute {
+            oid,
+            values: SetOfVec::try_from(values).unwrap(),
+        }
+    }
+
+    fn extension_request(extensions: Vec<Extension>) -> Attribute {
+        attribute(
+            EXTENSION_REQUEST,
+            vec![Any::encode_from(&extensions).unwrap()],
+        )
+    }
+
+    fn san(value: &[u8]) -> Extension {
+        Extension {
+            extn_id: SAN,
+            critical: false,
+            extn_value: OctetString::new(value).unwrap(),
+        }
+    }
+
+    fn request(signer: &dyn Signer, subject: &str, attributes: Vec<Attribute>) -> Vec<u8> {
+        let info = CertReqInfo {
+            version: Version::V1,
+            subject: if subject.is_empty() {
+                x509_cert::name::Name::default()
+            } else {
+                subject.parse().unwrap()
+            },
+            public_key: signer.public_key().spki().unwrap(),
+            attributes: SetOfVec::try_from(attributes).unwrap(),
+        };
+        let signature = signer.sign(&info.to_der().unwrap()).unwrap();
+        CertReq {
+            info,
+            algorithm: signer.algorithm().identifier().unwrap(),
+            signature: BitString::from_bytes(&signature).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn odd_attributes_give_typed_errors() {
+        for backend in backends() {
+            let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
+            let signer = backend.signer(&key).unwrap();
+            let signer = signer.as_ref();
+            let parse = |der: &[u8]| CertificateRequest::parse(der, &KeyPolicy::default(), backend);
+
+            // Controls: what a well-behaved client sends parses, with its values.
+            let ok = request(
+                signer,
+                "CN=device",
+                vec![attribute(CHALLENGE, vec![utf8("s3cret")])],
+            );
+            assert_eq!(parse(&ok).unwrap().challenge_password(), Some("s3cret"));
+            let ia5 = Any::encode_from(&Ia5StringRef::new("s3cret").unwrap()).unwrap();
+            let ok = request(signer, "CN=device", vec![attribute(CHALLENGE, vec![ia5])]);
+            assert_eq!(parse(&ok).unwrap().challenge_password(), Some("s3cret"));
+            let good_san = [0x30, 0x08, 0x82, 0x06, b'h', b'o', b's', b't', b'.', b'x'];
+            let ok = request(signer, "", vec![extension_request(vec![san(&good_san)])]);
+            assert!(parse(&ok).unwrap().subject_alt_name().is_some());
+
+            let refused: Vec<(&str, Vec<u8>)> = vec![
+                (
+                    "challengePassword with two values",
+                    request(
+                        signer,
+                        "CN=device",
+                        vec![attribute(CHALLENGE, vec![utf8("one"), utf8("two")])],
+                    ),
+                ),
+                (
+                    "challengePassword twice",
+                    request(
+                        signer,
+                        "CN=device",
+                        vec![
+                            attribute(CHALLENGE, vec![utf8("one")]),
+                            attribute(CHALLENGE, vec![utf8("two")]),
+                        ],
+                    ),
+                ),
+                (
+                    "challengePassword with no value",
+                    request(signer, "CN=device", vec![attribute(CHALLENGE, vec![])]),
+                ),
+                (
+                    "challengePassword as an INTEGER",
+                    request(
+                        signer,
+                        "CN=device",
+                        vec![attribute(
+                            CHALLENGE,
+                            vec![Any::encode_from(&42u32).unwrap()],
+                        )],
+                    ),
+                ),
+                (
+                    "17 attributes",
+                    request(
+                        signer,
+                        "CN=device",
+                        (0..17u32)
+                            .map(|i| {
+                                let oid = ObjectIdentifier::new(&format!("1.3.6.1.4.1.99999.{i}"))
+                                    .unwrap();
+                                attribute(oid, vec![utf8("x")])
+                            })
+                            .collect(),
+                    ),
+                ),
+                (
+                    "neither subject nor subjectAltName",
+                    request(signer, "", vec![]),
+                ),
+            ];
+            for (case, der) in refused {
+                let err = parse(&der).unwrap_err();
+                assert!(
+                    matches!(err, Error::RequestRefused { .. }),
+                    "{} {case}: {err:?}",
+                    backend.name()
+                );
+            }
+
+            let malformed: Vec<(&str, Vec<u8>)> = vec![
+                (
+                    "subjectAltName that is not DER",
+                    request(
+                        signer,
+                        "CN=device",
+                        vec![extension_request(vec![san(b"\x30\x05\x82")])],
+                    ),
+                ),
+                (
+                    "extensionRequest that is a string",
+                    request(
+                        signer,
+                        "CN=device",
+                        vec![attribute(EXTENSION_REQUEST, vec![utf8("x")])],
+                    ),
+                ),
+            ];
+            for (case, der) in malformed {
+                let err = parse(&der).unwrap_err();
+                assert!(
+                    matches!(err, Error::Der { .. } | Error::TrailingData { .. }),
+                    "{} {case}: {err:?}",
+                    backend.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_certificate_from_another_ca_with_the_same_names_is_refused() {
+    for backend in backends() {
+        let ours = new_ca(backend);
+        let theirs = new_ca(backend);
+        let cert = issue_p256(&theirs, "CN=device");
+        let err = ours
+            .verify(&cert, None, time::OffsetDateTime::now_utc())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BadSignature {
+                    what: "certificate",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // And a CA certificate is not a client certificate.
+        let err = ours
+            .verify(ours.intermediate(), None, time::OffsetDateTime::now_utc())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongIssuer { .. } | Error::BadCertificate { .. }
+            ),
+            "{err:?}"
+        );
+    }
+}
