@@ -795,3 +795,158 @@ fn other_digests_and_rsa_pss_requests() {
         );
     }
 }
+
+#[test]
+fn crl_distribution_point_and_validity_as_openssl_reads_them() {
+    for backend in backends() {
+        let what = backend.name();
+        let config = CaConfig {
+            crl_distribution_point: Some("http://ca.example.com/intermediate.crl".into()),
+            ..CaConfig::default()
+        };
+        let ca = Ca::create(config, backend, std::sync::Arc::new(MemoryLedger::new()))
+            .unwrap()
+            .ca;
+        let openssl = Openssl::new();
+        write_ca(&openssl, &ca);
+        let csr = openssl_req_with(&openssl, DeviceKey::P256, "device", &[]);
+        let request = ca.parse_request(&csr).unwrap();
+        let options = IssueOptions {
+            validity_days: Some(30),
+            ..IssueOptions::default()
+        };
+        let cert = ca.issue(&request, &options).unwrap();
+        openssl.write("leaf.pem", cert.to_pem().unwrap());
+        let text = x509_text(&openssl, "leaf.pem");
+        assert!(
+            text.contains(
+                "X509v3 CRL Distribution Points:\nFull Name:\nURI:http://ca.example.com/intermediate.crl"
+            ),
+            "{what}: {text}"
+        );
+        let run = verify(&openssl, "leaf.pem", &["-purpose", "sslclient"]);
+        assert!(run.success, "{what}: {}", run.output());
+        // OpenSSL reads the same validity we wrote: 30 days and the 300 s backdate.
+        let dates = openssl.ok(&[
+            "x509",
+            "-in",
+            "leaf.pem",
+            "-noout",
+            "-startdate",
+            "-enddate",
+        ]);
+        let format = time::macros::format_description!(
+            "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT"
+        );
+        let date = |key: &str| {
+            let line = dates
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap();
+            time::PrimitiveDateTime::parse(line, &format)
+                .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+                .assume_utc()
+        };
+        assert_eq!(date("notBefore="), cert.not_before(), "{what}");
+        assert_eq!(date("notAfter="), cert.not_after(), "{what}");
+        assert_eq!(
+            cert.not_after() - cert.not_before(),
+            time::Duration::days(30) + time::Duration::seconds(300),
+            "{what}"
+        );
+        // Without a configured URL there is no distribution point.
+        let plain = issue_p256(&new_ca(backend), "CN=device");
+        openssl.write("plain.pem", plain.to_pem().unwrap());
+        let text = x509_text(&openssl, "plain.pem");
+        assert!(!text.contains("CRL Distribution Points"), "{what}: {text}");
+    }
+}
+
+#[test]
+fn private_keys_in_every_form_openssl_writes() {
+    let openssl = Openssl::new();
+    openssl.ok(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "rsa.pem",
+    ]);
+    openssl.ok(&[
+        "pkey",
+        "-in",
+        "rsa.pem",
+        "-traditional",
+        "-out",
+        "rsa-pkcs1.pem",
+    ]);
+    openssl.ok(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-out",
+        "ec-sec1-params.pem",
+    ]);
+    openssl.ok(&[
+        "ecparam",
+        "-name",
+        "secp384r1",
+        "-genkey",
+        "-noout",
+        "-out",
+        "ec384-sec1.pem",
+    ]);
+    openssl.ok(&["pkey", "-in", "ec-sec1-params.pem", "-out", "ec-pkcs8.pem"]);
+    openssl.ok(&[
+        "pkcs8", "-topk8", "-nocrypt", "-in", "rsa.pem", "-outform", "DER", "-out", "rsa.der",
+    ]);
+    for (file, pkcs8_twin) in [
+        ("rsa.pem", "rsa.pem"),
+        ("rsa-pkcs1.pem", "rsa.pem"),
+        ("ec-sec1-params.pem", "ec-pkcs8.pem"),
+        ("ec384-sec1.pem", "ec384-sec1.pem"),
+    ] {
+        let key = devicetrust_pki::PrivateKey::from_pem(&openssl.read(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        openssl.ok(&[
+            "pkey", "-in", file, "-pubout", "-outform", "DER", "-out", "pub.der",
+        ]);
+        assert_eq!(
+            key.public_key().spki_der(),
+            openssl.read("pub.der"),
+            "{file}"
+        );
+        let twin = devicetrust_pki::PrivateKey::from_pem(&openssl.read(pkcs8_twin)).unwrap();
+        assert_eq!(key.public_key(), twin.public_key(), "{file}");
+        for backend in backends() {
+            let signer = backend.signer(&key).unwrap();
+            let sig = signer.sign(b"message").unwrap();
+            backend
+                .verify(key.public_key(), signer.algorithm(), b"message", &sig)
+                .unwrap_or_else(|e| panic!("{file} {}: {e}", backend.name()));
+        }
+    }
+    let der = devicetrust_pki::PrivateKey::from_pkcs8_der(&openssl.read("rsa.der")).unwrap();
+    let pem = devicetrust_pki::PrivateKey::from_pem(&openssl.read("rsa.pem")).unwrap();
+    assert_eq!(der.pkcs8_der(), pem.pkcs8_der());
+    // What we write, OpenSSL reads as the same key.
+    openssl.write("ours.pem", pem.to_pem().unwrap().as_bytes());
+    openssl.ok(&["pkey", "-in", "ours.pem", "-check", "-noout"]);
+    // Encrypted keys are refused with a reason, not misread.
+    openssl.ok(&[
+        "pkey",
+        "-in",
+        "rsa.pem",
+        "-aes-128-cbc",
+        "-passout",
+        "pass:secret",
+        "-out",
+        "enc.pem",
+    ]);
+    let err = devicetrust_pki::PrivateKey::from_pem(&openssl.read("enc.pem")).unwrap_err();
+    assert!(matches!(err, Error::BadPrivateKey { .. }), "{err:?}");
+}
