@@ -145,10 +145,7 @@ impl Certificate {
 
     /// The signature algorithm, or why it is not supported.
     pub fn signature_algorithm(&self) -> Result<SignatureAlgorithm> {
-        self.signed
-            .algorithm
-            .clone()
-            .map_err(|oid| Error::UnsupportedSignatureAlgorithm { oid })
+        self.signed.algorithm()
     }
 
     /// SHA-256 of the DER, hex.

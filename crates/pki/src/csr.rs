@@ -20,8 +20,8 @@ use std::str::FromStr;
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5912;
-use der::asn1::{Ia5StringRef, PrintableStringRef, SetOfVec, TeletexStringRef, Utf8StringRef};
-use der::{Any, Decode, Encode};
+use der::asn1::{SetOfVec, Utf8StringRef};
+use der::{Any, Encode, Tagged};
 use x509_cert::attr::Attribute;
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -181,26 +181,47 @@ fn attribute_value(attributes: &SetOfVec<Attribute>, oid: ObjectIdentifier) -> R
 }
 
 /// `DirectoryString` (and IA5String, which some clients use for the challenge).
+///
+/// ```text
+/// DirectoryString ::= CHOICE {
+///       teletexString           TeletexString (SIZE (1..MAX)),
+///       printableString         PrintableString (SIZE (1..MAX)),
+///       universalString         UniversalString (SIZE (1..MAX)),
+///       utf8String              UTF8String (SIZE (1..MAX)),
+///       bmpString               BMPString (SIZE (1..MAX)) }
+/// ```
+/// OpenSSL writes Latin-1 text as T61String (read here as Latin-1, as
+/// OpenSSL does) and anything wider as BMPString (UTF-16BE).
 fn directory_string(value: &Any) -> Result<String> {
-    let bad = |_| Error::RequestRefused {
-        reason: "challengePassword is not a string".into(),
+    let refused = |what: &str| Error::RequestRefused {
+        reason: format!("challengePassword {what}"),
     };
-    let der = value.to_der().map_err(bad)?;
-    if let Ok(s) = Utf8StringRef::from_der(&der) {
-        return Ok(s.as_str().to_owned());
-    }
-    if let Ok(s) = PrintableStringRef::from_der(&der) {
-        return Ok(s.as_str().to_owned());
-    }
-    if let Ok(s) = Ia5StringRef::from_der(&der) {
-        return Ok(s.as_str().to_owned());
-    }
-    if let Ok(s) = TeletexStringRef::from_der(&der) {
-        return Ok(s.as_str().to_owned());
-    }
-    Err(Error::RequestRefused {
-        reason: "challengePassword is not a supported string type".into(),
-    })
+    let bytes = value.value();
+    let text = match value.tag() {
+        der::Tag::Utf8String => std::str::from_utf8(bytes)
+            .map_err(|_| refused("is not valid utf-8"))?
+            .to_owned(),
+        der::Tag::PrintableString | der::Tag::Ia5String | der::Tag::VisibleString => {
+            if !bytes.is_ascii() {
+                return Err(refused("has non-ascii characters in an ascii string type"));
+            }
+            bytes.iter().map(|b| char::from(*b)).collect()
+        }
+        der::Tag::TeletexString => bytes.iter().map(|b| char::from(*b)).collect(),
+        der::Tag::BmpString => {
+            if !bytes.len().is_multiple_of(2) {
+                return Err(refused("is a BMPString of odd length"));
+            }
+            let units = bytes
+                .chunks_exact(2)
+                .map(|c| c.iter().fold(0u16, |acc, b| (acc << 8) | u16::from(*b)));
+            char::decode_utf16(units)
+                .collect::<std::result::Result<String, _>>()
+                .map_err(|_| refused("is not valid utf-16"))?
+        }
+        _ => return Err(refused("is not a supported string type")),
+    };
+    Ok(text)
 }
 
 /// Builds a PKCS#10 request: what a device (or our SCEP client) sends.

@@ -40,8 +40,16 @@ impl SerialNumber {
         if magnitude.is_empty() {
             return Err(bad("zero"));
         }
-        if magnitude.len() > 20 {
-            return Err(bad("longer than 20 octets"));
+        Self::checked(magnitude).map_err(bad)
+    }
+
+    /// RFC 5280 counts the sign octet: a 20-octet magnitude with its top bit
+    /// set would need 21 octets, so it is refused here, not at encoding time.
+    fn checked(magnitude: Vec<u8>) -> std::result::Result<Self, &'static str> {
+        let encoded_len =
+            magnitude.len() + usize::from(magnitude.first().is_some_and(|b| b & 0x80 != 0));
+        if encoded_len > 20 {
+            return Err("longer than 20 octets when encoded");
         }
         Ok(Self(magnitude))
     }
@@ -104,10 +112,7 @@ impl FromStr for SerialNumber {
         if magnitude.is_empty() {
             return Err(bad("zero"));
         }
-        if magnitude.len() > 20 {
-            return Err(bad("longer than 20 octets"));
-        }
-        Ok(Self(magnitude))
+        Self::checked(magnitude).map_err(bad)
     }
 }
 

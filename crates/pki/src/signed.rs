@@ -13,7 +13,7 @@
 
 use der::asn1::{AnyRef, BitStringRef};
 use der::{Encode, Sequence};
-use spki::AlgorithmIdentifierRef;
+use spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 
 use crate::encoding::decode_der;
 use crate::{Backend, Error, KeyPolicy, PublicKey, Result, SignatureAlgorithm};
@@ -29,7 +29,7 @@ struct RawSigned<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Signed {
     pub tbs: Vec<u8>,
-    pub algorithm: std::result::Result<SignatureAlgorithm, String>,
+    pub algorithm_id: AlgorithmIdentifierOwned,
     pub signature: Vec<u8>,
 }
 
@@ -44,14 +44,23 @@ impl Signed {
                 source: der::Tag::BitString.value_error().into(),
             })?
             .to_vec();
-        // Keep an unsupported algorithm as a message: parsing succeeds and the
-        // object can still be shown; verifying it reports the error.
-        let algorithm =
-            SignatureAlgorithm::from_identifier(&raw.algorithm).map_err(|e| e.to_string());
+        // An unsupported algorithm does not fail parsing: the object can still
+        // be shown, and verifying it reports the typed error.
         Ok(Self {
             tbs: raw.tbs.to_der().map_err(Error::der(what))?,
-            algorithm,
+            algorithm_id: AlgorithmIdentifierOwned {
+                oid: raw.algorithm.oid,
+                parameters: raw.algorithm.parameters.map(Into::into),
+            },
             signature,
+        })
+    }
+
+    /// The signature algorithm, or why it is refused.
+    pub(crate) fn algorithm(&self) -> Result<SignatureAlgorithm> {
+        SignatureAlgorithm::from_identifier(&AlgorithmIdentifierRef {
+            oid: self.algorithm_id.oid,
+            parameters: self.algorithm_id.parameters.as_ref().map(Into::into),
         })
     }
 
@@ -63,10 +72,7 @@ impl Signed {
         policy: &KeyPolicy,
         backend: &dyn Backend,
     ) -> Result<SignatureAlgorithm> {
-        let algorithm = self
-            .algorithm
-            .clone()
-            .map_err(|oid| Error::UnsupportedSignatureAlgorithm { oid })?;
+        let algorithm = self.algorithm()?;
         policy.check_signature_algorithm(algorithm)?;
         backend
             .verify(key, algorithm, &self.tbs, &self.signature)

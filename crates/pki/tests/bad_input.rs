@@ -372,7 +372,6 @@ fn weak_or_small_request_fixtures_are_refused() {
 }
 
 #[test]
-#[ignore = "bug: an MD5-signed request gives UnsupportedSignatureAlgorithm, not WeakSignatureAlgorithm"]
 fn md5_fixture_is_weak() {
     for backend in backends() {
         let err = parse_request(&fixture("requests/rsa2048-md5.pem"), backend).unwrap_err();

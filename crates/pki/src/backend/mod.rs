@@ -65,6 +65,11 @@ pub trait Decrypter: Send + Sync + fmt::Debug {
     /// the key, so an attacker learns nothing from the answer or its timing
     /// (Bleichenbacher, Marvin). The caller must authenticate the result,
     /// as CMS content decryption does by failing to unpad or verify.
+    ///
+    /// Each backend's synthetic value is deterministic, but the two backends'
+    /// may differ: RustCrypto's `rsa` applies its own implicit rejection first,
+    /// and on about 1 bad padding in 200 its synthetic message happens to have
+    /// `expected_len` bytes and is returned as is.
     fn decrypt_pkcs1v15(
         &self,
         ciphertext: &[u8],
