@@ -300,6 +300,41 @@ impl Ca {
         Ok(cert)
     }
 
+    /// Issues the SCEP RA certificate for `key` (RSA: SCEP's key transport
+    /// needs it), so that an ECDSA CA can still serve SCEP. It is recorded in
+    /// the ledger like any other certificate and lives as long as the intermediate.
+    pub fn issue_ra_certificate(&self, key: &PrivateKey, subject: &str) -> Result<Certificate> {
+        if !matches!(key.algorithm(), KeyAlgorithm::Rsa { .. }) {
+            return Err(Error::UnsupportedKey {
+                detail: format!("a SCEP RA key must be RSA, not {}", key.algorithm()),
+            });
+        }
+        self.config.key_policy.check_key(key.public_key())?;
+        let now = x509_time::whole_seconds(OffsetDateTime::now_utc());
+        let cert = CertificateTemplate {
+            serial: SerialNumber::random()?,
+            issuer: self.intermediate.subject().clone(),
+            subject: parse_name(subject)?,
+            not_before: now - Duration::seconds(i64::from(self.config.backdate_seconds)),
+            not_after: self.intermediate.not_after(),
+            public_key: key.public_key().clone(),
+            extensions: profile::scep_ra(
+                key.public_key(),
+                &self.intermediate.public_key().key_id(),
+            )?,
+        }
+        .sign(self.signer.as_ref())?;
+        self.ledger.record_issued(IssuedCertificate {
+            serial: cert.serial()?,
+            subject: cert.subject().to_string(),
+            not_before: cert.not_before(),
+            not_after: cert.not_after(),
+            certificate_pem: cert.to_pem()?,
+            revocation: None,
+        })?;
+        Ok(cert)
+    }
+
     /// Revokes a certificate this CA issued. Revoking twice keeps the first revocation.
     pub fn revoke(
         &self,

@@ -223,6 +223,24 @@ impl Certificate {
             .and_then(|(_, v)| v.key_identifier.map(|k| k.as_bytes().to_vec())))
     }
 
+    /// A self-signed certificate for `signer`'s key, valid for `days` from five
+    /// minutes ago: what a SCEP requester signs its first request with.
+    pub fn self_signed(subject: &str, signer: &dyn Signer, days: u32) -> Result<Self> {
+        use std::str::FromStr;
+        let name = Name::from_str(subject).map_err(Error::der("subject name"))?;
+        let now = x509_time::whole_seconds(OffsetDateTime::now_utc());
+        CertificateTemplate {
+            serial: SerialNumber::random()?,
+            issuer: name.clone(),
+            subject: name,
+            not_before: now - time::Duration::minutes(5),
+            not_after: now + time::Duration::days(i64::from(days)),
+            public_key: signer.public_key().clone(),
+            extensions: crate::profile::self_signed(signer.public_key())?,
+        }
+        .sign(signer)
+    }
+
     /// Whether basicConstraints says this is a CA.
     pub fn is_ca(&self) -> Result<bool> {
         Ok(self.basic_constraints()?.is_some_and(|b| b.ca))

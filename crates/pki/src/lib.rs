@@ -53,6 +53,7 @@ mod key;
 mod key_policy;
 mod ledger;
 mod profile;
+pub mod scep;
 mod serial;
 mod signed;
 pub mod x509_time;

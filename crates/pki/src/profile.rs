@@ -112,3 +112,42 @@ pub(crate) fn management_attestation(
     }
     Ok(out)
 }
+
+/// The SCEP RA certificate: signs CertRep replies and decrypts requests, so
+/// digitalSignature and keyEncipherment (certmonger checks both), CA:FALSE.
+pub(crate) fn scep_ra(subject: &PublicKey, issuer_key_id: &[u8]) -> Result<Vec<Extension>> {
+    let mut out = vec![
+        extension(
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            true,
+        )?,
+        extension(
+            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
+            true,
+        )?,
+    ];
+    out.extend(key_ids(subject, Some(issuer_key_id))?);
+    Ok(out)
+}
+
+/// A requester's throw-away self-signed certificate (RFC 8894, section 2.3).
+pub(crate) fn self_signed(subject: &PublicKey) -> Result<Vec<Extension>> {
+    let mut out = vec![
+        extension(
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            true,
+        )?,
+        extension(
+            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
+            true,
+        )?,
+    ];
+    out.extend(key_ids(subject, None)?);
+    Ok(out)
+}

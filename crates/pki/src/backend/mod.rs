@@ -2,7 +2,7 @@
 //!
 //! Everything else (ASN.1, policy, certificate profiles) is backend-independent,
 //! so a backend is small: generate a key, sign, verify, and RSA-decrypt.
-//! [`RustCrypto`] is pure Rust and always present; [`AwsLc`] (feature `aws-lc`)
+//! [`RustCrypto`] is pure Rust and always present; `AwsLc` (feature `aws-lc`)
 //! is several times faster on private-key operations.
 
 use std::fmt;

@@ -1,0 +1,403 @@
+//! CMS `SignedData` (RFC 5652, section 5) as SCEP uses it: signed with
+//! signed attributes, and degenerate (certificates only).
+//!
+//! ```text
+//! SignedData ::= SEQUENCE {
+//!   version CMSVersion,
+//!   digestAlgorithms DigestAlgorithmIdentifiers,
+//!   encapContentInfo EncapsulatedContentInfo,
+//!   certificates [0] IMPLICIT CertificateSet OPTIONAL,
+//!   crls [1] IMPLICIT RevocationInfoChoices OPTIONAL,
+//!   signerInfos SignerInfos }
+//!
+//! SignerInfo ::= SEQUENCE {
+//!   version CMSVersion,
+//!   sid SignerIdentifier,
+//!   digestAlgorithm DigestAlgorithmIdentifier,
+//!   signedAttrs [0] IMPLICIT SignedAttributes OPTIONAL,
+//!   signatureAlgorithm SignatureAlgorithmIdentifier,
+//!   signature SignatureValue,
+//!   unsignedAttrs [1] IMPLICIT UnsignedAttributes OPTIONAL }
+//! ```
+//! The signature covers the DER of the signed attributes with a SET tag.
+//! We take those bytes from the message as received (see [`raw_signed_attributes`]),
+//! because re-encoding a decoded SET would sort it and break signatures of
+//! senders that did not.
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use const_oid::ObjectIdentifier;
+use const_oid::db::{rfc5911, rfc5912};
+use der::asn1::{AnyRef, OctetString, SetOfVec};
+use der::{Any, Decode, Encode, Reader, SliceReader, Tag, Tagged};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+
+use super::{ScepError, der_error};
+use crate::{Backend, Certificate, HashAlgorithm, KeyPolicy, SignatureAlgorithm, Signer};
+
+/// Most certificates accepted in one message.
+const MAX_CERTIFICATES: usize = 8;
+
+/// A verified `SignedData`.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedSigned {
+    pub content_type: ObjectIdentifier,
+    pub content: Option<Vec<u8>>,
+    pub signer: Certificate,
+    pub digest: HashAlgorithm,
+    pub signature_algorithm: SignatureAlgorithm,
+    pub attributes: Vec<Attribute>,
+}
+
+fn content_info(
+    der: &[u8],
+    expected: ObjectIdentifier,
+    what: &'static str,
+) -> Result<ContentInfo, ScepError> {
+    let info: ContentInfo = crate::encoding::decode_der(der, what).map_err(ScepError::Pki)?;
+    if info.content_type != expected {
+        return Err(ScepError::BadAttribute {
+            attribute: "contentType",
+            reason: format!("{what} has content type {}", info.content_type),
+        });
+    }
+    Ok(info)
+}
+
+fn certificates(set: Option<&CertificateSet>) -> Result<Vec<Certificate>, ScepError> {
+    let mut out = Vec::new();
+    for choice in set.map(|s| s.0.iter()).into_iter().flatten() {
+        if out.len() == MAX_CERTIFICATES {
+            return Err(ScepError::Malformed {
+                what: "signed data (too many certificates)",
+            });
+        }
+        if let CertificateChoices::Certificate(cert) = choice {
+            out.push(Certificate::from_der(
+                &cert.to_der().map_err(der_error("certificate"))?,
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// The signed attributes of the first SignerInfo exactly as received, with a SET tag.
+fn raw_signed_attributes(signed_data_der: &[u8]) -> Result<Option<Vec<u8>>, ScepError> {
+    let malformed = der_error("signed data");
+    let fields: Vec<AnyRef<'_>> = Vec::from_der(signed_data_der).map_err(malformed)?;
+    let infos = fields.last().ok_or(ScepError::Malformed {
+        what: "signed data",
+    })?;
+    let mut reader = SliceReader::new(infos.value()).map_err(der_error("signer infos"))?;
+    let first: AnyRef<'_> = reader.decode().map_err(der_error("signer info"))?;
+    let first_der = first.to_der().map_err(der_error("signer info"))?;
+    let info: Vec<AnyRef<'_>> = Vec::from_der(&first_der).map_err(der_error("signer info"))?;
+    let attrs = info.get(3).filter(|a| {
+        a.tag()
+            == Tag::ContextSpecific {
+                constructed: true,
+                number: der::TagNumber(0),
+            }
+    });
+    attrs
+        .map(|a| {
+            AnyRef::new(Tag::Set, a.value())
+                .and_then(|set| set.to_der())
+                .map_err(der_error("signed attributes"))
+        })
+        .transpose()
+}
+
+/// The single value of attribute `oid`, if present.
+pub(crate) fn attribute(
+    attributes: &[Attribute],
+    oid: ObjectIdentifier,
+) -> Result<Option<&Any>, ScepError> {
+    let mut found = attributes.iter().filter(|a| a.oid == oid);
+    match (found.next(), found.next()) {
+        (None, _) => Ok(None),
+        (Some(a), None) => {
+            let mut values = a.values.iter();
+            match (values.next(), values.next()) {
+                (Some(v), None) => Ok(Some(v)),
+                _ => Err(ScepError::BadAttribute {
+                    attribute: "signed attribute",
+                    reason: format!("{oid} must have exactly one value"),
+                }),
+            }
+        }
+        (Some(_), Some(_)) => Err(ScepError::BadAttribute {
+            attribute: "signed attribute",
+            reason: format!("{oid} appears more than once"),
+        }),
+    }
+}
+
+fn signature_algorithm(
+    id: &AlgorithmIdentifierOwned,
+    digest: HashAlgorithm,
+) -> Result<SignatureAlgorithm, ScepError> {
+    // Many SCEP clients name the key algorithm (rsaEncryption) instead of the
+    // signature algorithm; the digest algorithm then says which hash.
+    if id.oid == rfc5912::RSA_ENCRYPTION {
+        return Ok(match digest {
+            HashAlgorithm::Sha1 => SignatureAlgorithm::RsaPkcs1Sha1,
+            HashAlgorithm::Sha256 => SignatureAlgorithm::RsaPkcs1Sha256,
+            HashAlgorithm::Sha384 => SignatureAlgorithm::RsaPkcs1Sha384,
+            HashAlgorithm::Sha512 => SignatureAlgorithm::RsaPkcs1Sha512,
+        });
+    }
+    let der = id.to_der().map_err(der_error("signature algorithm"))?;
+    let parsed =
+        spki::AlgorithmIdentifierRef::from_der(&der).map_err(der_error("signature algorithm"))?;
+    Ok(SignatureAlgorithm::from_identifier(&parsed)?)
+}
+
+fn sid_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
+    match sid {
+        SignerIdentifier::IssuerAndSerialNumber(isn) => {
+            isn.issuer == *cert.issuer()
+                && crate::SerialNumber::from_der_integer(isn.serial_number.as_bytes()).ok()
+                    == cert.serial().ok()
+        }
+        SignerIdentifier::SubjectKeyIdentifier(ski) => {
+            cert.subject_key_id().ok().flatten().as_deref() == Some(ski.0.as_bytes())
+        }
+    }
+}
+
+/// Parses a `ContentInfo` holding `SignedData`, checks its one signer's
+/// signature, content type and message digest.
+pub(crate) fn verify_signed(
+    der: &[u8],
+    policy: &KeyPolicy,
+    backend: &dyn Backend,
+) -> Result<VerifiedSigned, ScepError> {
+    let der = super::ber::to_der(der)?;
+    let info = content_info(&der, rfc5911::ID_SIGNED_DATA, "pki message")?;
+    let signed_der = info.content.to_der().map_err(der_error("signed data"))?;
+    let signed: SignedData = info.content.decode_as().map_err(der_error("signed data"))?;
+    let mut signers = signed.signer_infos.0.iter();
+    let (Some(si), None) = (signers.next(), signers.next()) else {
+        return Err(ScepError::Malformed {
+            what: "signed data (expected exactly one signer)",
+        });
+    };
+    let certs = certificates(signed.certificates.as_ref())?;
+    let signer =
+        certs
+            .into_iter()
+            .find(|c| sid_matches(&si.sid, c))
+            .ok_or(ScepError::BadMessageCheck {
+                reason: "the signer's certificate is not in the message".into(),
+            })?;
+    let digest = HashAlgorithm::from_oid(si.digest_alg.oid).ok_or_else(|| {
+        ScepError::UnsupportedAlgorithm {
+            what: "digest",
+            oid: si.digest_alg.oid.to_string(),
+        }
+    })?;
+    if digest == HashAlgorithm::Sha1 && !policy.allow_sha1 {
+        return Err(ScepError::ForbiddenAlgorithm {
+            what: "digest",
+            name: "SHA-1",
+        });
+    }
+    let content = signed
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .map(|any| {
+            any.decode_as::<OctetString>()
+                .map(|o| o.into_bytes().into_vec())
+        })
+        .transpose()
+        .map_err(der_error("encapsulated content"))?;
+    let attributes: Vec<Attribute> = si
+        .signed_attrs
+        .as_ref()
+        .map(|a| a.iter().cloned().collect())
+        .ok_or(ScepError::MissingAttribute {
+            attribute: "signed attributes",
+        })?;
+    let content_type: ObjectIdentifier = attribute(&attributes, rfc5911::ID_CONTENT_TYPE)?
+        .ok_or(ScepError::MissingAttribute {
+            attribute: "contentType",
+        })?
+        .decode_as()
+        .map_err(der_error("contentType attribute"))?;
+    if content_type != signed.encap_content_info.econtent_type {
+        return Err(ScepError::BadMessageCheck {
+            reason: "contentType attribute differs from the content's type".into(),
+        });
+    }
+    let message_digest: OctetString = attribute(&attributes, rfc5911::ID_MESSAGE_DIGEST)?
+        .ok_or(ScepError::MissingAttribute {
+            attribute: "messageDigest",
+        })?
+        .decode_as()
+        .map_err(der_error("messageDigest attribute"))?;
+    let expected = digest.digest(content.as_deref().unwrap_or_default());
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        message_digest.as_bytes(),
+        expected.as_slice(),
+    )) {
+        return Err(ScepError::BadMessageCheck {
+            reason: "messageDigest does not match the content".into(),
+        });
+    }
+    let algorithm = signature_algorithm(&si.signature_algorithm, digest)?;
+    policy.check_signature_algorithm(algorithm)?;
+    let signed_attrs = raw_signed_attributes(&signed_der)?.ok_or(ScepError::MissingAttribute {
+        attribute: "signed attributes",
+    })?;
+    backend
+        .verify(
+            signer.public_key(),
+            algorithm,
+            &signed_attrs,
+            si.signature.as_bytes(),
+        )
+        .map_err(|e| ScepError::BadMessageCheck {
+            reason: format!("signer signature: {e}"),
+        })?;
+    Ok(VerifiedSigned {
+        content_type,
+        content,
+        signer,
+        digest,
+        signature_algorithm: algorithm,
+        attributes,
+    })
+}
+
+/// Signs `content` (or nothing, for a FAILURE or PENDING reply) with
+/// `signer`, adding contentType and messageDigest to `attributes`.
+pub(crate) fn build_signed(
+    content: Option<&[u8]>,
+    signer_cert: &Certificate,
+    signer: &dyn Signer,
+    mut attributes: Vec<Attribute>,
+) -> Result<Vec<u8>, ScepError> {
+    let digest = signer.algorithm().hash();
+    let digest_alg = AlgorithmIdentifierOwned {
+        oid: digest.oid(),
+        parameters: None,
+    };
+    attributes.push(single(
+        rfc5911::ID_CONTENT_TYPE,
+        Any::encode_from(&rfc5911::ID_DATA).map_err(der_error("contentType"))?,
+    )?);
+    let message_digest = OctetString::new(digest.digest(content.unwrap_or_default()))
+        .map_err(der_error("digest"))?;
+    attributes.push(single(
+        rfc5911::ID_MESSAGE_DIGEST,
+        Any::encode_from(&message_digest).map_err(der_error("digest"))?,
+    )?);
+    let signed_attrs = SetOfVec::try_from(attributes).map_err(der_error("signed attributes"))?;
+    let signature = signer.sign(
+        &signed_attrs
+            .to_der()
+            .map_err(der_error("signed attributes"))?,
+    )?;
+    // strongSwan insists on rsaEncryption here, and RFC 5652 allows it.
+    let signature_algorithm = if signer.algorithm().is_rsa() {
+        AlgorithmIdentifierOwned {
+            oid: rfc5912::RSA_ENCRYPTION,
+            parameters: Some(Any::from(der::asn1::Null)),
+        }
+    } else {
+        signer.algorithm().identifier()?
+    };
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: signer_cert.issuer().clone(),
+            serial_number: signer_cert.serial()?.to_x509()?,
+        }),
+        digest_alg: digest_alg.clone(),
+        signed_attrs: Some(signed_attrs),
+        signature_algorithm,
+        signature: OctetString::new(signature).map_err(der_error("signature"))?,
+        unsigned_attrs: None,
+    };
+    let econtent = content
+        .map(|c| OctetString::new(c).and_then(|o| Any::encode_from(&o)))
+        .transpose()
+        .map_err(der_error("content"))?;
+    let mut digest_algorithms = SetOfVec::new();
+    digest_algorithms
+        .insert(digest_alg)
+        .map_err(der_error("digest algorithms"))?;
+    let mut certs = SetOfVec::new();
+    certs
+        .insert(CertificateChoices::Certificate(signer_cert.x509().clone()))
+        .map_err(der_error("certificates"))?;
+    let mut signer_infos = SetOfVec::new();
+    signer_infos
+        .insert(signer_info)
+        .map_err(der_error("signer infos"))?;
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: rfc5911::ID_DATA,
+            econtent,
+        },
+        certificates: Some(CertificateSet(certs)),
+        crls: None,
+        signer_infos: SignerInfos(signer_infos),
+    };
+    wrap(rfc5911::ID_SIGNED_DATA, &signed)
+}
+
+pub(crate) fn single(oid: ObjectIdentifier, value: Any) -> Result<Attribute, ScepError> {
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(der_error("attribute"))?;
+    Ok(Attribute { oid, values })
+}
+
+pub(crate) fn wrap<T: der::EncodeValue + der::Tagged>(
+    content_type: ObjectIdentifier,
+    content: &T,
+) -> Result<Vec<u8>, ScepError> {
+    ContentInfo {
+        content_type,
+        content: Any::encode_from(content).map_err(der_error("content info"))?,
+    }
+    .to_der()
+    .map_err(der_error("content info"))
+}
+
+/// A degenerate, certificates-only `SignedData` (RFC 8894, section 3.4):
+/// how GetCACert returns an RA and CA, and how CertRep carries the new certificate.
+pub fn degenerate_certs_only(certs: &[&Certificate]) -> Result<Vec<u8>, ScepError> {
+    let mut set = SetOfVec::new();
+    for cert in certs {
+        set.insert(CertificateChoices::Certificate(cert.x509().clone()))
+            .map_err(der_error("certificates"))?;
+    }
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms: SetOfVec::new(),
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: rfc5911::ID_DATA,
+            econtent: None,
+        },
+        certificates: Some(CertificateSet(set)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::new()),
+    };
+    wrap(rfc5911::ID_SIGNED_DATA, &signed)
+}
+
+/// The certificates of a degenerate `SignedData`.
+pub fn parse_certs_only(der: &[u8]) -> Result<Vec<Certificate>, ScepError> {
+    let info = content_info(der, rfc5911::ID_SIGNED_DATA, "certs-only message")?;
+    let signed: SignedData = info.content.decode_as().map_err(der_error("signed data"))?;
+    certificates(signed.certificates.as_ref())
+}
