@@ -1,0 +1,129 @@
+//! Revocation: CRLs from each issuer on the path, and our issuance ledger.
+//!
+//! A CRL counts for a certificate when it names the certificate's issuer and
+//! verifies under that issuer's key (the one on the verified path, not any
+//! certificate with the same name). A CRL that names the issuer but does not
+//! verify, or is not current, leaves revocation status unknown; we refuse
+//! rather than guess. No CRL at all for an issuer means no CRL check for it
+//! (the admin chose not to publish one).
+//!
+//! The issuance ledger is our own CA's record: it revokes a deactivated
+//! device's certificate at once, without waiting for the next CRL.
+
+use devicetrust_pki::{Certificate, Crl, IssuanceLedger};
+use time::OffsetDateTime;
+
+use crate::cache::{SignatureCache, Signed};
+use crate::chain::{ChainVerifier, VerifiedChain};
+use crate::{CheckError, RevocationSource};
+
+/// Checks every certificate on `chain` below the anchor against the CRLs of
+/// its issuer, and the leaf against `ledger` if given. Returns every failure.
+pub fn check_revocation(
+    verifier: &ChainVerifier<'_>,
+    chain: &VerifiedChain,
+    crls: &[Crl],
+    ledger: Option<&dyn IssuanceLedger>,
+    time: OffsetDateTime,
+) -> Vec<CheckError> {
+    let mut errors = Vec::new();
+    for pair in chain.certificates().windows(2) {
+        let [cert, issuer] = pair else { continue };
+        for crl in crls
+            .iter()
+            .filter(|c| c.x509().tbs_cert_list.issuer == *issuer.subject())
+        {
+            if let Err(e) = verify_crl(verifier, crl, issuer, time) {
+                errors.push(e);
+                continue;
+            }
+            let serial = match cert.serial() {
+                Ok(s) => s,
+                Err(source) => {
+                    errors.push(CheckError::Malformed {
+                        what: "serial number",
+                        source,
+                    });
+                    continue;
+                }
+            };
+            if let Some(r) = crl.revocation(&serial) {
+                // A listed certificate is revoked whatever the revocation date says.
+                errors.push(CheckError::Revoked {
+                    subject: cert.subject().to_string(),
+                    serial,
+                    revoked_at: r.revoked_at,
+                    reason: r.reason,
+                    found_in: RevocationSource::Crl,
+                });
+            }
+        }
+    }
+    if let (Some(ledger), Some(leaf)) = (ledger, chain.leaf()) {
+        match leaf.serial() {
+            Ok(serial) => match ledger.get(&serial) {
+                Ok(issued) => {
+                    if let Some(r) = issued.and_then(|c| c.revocation)
+                        && r.revoked_at <= time
+                    {
+                        errors.push(CheckError::Revoked {
+                            subject: leaf.subject().to_string(),
+                            serial,
+                            revoked_at: r.revoked_at,
+                            reason: r.reason,
+                            found_in: RevocationSource::Ledger,
+                        });
+                    }
+                }
+                Err(e) => errors.push(CheckError::Ledger(e)),
+            },
+            Err(source) => errors.push(CheckError::Malformed {
+                what: "serial number",
+                source,
+            }),
+        }
+    }
+    errors
+}
+
+/// Verifies a CRL against its issuer: signature (cached), then currency at `time`.
+fn verify_crl(
+    verifier: &ChainVerifier<'_>,
+    crl: &Crl,
+    issuer: &Certificate,
+    time: OffsetDateTime,
+) -> Result<(), CheckError> {
+    let invalid = |source| CheckError::CrlInvalid {
+        issuer: issuer.subject().to_string(),
+        source,
+    };
+    let key = SignatureCache::key(Signed::Crl, crl.der(), issuer.public_key().spki_der());
+    if let Some(cache) = verifier.cache
+        && cache.contains(&key)
+    {
+        // The signature is known good; the time window is checked each time.
+        if time < crl.this_update() {
+            return Err(invalid(devicetrust_pki::Error::NotYetValid {
+                what: "crl",
+                time,
+                not_before: crl.this_update(),
+            }));
+        }
+        if let Some(next) = crl.next_update()
+            && time > next
+        {
+            return Err(invalid(devicetrust_pki::Error::Expired {
+                what: "crl",
+                time,
+                not_after: next,
+            }));
+        }
+        return Ok(());
+    }
+    crl.verify(issuer, time, &verifier.options.key_policy, verifier.backend)
+        .map_err(invalid)?;
+    if let Some(cache) = verifier.cache {
+        cache.insert(key);
+    }
+    Ok(())
+}
