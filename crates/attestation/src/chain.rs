@@ -209,6 +209,48 @@ impl<'a> ChainVerifier<'a> {
     }
 }
 
+/// Parses a bundle (PEM blocks, or one DER certificate) and checks it as a
+/// self-contained chain at `time` (now if `None`): the first certificate is
+/// the leaf, the last is taken as the trust anchor, any between are
+/// intermediates. Returns every failure. This is for tools and fuzzing:
+/// attestation itself trusts only a configuration's anchors.
+pub fn verify_bundle(
+    input: &[u8],
+    time: Option<OffsetDateTime>,
+    backend: &dyn Backend,
+) -> Result<VerifiedChain, Vec<CheckError>> {
+    let malformed = |source| {
+        vec![CheckError::Malformed {
+            what: "certificate bundle",
+            source,
+        }]
+    };
+    let certs = if input.first() == Some(&0x30) {
+        Certificate::from_der(input).map(|c| vec![c])
+    } else {
+        Certificate::parse_pem_chain(input)
+    }
+    .map_err(malformed)?;
+    let time = time.unwrap_or_else(OffsetDateTime::now_utc);
+    let (Some(leaf), Some(anchor)) = (certs.first(), certs.last()) else {
+        return Err(vec![CheckError::PathTooLong { max_depth: 0 }]);
+    };
+    let middle = certs
+        .get(1..certs.len().saturating_sub(1))
+        .unwrap_or_default();
+    let options = ChainOptions::default();
+    let verifier = ChainVerifier::new(&options, backend);
+    let mut errors = verifier.check_leaf(leaf, time);
+    match verifier.build_path(leaf, middle, std::slice::from_ref(anchor), time) {
+        Ok(chain) if errors.is_empty() => Ok(chain),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.push(e);
+            Err(errors)
+        }
+    }
+}
+
 struct Search<'s, 'a> {
     verifier: &'s ChainVerifier<'a>,
     intermediates: &'s [Certificate],

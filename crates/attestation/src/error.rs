@@ -173,6 +173,15 @@ pub enum CheckError {
         #[source]
         source: devicetrust_pki::Error,
     },
+    /// A CRL from the issuer has a critical extension we do not process
+    /// (delta, scoped or indirect CRLs), so it cannot decide revocation.
+    #[error("crl from {issuer} has critical extension {oid}, which is not processed")]
+    CrlUnhandledCriticalExtension {
+        /// The issuer named by the CRL.
+        issuer: String,
+        /// The extension's OID.
+        oid: String,
+    },
     /// The device ID in the certificate is not the device being attested.
     #[error("certificate is bound to device {found:?}, not {expected:?}")]
     DeviceMismatch {
@@ -232,6 +241,7 @@ impl CheckError {
             Self::UnhandledCriticalExtension { .. } => "unhandled_critical_extension",
             Self::Revoked { .. } => "revoked",
             Self::CrlInvalid { .. } => "crl_invalid",
+            Self::CrlUnhandledCriticalExtension { .. } => "crl_unhandled_critical_extension",
             Self::DeviceMismatch { .. } => "device_mismatch",
             Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::PathTooLong { .. } => "path_too_long",

@@ -97,6 +97,7 @@ fn verify_crl(
         issuer: issuer.subject().to_string(),
         source,
     };
+    check_crl_extensions(crl, issuer)?;
     let key = SignatureCache::key(Signed::Crl, crl.der(), issuer.public_key().spki_der());
     if let Some(cache) = verifier.cache
         && cache.contains(&key)
@@ -126,4 +127,36 @@ fn verify_crl(
         cache.insert(key);
     }
     Ok(())
+}
+
+/// CRL extensions whose meaning we act on (or that carry no constraint).
+const UNDERSTOOD_CRL_EXTENSIONS: [const_oid::ObjectIdentifier; 2] = [
+    const_oid::db::rfc5912::ID_CE_CRL_NUMBER,
+    const_oid::db::rfc5912::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+];
+
+/// RFC 5280, 5.2 and 5.3: a CRL with a critical extension we do not process
+/// (a delta CRL indicator, an issuing distribution point scoping it, an
+/// indirect CRL's certificate issuer) must not be used to decide revocation.
+/// We refuse rather than read it wrongly.
+fn check_crl_extensions(crl: &Crl, issuer: &Certificate) -> Result<(), CheckError> {
+    let list = &crl.x509().tbs_cert_list;
+    let crl_level = list
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.critical && !UNDERSTOOD_CRL_EXTENSIONS.contains(&e.extn_id));
+    let entry_level = list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .flat_map(|r| r.crl_entry_extensions.iter().flatten())
+        .find(|e| e.critical);
+    match crl_level.or(entry_level) {
+        Some(e) => Err(CheckError::CrlUnhandledCriticalExtension {
+            issuer: issuer.subject().to_string(),
+            oid: e.extn_id.to_string(),
+        }),
+        None => Ok(()),
+    }
 }

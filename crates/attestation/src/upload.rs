@@ -208,17 +208,15 @@ fn pem_certificates(input: &[u8]) -> Result<Vec<Vec<u8>>, UploadError> {
     blocks
         .into_iter()
         .map(|block| match block.label.as_str() {
-            "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" => {
-                match sniff_der(&block.der) {
-                    Container::Pkcs7 => Err(UploadError::Pkcs7 {
-                        encoding: Encoding::Pem,
-                    }),
-                    Container::Pkcs12 => Err(UploadError::Pkcs12 {
-                        encoding: Encoding::Pem,
-                    }),
-                    Container::Other => Ok(block.der),
-                }
-            }
+            "CERTIFICATE" | "X509 CERTIFICATE" => match sniff_der(&block.der) {
+                Container::Pkcs7 => Err(UploadError::Pkcs7 {
+                    encoding: Encoding::Pem,
+                }),
+                Container::Pkcs12 => Err(UploadError::Pkcs12 {
+                    encoding: Encoding::Pem,
+                }),
+                Container::Other => Ok(block.der),
+            },
             "PKCS7" | "CMS" => Err(UploadError::Pkcs7 {
                 encoding: Encoding::Pem,
             }),

@@ -204,3 +204,27 @@ fn validity_follows_the_time_of_the_check() {
     assert_eq!(at("2025-12-31T23:59:59Z"), EXIT_REFUSED);
     assert_eq!(at("not a time"), commands::EXIT_INPUT);
 }
+
+/// A self-contained bundle (leaf, then its CA) checks out through
+/// `chain::verify_bundle`, the function the fuzz target drives; a bundle
+/// with the rogue CA does not.
+#[test]
+fn bundles_verify_against_their_last_certificate() {
+    let at = Some(time::macros::datetime!(2027-01-01 00:00:00 UTC));
+    let backend = devicetrust_pki::default_backend();
+    let bundle = |case: &str| {
+        let dir = cases_dir().join(case);
+        let mut pem = std::fs::read(dir.join("leaf.pem")).unwrap();
+        pem.extend(std::fs::read(dir.join("trust.pem")).unwrap());
+        pem
+    };
+    let chain =
+        devicetrust_attestation::chain::verify_bundle(&bundle("valid-p256"), at, backend).unwrap();
+    assert_eq!(chain.certificates().len(), 2);
+    let errors =
+        devicetrust_attestation::chain::verify_bundle(&bundle("rogue-issuer"), at, backend)
+            .unwrap_err();
+    assert_eq!(errors[0].kind(), "bad_signature");
+    let errors = devicetrust_attestation::chain::verify_bundle(b"junk", at, backend).unwrap_err();
+    assert_eq!(errors[0].kind(), "malformed");
+}

@@ -50,6 +50,12 @@ email_in_dn = no
 [policy_any]
 commonName = supplied
 organizationName = optional
+# For the crl-critical-idp case: a CRL scoped to user certificates only.
+[crl_idp]
+issuingDistributionPoint = critical,@idp
+[idp]
+fullname = URI:http://crl.example.com/int.crl
+onlyuser = TRUE
 CNF
 
 cat > "$WORK/ext.cnf" <<'CNF'
@@ -297,6 +303,12 @@ leaf crl-forged int p256 "$DEV" leaf "$LEAF_START" "$LEAF_END"
 CADIR="$WORK/rogue" run openssl ca -config "$WORK/ca.cnf" -cert "$WORK/rogue.pem" -keyfile "$WORK/rogue.key" \
     -gencrl -crl_lastupdate 20260601000000Z -crl_nextupdate 20300101000000Z -out "$C/crl.pem"
 expected crl-forged "{\"kind\":\"chain\",\"at\":\"$CHECK_AT\",\"managed\":false,\"reason\":\"crl_invalid\"}"
+
+# A CRL with a critical extension we do not process (issuingDistributionPoint): refused.
+leaf crl-critical-idp int p256 "$DEV" leaf "$LEAF_START" "$LEAF_END"
+CADIR="$WORK/int" run openssl ca -config "$WORK/ca.cnf" -cert "$WORK/int.pem" -keyfile "$WORK/int.key" \
+    -gencrl -crlexts crl_idp -crl_lastupdate 20260601000000Z -crl_nextupdate 20300101000000Z -out "$C/crl.pem"
+expected crl-critical-idp "{\"kind\":\"chain\",\"at\":\"$CHECK_AT\",\"managed\":false,\"reason\":\"crl_unhandled_critical_extension\"}"
 
 # --- Upload cases ----------------------------------------------------------
 case_dir upload-pem-ca
