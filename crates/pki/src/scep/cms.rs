@@ -42,17 +42,6 @@ use crate::{Backend, Certificate, HashAlgorithm, KeyPolicy, SignatureAlgorithm, 
 /// Most certificates accepted in one message.
 const MAX_CERTIFICATES: usize = 8;
 
-/// A verified `SignedData`.
-#[derive(Debug, Clone)]
-pub(crate) struct VerifiedSigned {
-    pub content_type: ObjectIdentifier,
-    pub content: Option<Vec<u8>>,
-    pub signer: Certificate,
-    pub digest: HashAlgorithm,
-    pub signature_algorithm: SignatureAlgorithm,
-    pub attributes: Vec<Attribute>,
-}
-
 fn content_info(
     der: &[u8],
     expected: ObjectIdentifier,
@@ -170,13 +159,22 @@ fn sid_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
     }
 }
 
-/// Parses a `ContentInfo` holding `SignedData`, checks its one signer's
-/// signature, content type and message digest.
-pub(crate) fn verify_signed(
-    der: &[u8],
-    policy: &KeyPolicy,
-    backend: &dyn Backend,
-) -> Result<VerifiedSigned, ScepError> {
+/// A parsed `SignedData` whose signature is not checked yet.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedSigned {
+    pub content_type: ObjectIdentifier,
+    pub content: Option<Vec<u8>>,
+    pub signer: Certificate,
+    pub attributes: Vec<Attribute>,
+    digest_oid: ObjectIdentifier,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signed_attrs: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// Parses a `ContentInfo` holding `SignedData` with exactly one signer whose
+/// certificate is in the message. Nothing is trusted until [`ParsedSigned::verify`].
+pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
     let der = super::ber::to_der(der)?;
     let info = content_info(&der, rfc5911::ID_SIGNED_DATA, "pki message")?;
     let signed_der = info.content.to_der().map_err(der_error("signed data"))?;
@@ -195,18 +193,6 @@ pub(crate) fn verify_signed(
             .ok_or(ScepError::BadMessageCheck {
                 reason: "the signer's certificate is not in the message".into(),
             })?;
-    let digest = HashAlgorithm::from_oid(si.digest_alg.oid).ok_or_else(|| {
-        ScepError::UnsupportedAlgorithm {
-            what: "digest",
-            oid: si.digest_alg.oid.to_string(),
-        }
-    })?;
-    if digest == HashAlgorithm::Sha1 && !policy.allow_sha1 {
-        return Err(ScepError::ForbiddenAlgorithm {
-            what: "digest",
-            name: "SHA-1",
-        });
-    }
     let content = signed
         .encap_content_info
         .econtent
@@ -224,55 +210,82 @@ pub(crate) fn verify_signed(
         .ok_or(ScepError::MissingAttribute {
             attribute: "signed attributes",
         })?;
-    let content_type: ObjectIdentifier = attribute(&attributes, rfc5911::ID_CONTENT_TYPE)?
-        .ok_or(ScepError::MissingAttribute {
-            attribute: "contentType",
-        })?
-        .decode_as()
-        .map_err(der_error("contentType attribute"))?;
-    if content_type != signed.encap_content_info.econtent_type {
-        return Err(ScepError::BadMessageCheck {
-            reason: "contentType attribute differs from the content's type".into(),
-        });
-    }
-    let message_digest: OctetString = attribute(&attributes, rfc5911::ID_MESSAGE_DIGEST)?
-        .ok_or(ScepError::MissingAttribute {
-            attribute: "messageDigest",
-        })?
-        .decode_as()
-        .map_err(der_error("messageDigest attribute"))?;
-    let expected = digest.digest(content.as_deref().unwrap_or_default());
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        message_digest.as_bytes(),
-        expected.as_slice(),
-    )) {
-        return Err(ScepError::BadMessageCheck {
-            reason: "messageDigest does not match the content".into(),
-        });
-    }
-    let algorithm = signature_algorithm(&si.signature_algorithm, digest)?;
-    policy.check_signature_algorithm(algorithm)?;
     let signed_attrs = raw_signed_attributes(&signed_der)?.ok_or(ScepError::MissingAttribute {
         attribute: "signed attributes",
     })?;
-    backend
-        .verify(
-            signer.public_key(),
-            algorithm,
-            &signed_attrs,
-            si.signature.as_bytes(),
-        )
-        .map_err(|e| ScepError::BadMessageCheck {
-            reason: format!("signer signature: {e}"),
-        })?;
-    Ok(VerifiedSigned {
-        content_type,
+    Ok(ParsedSigned {
+        content_type: signed.encap_content_info.econtent_type,
         content,
         signer,
-        digest,
-        signature_algorithm: algorithm,
         attributes,
+        digest_oid: si.digest_alg.oid,
+        signature_algorithm: si.signature_algorithm.clone(),
+        signed_attrs,
+        signature: si.signature.as_bytes().to_vec(),
     })
+}
+
+impl ParsedSigned {
+    /// Checks the digest algorithm against `policy`, the contentType and
+    /// messageDigest attributes against the content, and the signature.
+    /// Returns the digest and signature algorithms.
+    pub(crate) fn verify(
+        &self,
+        policy: &KeyPolicy,
+        backend: &dyn Backend,
+    ) -> Result<(HashAlgorithm, SignatureAlgorithm), ScepError> {
+        let digest = HashAlgorithm::from_oid(self.digest_oid).ok_or_else(|| {
+            ScepError::UnsupportedAlgorithm {
+                what: "digest",
+                oid: self.digest_oid.to_string(),
+            }
+        })?;
+        if digest == HashAlgorithm::Sha1 && !policy.allow_sha1 {
+            return Err(ScepError::ForbiddenAlgorithm {
+                what: "digest",
+                name: "SHA-1",
+            });
+        }
+        let content_type: ObjectIdentifier = attribute(&self.attributes, rfc5911::ID_CONTENT_TYPE)?
+            .ok_or(ScepError::MissingAttribute {
+                attribute: "contentType",
+            })?
+            .decode_as()
+            .map_err(der_error("contentType attribute"))?;
+        if content_type != self.content_type {
+            return Err(ScepError::BadMessageCheck {
+                reason: "contentType attribute differs from the content's type".into(),
+            });
+        }
+        let message_digest: OctetString = attribute(&self.attributes, rfc5911::ID_MESSAGE_DIGEST)?
+            .ok_or(ScepError::MissingAttribute {
+                attribute: "messageDigest",
+            })?
+            .decode_as()
+            .map_err(der_error("messageDigest attribute"))?;
+        let expected = digest.digest(self.content.as_deref().unwrap_or_default());
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            message_digest.as_bytes(),
+            expected.as_slice(),
+        )) {
+            return Err(ScepError::BadMessageCheck {
+                reason: "messageDigest does not match the content".into(),
+            });
+        }
+        let algorithm = signature_algorithm(&self.signature_algorithm, digest)?;
+        policy.check_signature_algorithm(algorithm)?;
+        backend
+            .verify(
+                self.signer.public_key(),
+                algorithm,
+                &self.signed_attrs,
+                &self.signature,
+            )
+            .map_err(|e| ScepError::BadMessageCheck {
+                reason: format!("signer signature: {e}"),
+            })?;
+        Ok((digest, algorithm))
+    }
 }
 
 /// Signs `content` (or nothing, for a FAILURE or PENDING reply) with

@@ -11,7 +11,7 @@ use super::attributes::{
     FAIL_INFO, FAIL_INFO_TEXT, MAX_TRANSACTION_ID, MESSAGE_TYPE, NONCE_LEN, PKI_STATUS,
     RECIPIENT_NONCE, SENDER_NONCE, TRANSACTION_ID,
 };
-use super::cms::{attribute, build_signed, single, verify_signed};
+use super::cms::{attribute, build_signed, parse_signed, single};
 use super::{ContentEncryption, FailInfo, MessageType, PkiStatus, ScepError, der_error, envelope};
 use crate::{
     Backend, Certificate, Decrypter, HashAlgorithm, KeyPolicy, SignatureAlgorithm, Signer,
@@ -98,6 +98,48 @@ fn nonce(value: &Any, attribute: &'static str) -> Result<Vec<u8>, ScepError> {
     Ok(bytes)
 }
 
+/// Where to send a FAILURE reply for a message that was refused: taken from
+/// the message before (or despite) its verification, so it is used only to
+/// address the reply, never to decide anything.
+#[derive(Debug, Clone)]
+pub struct ReplyTo {
+    /// The request's transactionID.
+    pub transaction_id: String,
+    /// The request's senderNonce.
+    pub sender_nonce: Vec<u8>,
+    /// The request's signer certificate.
+    pub signer: Certificate,
+    /// The request's messageType, when it parsed.
+    pub message_type: Option<MessageType>,
+}
+
+/// A message refused while decoding, and whom to answer, if anyone.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Rejected {
+    /// Why.
+    #[source]
+    pub error: ScepError,
+    /// Present when the message was well-formed enough to answer with a FAILURE CertRep.
+    pub reply_to: Option<Box<ReplyTo>>,
+}
+
+impl Rejected {
+    /// The `failInfo` to answer with.
+    pub fn fail_info(&self) -> FailInfo {
+        self.error.fail_info()
+    }
+}
+
+impl From<ScepError> for Rejected {
+    fn from(error: ScepError) -> Self {
+        Self {
+            error,
+            reply_to: None,
+        }
+    }
+}
+
 impl PkiMessage {
     /// Decodes a `pkiMessage` and verifies its signature and digest.
     /// The envelope is not opened: see [`PkiMessage::decrypt`].
@@ -105,61 +147,79 @@ impl PkiMessage {
         der: &[u8],
         policy: &ScepPolicy,
         backend: &dyn Backend,
-    ) -> Result<Self, ScepError> {
+    ) -> Result<Self, Rejected> {
         if der.len() > policy.max_message_len {
             return Err(ScepError::TooLarge {
                 len: der.len(),
                 limit: policy.max_message_len,
-            });
+            }
+            .into());
         }
-        let signed = verify_signed(der, &policy.key_policy, backend)?;
+        let signed = parse_signed(der)?;
         let attrs = &signed.attributes;
         let required = |oid, name| {
             attribute(attrs, oid)?.ok_or(ScepError::MissingAttribute { attribute: name })
         };
-        let message_type = MessageType::from_code(&printable(
-            required(MESSAGE_TYPE, "messageType")?,
-            "messageType",
-            4,
-        )?)?;
         let transaction_id = printable(
             required(TRANSACTION_ID, "transactionID")?,
             "transactionID",
             MAX_TRANSACTION_ID,
         )?;
         let sender_nonce = nonce(required(SENDER_NONCE, "senderNonce")?, "senderNonce")?;
-        let recipient_nonce = attribute(attrs, RECIPIENT_NONCE)?
-            .map(|v| nonce(v, "recipientNonce"))
-            .transpose()?;
-        let pki_status = attribute(attrs, PKI_STATUS)?
-            .map(|v| printable(v, "pkiStatus", 4).and_then(|s| PkiStatus::from_code(&s)))
-            .transpose()?;
-        let fail_info = attribute(attrs, FAIL_INFO)?
-            .map(|v| printable(v, "failInfo", 4).and_then(|s| FailInfo::from_code(&s)))
-            .transpose()?;
-        let fail_info_text = attribute(attrs, FAIL_INFO_TEXT)?
-            .map(|v| printable(v, "failInfoText", 1024))
-            .transpose()?;
-        if message_type == MessageType::CertRep && pki_status.is_none() {
-            return Err(ScepError::MissingAttribute {
-                attribute: "pkiStatus",
-            });
-        }
-        Ok(Self {
-            message_type,
-            transaction_id,
-            sender_nonce,
-            recipient_nonce,
-            pki_status,
-            fail_info,
-            fail_info_text,
-            digest: signed.digest,
-            signature_algorithm: signed.signature_algorithm,
-            signer: signed.signer,
-            envelope: signed
-                .content
-                .filter(|_| signed.content_type == rfc5911::ID_DATA),
-        })
+        let message_type = required(MESSAGE_TYPE, "messageType")
+            .and_then(|v| printable(v, "messageType", 4))
+            .and_then(|code| MessageType::from_code(&code));
+        let known_type = message_type.as_ref().ok().copied();
+        let reply_to = || ReplyTo {
+            transaction_id: transaction_id.clone(),
+            sender_nonce: sender_nonce.clone(),
+            signer: signed.signer.clone(),
+            message_type: known_type,
+        };
+        let rejected = |error| Rejected {
+            error,
+            reply_to: Some(Box::new(reply_to())),
+        };
+        let (digest, signature_algorithm) = signed
+            .verify(&policy.key_policy, backend)
+            .map_err(rejected)?;
+        let rest = || -> Result<Self, ScepError> {
+            let message_type = message_type?;
+            let recipient_nonce = attribute(attrs, RECIPIENT_NONCE)?
+                .map(|v| nonce(v, "recipientNonce"))
+                .transpose()?;
+            let pki_status = attribute(attrs, PKI_STATUS)?
+                .map(|v| printable(v, "pkiStatus", 4).and_then(|s| PkiStatus::from_code(&s)))
+                .transpose()?;
+            let fail_info = attribute(attrs, FAIL_INFO)?
+                .map(|v| printable(v, "failInfo", 4).and_then(|s| FailInfo::from_code(&s)))
+                .transpose()?;
+            let fail_info_text = attribute(attrs, FAIL_INFO_TEXT)?
+                .map(|v| printable(v, "failInfoText", 1024))
+                .transpose()?;
+            if message_type == MessageType::CertRep && pki_status.is_none() {
+                return Err(ScepError::MissingAttribute {
+                    attribute: "pkiStatus",
+                });
+            }
+            Ok(Self {
+                message_type,
+                transaction_id: transaction_id.clone(),
+                sender_nonce: sender_nonce.clone(),
+                recipient_nonce,
+                pki_status,
+                fail_info,
+                fail_info_text,
+                digest,
+                signature_algorithm,
+                signer: signed.signer.clone(),
+                envelope: signed
+                    .content
+                    .clone()
+                    .filter(|_| signed.content_type == rfc5911::ID_DATA),
+            })
+        };
+        rest().map_err(rejected)
     }
 
     /// Opens the envelope with the recipient certificate's key.

@@ -18,15 +18,22 @@
 
 mod attributes;
 mod ber;
+mod challenge;
 mod cipher;
 mod cms;
 mod envelope;
 mod message;
+mod service;
 
 pub use attributes::{FailInfo, MessageType, PkiStatus};
+pub use challenge::{
+    Challenge, ChallengeContext, ChallengeCredentials, ChallengeError, ChallengeKind,
+    DynamicChallenges, StaticChallenge, ndes_admin_page,
+};
 pub use cipher::ContentEncryption;
 pub use cms::{degenerate_certs_only, parse_certs_only};
-pub use message::{CertRep, PkiMessage, RequestMessage, ScepPolicy};
+pub use message::{CertRep, PkiMessage, Rejected, ReplyTo, RequestMessage, ScepPolicy};
+pub use service::{Outcome, PendingRequest, ScepConfig, ScepEvent, ScepService};
 
 /// Why a SCEP message was refused. Each maps to the `failInfo` RFC 8894 asks for.
 #[derive(Debug, thiserror::Error)]
