@@ -1,0 +1,141 @@
+//! The `devicetrust devices …` commands, as functions returning JSON, so the
+//! CLI only parses arguments and prints. Each opens the registry in
+//! `DATA/devices.sqlite3`.
+
+use std::path::{Path, PathBuf};
+
+use devicetrust_devices::{
+    Actor, Cursor, DeviceError, DeviceFilter, DeviceId, DeviceProfile, DeviceStatus,
+    EnrollmentRequest, Operation, OrgId, PageRequest, Platform, UserId,
+};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::{Error, Registry, Result, SqliteStore};
+
+/// The database file inside a `--data` folder.
+pub fn database_path(data: &Path) -> PathBuf {
+    data.join("devices.sqlite3")
+}
+
+/// Opens (creating the folder and database if needed) the registry in `data`.
+pub fn open(data: &Path) -> Result<Registry<SqliteStore>> {
+    std::fs::create_dir_all(data).map_err(Error::storage("creating the data folder"))?;
+    Ok(Registry::new(SqliteStore::open(&database_path(data))?))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value).map_err(|e| Error::Corrupt {
+        what: "command output",
+        reason: e.to_string(),
+    })
+}
+
+/// Parses a platform name (`MACOS`, `macos`).
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    serde_json::from_value(Value::String(s.to_ascii_uppercase())).map_err(|_| {
+        DeviceError::UnknownValue {
+            field: "platform",
+            value: s.chars().take(32).collect(),
+        }
+        .into()
+    })
+}
+
+/// Arguments of `devices enroll`.
+#[derive(Debug, Clone)]
+pub struct EnrollArgs<'a> {
+    /// `--org`.
+    pub org: &'a str,
+    /// `--user`.
+    pub user: &'a str,
+    /// `--platform`.
+    pub platform: &'a str,
+    /// `--display-name`.
+    pub display_name: &'a str,
+    /// `--udid`: recognises the same device enrolling again.
+    pub udid: Option<&'a str>,
+}
+
+/// `devices enroll`: what an Okta Verify enrollment does; prints the device.
+pub fn enroll(data: &Path, args: &EnrollArgs<'_>, actor: &str) -> Result<Value> {
+    let mut profile = DeviceProfile::new(args.display_name, parse_platform(args.platform)?);
+    profile.udid = args.udid.map(str::to_owned);
+    let request = EnrollmentRequest::new(UserId::new(args.user)?, profile);
+    let device = open(data)?.enroll(
+        &OrgId::new(args.org)?,
+        &Actor::new(actor)?,
+        &request,
+        OffsetDateTime::now_utc(),
+    )?;
+    to_json(&device)
+}
+
+/// Arguments of `devices list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListArgs<'a> {
+    /// `--status`.
+    pub status: Option<&'a str>,
+    /// `--platform`.
+    pub platform: Option<&'a str>,
+    /// `--user`.
+    pub user: Option<&'a str>,
+    /// `--after`: the `next` cursor of the previous page.
+    pub after: Option<&'a str>,
+    /// `--limit` (0: the maximum, 200).
+    pub limit: usize,
+}
+
+/// `devices list --org ORG`: one page, `{"devices": [...], "next": cursor}`.
+pub fn list(data: &Path, org: &str, args: &ListArgs<'_>) -> Result<Value> {
+    let filter = DeviceFilter {
+        status: args.status.map(str::parse::<DeviceStatus>).transpose()?,
+        platform: args.platform.map(parse_platform).transpose()?,
+        user: args.user.map(UserId::new).transpose()?,
+    };
+    let page = PageRequest {
+        after: args.after.map(Cursor::parse).transpose()?,
+        limit: args.limit,
+    };
+    to_json(&open(data)?.list(&OrgId::new(org)?, &filter, &page)?)
+}
+
+/// `devices show --org ORG --id ID`: the device with its users, sessions,
+/// factor enrollments, certificates and audit trail.
+pub fn show(data: &Path, org: &str, id: &str) -> Result<Value> {
+    let registry = open(data)?;
+    let org = OrgId::new(org)?;
+    let id = DeviceId::new(id)?;
+    let device = registry.device(&org, &id)?;
+    let query = devicetrust_devices::AuditQuery {
+        device_id: Some(id.clone()),
+        ..Default::default()
+    };
+    Ok(json!({
+        "device": to_json(&device)?,
+        "users": to_json(&registry.users(&org, &id)?)?,
+        "sessions": to_json(&registry.sessions(&org, &id)?)?,
+        "factorEnrollments": to_json(&registry.enrollments(&org, &id)?)?,
+        "certificates": to_json(&registry.certificates(&org, &id)?.iter().map(|c| json!({
+            "serial": c.serial.to_string(),
+            "subject": c.subject,
+            "revocation": c.revocation,
+        })).collect::<Vec<_>>())?,
+        "audit": to_json(&registry.audit(&org, &query)?)?,
+    }))
+}
+
+/// `devices suspend|unsuspend|deactivate|activate|delete --org ORG --id ID`:
+/// `{"device": ... or null, "event": audit event}`. An illegal transition is
+/// an `Err` whose message names the from-state, operation and to-state.
+pub fn transition(data: &Path, org: &str, id: &str, operation: &str, actor: &str) -> Result<Value> {
+    let operation: Operation = operation.parse()?;
+    let outcome = open(data)?.transition(
+        &OrgId::new(org)?,
+        &Actor::new(actor)?,
+        &DeviceId::new(id)?,
+        operation,
+        OffsetDateTime::now_utc(),
+    )?;
+    to_json(&outcome)
+}

@@ -1,0 +1,59 @@
+//! Store errors: the registry's refusals, and storage failures.
+
+use devicetrust_devices::DeviceError;
+use devicetrust_pki::LedgerError;
+
+/// Why a registry or store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registry refused the request (bad input, unknown id, illegal transition).
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The issuance ledger refused (unknown or duplicate serial).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The database failed.
+    #[error("storage: {context}: {source}")]
+    Storage {
+        /// What was being done.
+        context: &'static str,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored row could not be read back.
+    #[error("corrupt {what} in storage: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The database was written by a newer version of this software.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// A write was attempted inside a read-only transaction (a bug in the caller).
+    #[error("write attempted in a read-only transaction")]
+    ReadOnly,
+}
+
+impl Error {
+    /// Wraps an engine error with what was being done.
+    pub fn storage<E: std::error::Error + Send + Sync + 'static>(
+        context: &'static str,
+    ) -> impl FnOnce(E) -> Self {
+        move |e| Self::Storage {
+            context,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

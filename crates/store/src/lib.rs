@@ -1,0 +1,45 @@
+//! Persistence for the device registry and the CA's issuance ledger.
+//!
+//! [`Registry`] holds the rules (enrollment, sign-in, lifecycle transitions
+//! and their effects, queries) once, over the [`Store`] and [`Tx`] traits;
+//! [`SqliteStore`] (embedded, WAL, fsync on commit, versioned migrations)
+//! and [`MemoryStore`] implement them. A transition and all its effects,
+//! certificate revocations included, commit in one transaction, and the
+//! SQLite store is also the CA's [`devicetrust_pki::IssuanceLedger`].
+//!
+//! ```
+//! use devicetrust_devices::{Actor, DeviceProfile, DeviceStatus, EnrollmentRequest, Operation, OrgId, Platform, UserId};
+//! use devicetrust_store::{MemoryStore, Registry};
+//!
+//! let registry = Registry::new(MemoryStore::new());
+//! let (org, admin) = (OrgId::new("acme")?, Actor::new("admin@acme")?);
+//! let now = time::OffsetDateTime::now_utc();
+//!
+//! let mut profile = DeviceProfile::new("Alice's MacBook", Platform::Macos);
+//! profile.udid = Some("UDID-1".into());
+//! let alice = UserId::new("alice")?;
+//! let device = registry.enroll(&org, &admin, &EnrollmentRequest::new(alice.clone(), profile), now)?;
+//!
+//! let out = registry.transition(&org, &admin, &device.id, Operation::Suspend, now)?;
+//! assert_eq!(out.device.map(|d| d.status), Some(DeviceStatus::Suspended));
+//!
+//! // A suspended device cannot be activated (only unsuspended); the refusal is audited.
+//! let refused = registry.transition(&org, &admin, &device.id, Operation::Activate, now);
+//! assert!(refused.unwrap_err().to_string().contains("SUSPENDED"));
+//! assert_eq!(registry.user_devices(&org, &alice)?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod commands;
+mod error;
+mod memory;
+mod registry;
+mod sqlite;
+mod tx;
+
+pub use error::{Error, Result};
+pub use memory::MemoryStore;
+pub use registry::{Registry, TransitionOutcome};
+pub use sqlite::{SqliteStore, latest_schema_version};
+pub use tx::{Store, Tx};

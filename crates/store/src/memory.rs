@@ -1,0 +1,450 @@
+//! An in-memory store: for tests, examples and embedding without a disk.
+//!
+//! A write transaction works on a copy of the state and swaps it in on
+//! success, so a failed transaction leaves nothing behind, as on SQLite.
+//! That copy costs O(size) per write: this store is for small registries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use devicetrust_devices::{
+    AuditEvent, AuditQuery, Device, DeviceFilter, DeviceId, DeviceUser, EnrollmentId,
+    FactorEnrollment, FactorStatus, HardwareKey, MAX_PAGE, OrgId, PageRequest, Session, SessionId,
+    SessionMethod, UserId,
+};
+use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, SerialNumber};
+use time::OffsetDateTime;
+
+use crate::{Error, Result, Store, Tx};
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    devices: BTreeMap<(OrgId, DeviceId), Device>,
+    links: BTreeMap<(OrgId, DeviceId, UserId), DeviceUser>,
+    sessions: BTreeMap<SessionId, (OrgId, Session)>,
+    enrollments: BTreeMap<EnrollmentId, (OrgId, FactorEnrollment)>,
+    certificates: BTreeSet<(OrgId, DeviceId, SerialNumber)>,
+    ledger: LedgerState,
+    audit: Vec<AuditEvent>,
+}
+
+/// The in-memory store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| Error::Corrupt {
+            what: "memory store",
+            reason: "lock poisoned by a panic in another thread".into(),
+        })
+    }
+}
+
+impl Store for MemoryStore {
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock()?;
+        let mut tx = MemoryTx {
+            state: guard.clone(),
+        };
+        let out = f(&mut tx)?;
+        *guard = tx.state;
+        Ok(out)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        let guard = self.lock()?;
+        // No copy for reads: a view over the locked state that refuses writes.
+        let mut tx = MemoryReadTx { state: &guard };
+        f(&mut tx)
+    }
+}
+
+struct MemoryTx {
+    state: State,
+}
+
+/// Reads go through the same code as writes, on a borrowed state.
+struct MemoryReadTx<'a> {
+    state: &'a State,
+}
+
+fn page_after<'a>(devices: impl Iterator<Item = &'a Device>, page: &PageRequest) -> Vec<Device> {
+    let after = page.after.as_ref().map(|c| c.as_str().to_owned());
+    devices
+        .filter(|d| after.as_deref().is_none_or(|a| d.id.as_str() > a))
+        .take(page.effective_limit().min(MAX_PAGE).saturating_add(1))
+        .cloned()
+        .collect()
+}
+
+impl State {
+    fn org_devices<'a>(&'a self, org: &'a OrgId) -> impl Iterator<Item = &'a Device> + 'a {
+        self.devices
+            .iter()
+            .filter(move |((o, _), _)| o == org)
+            .map(|(_, d)| d)
+    }
+
+    fn has_links(&self, org: &OrgId, device: &DeviceId) -> bool {
+        self.links.keys().any(|(o, d, _)| o == org && d == device)
+    }
+
+    fn device(&self, org: &OrgId, id: &DeviceId) -> Option<Device> {
+        self.devices.get(&(org.clone(), id.clone())).cloned()
+    }
+
+    fn device_by_hardware(&self, org: &OrgId, key: &HardwareKey) -> Option<Device> {
+        self.org_devices(org)
+            .find(|d| d.profile.hardware_key().as_ref() == Some(key))
+            .cloned()
+    }
+
+    fn links(&self, org: &OrgId, device: &DeviceId) -> Vec<DeviceUser> {
+        self.links
+            .iter()
+            .filter(|((o, d, _), _)| o == org && d == device)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    fn sessions(&self, org: &OrgId, device: &DeviceId) -> Vec<Session> {
+        self.sessions
+            .values()
+            .filter(|(o, s)| o == org && s.device_id == *device)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    fn enrollments(&self, org: &OrgId, device: &DeviceId) -> Vec<FactorEnrollment> {
+        self.enrollments
+            .values()
+            .filter(|(o, e)| o == org && e.device_id == *device)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    fn device_certificates(&self, org: &OrgId, device: &DeviceId) -> Vec<SerialNumber> {
+        self.certificates
+            .iter()
+            .filter(|(o, d, _)| o == org && d == device)
+            .map(|(_, _, s)| s.clone())
+            .collect()
+    }
+
+    fn audit(&self, org: &OrgId, q: &AuditQuery) -> Vec<AuditEvent> {
+        let limit = if q.limit == 0 {
+            MAX_PAGE
+        } else {
+            q.limit.min(MAX_PAGE)
+        };
+        self.audit
+            .iter()
+            .filter(|e| e.org_id == *org)
+            .filter(|e| q.device_id.as_ref().is_none_or(|d| e.device_id == *d))
+            .filter(|e| q.user_id.as_ref().is_none_or(|u| e.users.contains(u)))
+            .filter(|e| q.since.is_none_or(|t| e.at >= t))
+            .filter(|e| q.until.is_none_or(|t| e.at < t))
+            .filter(|e| q.after_seq.is_none_or(|s| e.seq > s))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    fn list(&self, org: &OrgId, f: &DeviceFilter, page: &PageRequest) -> Vec<Device> {
+        let matching = self.org_devices(org).filter(|d| {
+            f.status.is_none_or(|s| d.status == s)
+                && f.platform.is_none_or(|p| d.profile.platform == p)
+                && f.user.as_ref().is_none_or(|u| {
+                    self.links
+                        .contains_key(&(org.clone(), d.id.clone(), u.clone()))
+                })
+        });
+        page_after(matching, page)
+    }
+
+    fn stale(&self, org: &OrgId, seen_before: OffsetDateTime, page: &PageRequest) -> Vec<Device> {
+        let matching = self
+            .org_devices(org)
+            .filter(|d| d.last_seen < seen_before || !self.has_links(org, &d.id));
+        page_after(matching, page)
+    }
+}
+
+/// The read-only view: every write is refused.
+macro_rules! refuse_writes {
+    () => {
+        fn insert_device(&mut self, _: &OrgId, _: &Device) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn update_device(&mut self, _: &OrgId, _: &Device) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn delete_device(&mut self, _: &OrgId, _: &DeviceId) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn put_link(&mut self, _: &OrgId, _: &DeviceId, _: &DeviceUser) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn remove_links(&mut self, _: &OrgId, _: &DeviceId) -> Result<Vec<UserId>> {
+            Err(Error::ReadOnly)
+        }
+        fn insert_session(&mut self, _: &OrgId, _: &Session) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn end_sessions(
+            &mut self,
+            _: &OrgId,
+            _: &DeviceId,
+            _: SessionMethod,
+            _: OffsetDateTime,
+        ) -> Result<Vec<SessionId>> {
+            Err(Error::ReadOnly)
+        }
+        fn put_enrollment(&mut self, _: &OrgId, _: &FactorEnrollment) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn deactivate_enrollments(&mut self, _: &OrgId, _: &DeviceId) -> Result<Vec<EnrollmentId>> {
+            Err(Error::ReadOnly)
+        }
+        fn bind_certificate(&mut self, _: &OrgId, _: &DeviceId, _: &SerialNumber) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn ledger_record_issued(&mut self, _: &IssuedCertificate) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn ledger_revoke(&mut self, _: &SerialNumber, _: Revocation) -> Result<Revocation> {
+            Err(Error::ReadOnly)
+        }
+        fn append_audit(&mut self, _: &AuditEvent) -> Result<u64> {
+            Err(Error::ReadOnly)
+        }
+    };
+}
+
+/// Reads shared by both views.
+macro_rules! reads {
+    () => {
+        fn device(&mut self, org: &OrgId, id: &DeviceId) -> Result<Option<Device>> {
+            Ok(self.state().device(org, id))
+        }
+        fn device_by_hardware(&mut self, org: &OrgId, key: &HardwareKey) -> Result<Option<Device>> {
+            Ok(self.state().device_by_hardware(org, key))
+        }
+        fn links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<DeviceUser>> {
+            Ok(self.state().links(org, device))
+        }
+        fn sessions(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<Session>> {
+            Ok(self.state().sessions(org, device))
+        }
+        fn enrollments(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<FactorEnrollment>> {
+            Ok(self.state().enrollments(org, device))
+        }
+        fn device_certificates(
+            &mut self,
+            org: &OrgId,
+            device: &DeviceId,
+        ) -> Result<Vec<SerialNumber>> {
+            Ok(self.state().device_certificates(org, device))
+        }
+        fn ledger_get(&mut self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>> {
+            Ok(self.state().ledger.certificates.get(serial).cloned())
+        }
+        fn audit(&mut self, org: &OrgId, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+            Ok(self.state().audit(org, query))
+        }
+        fn list_devices(
+            &mut self,
+            org: &OrgId,
+            filter: &DeviceFilter,
+            page: &PageRequest,
+        ) -> Result<Vec<Device>> {
+            Ok(self.state().list(org, filter, page))
+        }
+        fn stale_devices(
+            &mut self,
+            org: &OrgId,
+            seen_before: OffsetDateTime,
+            page: &PageRequest,
+        ) -> Result<Vec<Device>> {
+            Ok(self.state().stale(org, seen_before, page))
+        }
+    };
+}
+
+impl MemoryReadTx<'_> {
+    fn state(&self) -> &State {
+        self.state
+    }
+}
+
+impl Tx for MemoryReadTx<'_> {
+    reads!();
+    refuse_writes!();
+}
+
+impl MemoryTx {
+    fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Tx for MemoryTx {
+    reads!();
+
+    fn insert_device(&mut self, org: &OrgId, device: &Device) -> Result<()> {
+        let s = &mut self.state;
+        s.devices
+            .insert((org.clone(), device.id.clone()), device.clone());
+        Ok(())
+    }
+
+    fn update_device(&mut self, org: &OrgId, device: &Device) -> Result<()> {
+        self.insert_device(org, device)
+    }
+
+    fn delete_device(&mut self, org: &OrgId, id: &DeviceId) -> Result<()> {
+        let s = &mut self.state;
+        s.devices.remove(&(org.clone(), id.clone()));
+        s.links.retain(|(o, d, _), _| !(o == org && d == id));
+        s.sessions
+            .retain(|_, (o, x)| !(o == org && x.device_id == *id));
+        s.enrollments
+            .retain(|_, (o, x)| !(o == org && x.device_id == *id));
+        s.certificates.retain(|(o, d, _)| !(o == org && d == id));
+        Ok(())
+    }
+
+    fn put_link(&mut self, org: &OrgId, device: &DeviceId, link: &DeviceUser) -> Result<()> {
+        let s = &mut self.state;
+        s.links.insert(
+            (org.clone(), device.clone(), link.user.id.clone()),
+            link.clone(),
+        );
+        Ok(())
+    }
+
+    fn remove_links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<UserId>> {
+        let s = &mut self.state;
+        let mut removed = Vec::new();
+        s.links.retain(|(o, d, u), _| {
+            let hit = o == org && d == device;
+            if hit {
+                removed.push(u.clone());
+            }
+            !hit
+        });
+        Ok(removed)
+    }
+
+    fn insert_session(&mut self, org: &OrgId, session: &Session) -> Result<()> {
+        let s = &mut self.state;
+        s.sessions
+            .insert(session.id.clone(), (org.clone(), session.clone()));
+        Ok(())
+    }
+
+    fn end_sessions(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        method: SessionMethod,
+        at: OffsetDateTime,
+    ) -> Result<Vec<SessionId>> {
+        let s = &mut self.state;
+        let mut ended = Vec::new();
+        for (o, session) in s.sessions.values_mut() {
+            if o == org
+                && session.device_id == *device
+                && session.method == method
+                && session.is_active()
+            {
+                session.ended = Some(at);
+                ended.push(session.id.clone());
+            }
+        }
+        Ok(ended)
+    }
+
+    fn put_enrollment(&mut self, org: &OrgId, enrollment: &FactorEnrollment) -> Result<()> {
+        let s = &mut self.state;
+        s.enrollments
+            .insert(enrollment.id.clone(), (org.clone(), enrollment.clone()));
+        Ok(())
+    }
+
+    fn deactivate_enrollments(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Vec<EnrollmentId>> {
+        let s = &mut self.state;
+        let mut changed = Vec::new();
+        for (o, e) in s.enrollments.values_mut() {
+            if o == org && e.device_id == *device && e.status == FactorStatus::Active {
+                e.status = FactorStatus::Inactive;
+                changed.push(e.id.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    fn bind_certificate(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        serial: &SerialNumber,
+    ) -> Result<()> {
+        let s = &mut self.state;
+        s.certificates
+            .insert((org.clone(), device.clone(), serial.clone()));
+        Ok(())
+    }
+
+    fn ledger_record_issued(&mut self, cert: &IssuedCertificate) -> Result<()> {
+        let s = &mut self.state;
+        if s.ledger.certificates.contains_key(&cert.serial) {
+            return Err(LedgerError::DuplicateSerial {
+                serial: cert.serial.clone(),
+            }
+            .into());
+        }
+        s.ledger
+            .certificates
+            .insert(cert.serial.clone(), cert.clone());
+        Ok(())
+    }
+
+    fn ledger_revoke(
+        &mut self,
+        serial: &SerialNumber,
+        revocation: Revocation,
+    ) -> Result<Revocation> {
+        let s = &mut self.state;
+        let cert =
+            s.ledger
+                .certificates
+                .get_mut(serial)
+                .ok_or_else(|| LedgerError::UnknownSerial {
+                    serial: serial.clone(),
+                })?;
+        Ok(*cert.revocation.get_or_insert(revocation))
+    }
+
+    fn append_audit(&mut self, event: &AuditEvent) -> Result<u64> {
+        let s = &mut self.state;
+        let seq = s.audit.last().map_or(1, |e| e.seq.saturating_add(1));
+        s.audit.push(AuditEvent {
+            seq,
+            ..event.clone()
+        });
+        Ok(seq)
+    }
+}

@@ -1,0 +1,143 @@
+//! Versioned schema migrations.
+//!
+//! Each migration runs once, in its own transaction with the row that
+//! records it, so a crash mid-migration leaves the previous version. The SQL
+//! sticks to what SQLite and PostgreSQL share (TEXT, BIGINT, composite keys,
+//! `ON CONFLICT ... DO UPDATE`), so a PostgreSQL store can reuse it.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::{Error, Result};
+
+/// The migrations, in order. Never edit one that has shipped: add another.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "
+    CREATE TABLE devices (
+        org_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        hardware_key TEXT,
+        last_seen_ms BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+    );
+    CREATE INDEX devices_by_status ON devices (org_id, status, id);
+    CREATE INDEX devices_by_hardware ON devices (org_id, hardware_key);
+    CREATE INDEX devices_by_last_seen ON devices (org_id, last_seen_ms);
+
+    CREATE TABLE device_users (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, device_id, user_id)
+    );
+    CREATE INDEX device_users_by_user ON device_users (org_id, user_id, device_id);
+
+    CREATE TABLE sessions (
+        id TEXT NOT NULL PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        ended_ms BIGINT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_device ON sessions (org_id, device_id);
+
+    CREATE TABLE factor_enrollments (
+        id TEXT NOT NULL PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX factor_enrollments_by_device ON factor_enrollments (org_id, device_id);
+
+    CREATE TABLE device_certificates (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        PRIMARY KEY (org_id, device_id, serial)
+    );
+
+    CREATE TABLE ledger_certificates (
+        serial TEXT NOT NULL PRIMARY KEY,
+        not_after_s BIGINT NOT NULL,
+        revoked BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX ledger_revoked ON ledger_certificates (revoked, not_after_s);
+
+    CREATE TABLE ledger_counters (
+        name TEXT NOT NULL PRIMARY KEY,
+        value BIGINT NOT NULL
+    );
+    INSERT INTO ledger_counters (name, value) VALUES ('crl_number', 0);
+
+    CREATE TABLE audit_events (
+        seq BIGINT NOT NULL PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_org ON audit_events (org_id, seq);
+    CREATE INDEX audit_by_device ON audit_events (org_id, device_id, seq);
+    CREATE INDEX audit_by_time ON audit_events (org_id, at_ms);
+
+    CREATE TABLE audit_users (
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (org_id, user_id, seq)
+    );
+    ",
+)];
+
+/// The newest schema version this build knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// Brings the schema up to [`latest`].
+pub fn migrate(conn: &mut Connection) -> Result<i64> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT NOT NULL PRIMARY KEY,
+            applied_at_ms BIGINT NOT NULL
+        )",
+    )
+    .map_err(Error::storage("creating the migrations table"))?;
+    let current: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(Error::storage("reading the schema version"))?
+        .flatten()
+        .unwrap_or(0);
+    if current > latest() {
+        return Err(Error::SchemaTooNew {
+            found: current,
+            supported: latest(),
+        });
+    }
+    let now = devicetrust_devices::unix_millis(time::OffsetDateTime::now_utc());
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::storage("starting a migration"))?;
+        tx.execute_batch(sql)
+            .map_err(Error::storage("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
+            params![version, now],
+        )
+        .map_err(Error::storage("recording a migration"))?;
+        tx.commit()
+            .map_err(Error::storage("committing a migration"))?;
+    }
+    Ok(latest())
+}

@@ -1,0 +1,115 @@
+//! The storage trait: a transaction's primitive reads and writes.
+//!
+//! The registry's rules live once, in [`crate::Registry`], written against
+//! these primitives; an engine implements [`Store`] and [`Tx`] and nothing
+//! else. No engine types appear here, so PostgreSQL can slot in beside
+//! SQLite. Every method is scoped by org: no call reads or writes another
+//! tenant's rows.
+
+use devicetrust_devices::{
+    AuditEvent, AuditQuery, Device, DeviceFilter, DeviceId, DeviceUser, EnrollmentId,
+    FactorEnrollment, HardwareKey, OrgId, PageRequest, Session, SessionId, SessionMethod, UserId,
+};
+use devicetrust_pki::{IssuedCertificate, Revocation, SerialNumber};
+use time::OffsetDateTime;
+
+use crate::Result;
+
+/// A storage engine.
+pub trait Store: Send + Sync {
+    /// Runs `f` in one read-write transaction: everything it wrote commits
+    /// together and durably when it returns `Ok`, and nothing does when it
+    /// returns `Err`.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T>;
+
+    /// Runs `f` on a consistent snapshot; writes fail with [`crate::Error::ReadOnly`].
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T>;
+}
+
+/// One transaction's view of the registry and the issuance ledger.
+pub trait Tx {
+    /// A device of `org`.
+    fn device(&mut self, org: &OrgId, id: &DeviceId) -> Result<Option<Device>>;
+    /// The device of `org` that reported this hardware identifier.
+    fn device_by_hardware(&mut self, org: &OrgId, key: &HardwareKey) -> Result<Option<Device>>;
+    /// Adds a device.
+    fn insert_device(&mut self, org: &OrgId, device: &Device) -> Result<()>;
+    /// Replaces a device's record.
+    fn update_device(&mut self, org: &OrgId, device: &Device) -> Result<()>;
+    /// Removes a device and what belongs to it (links, sessions, enrollments,
+    /// certificate bindings). The ledger keeps its certificates: CRLs need them.
+    fn delete_device(&mut self, org: &OrgId, id: &DeviceId) -> Result<()>;
+
+    /// A device's user links.
+    fn links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<DeviceUser>>;
+    /// Adds or replaces the link of `link.user` to `device`.
+    fn put_link(&mut self, org: &OrgId, device: &DeviceId, link: &DeviceUser) -> Result<()>;
+    /// Removes every link of `device`; returns the users unlinked.
+    fn remove_links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<UserId>>;
+
+    /// A device's sessions, ended ones included.
+    fn sessions(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<Session>>;
+    /// Adds a session.
+    fn insert_session(&mut self, org: &OrgId, session: &Session) -> Result<()>;
+    /// Ends the device's active sessions established with `method`; returns their ids.
+    fn end_sessions(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        method: SessionMethod,
+        at: OffsetDateTime,
+    ) -> Result<Vec<SessionId>>;
+
+    /// A device's factor enrollments.
+    fn enrollments(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<FactorEnrollment>>;
+    /// Adds or replaces an enrollment (by id).
+    fn put_enrollment(&mut self, org: &OrgId, enrollment: &FactorEnrollment) -> Result<()>;
+    /// Deactivates the device's active enrollments; returns their ids.
+    fn deactivate_enrollments(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Vec<EnrollmentId>>;
+
+    /// Records that the CA certificate `serial` was issued to `device`.
+    fn bind_certificate(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        serial: &SerialNumber,
+    ) -> Result<()>;
+    /// The serials bound to a device.
+    fn device_certificates(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<SerialNumber>>;
+
+    /// Ledger: records an issued certificate (a duplicate serial is an error).
+    fn ledger_record_issued(&mut self, cert: &IssuedCertificate) -> Result<()>;
+    /// Ledger: looks a certificate up.
+    fn ledger_get(&mut self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>>;
+    /// Ledger: revokes; a second revocation keeps and returns the first.
+    fn ledger_revoke(
+        &mut self,
+        serial: &SerialNumber,
+        revocation: Revocation,
+    ) -> Result<Revocation>;
+
+    /// Appends an audit event; returns its sequence number.
+    fn append_audit(&mut self, event: &AuditEvent) -> Result<u64>;
+    /// Audit events of `org` matching `query`, oldest first.
+    fn audit(&mut self, org: &OrgId, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+
+    /// Up to `page.effective_limit() + 1` devices of `org` matching `filter`,
+    /// by id, after the page's cursor.
+    fn list_devices(
+        &mut self,
+        org: &OrgId,
+        filter: &DeviceFilter,
+        page: &PageRequest,
+    ) -> Result<Vec<Device>>;
+    /// Like [`Tx::list_devices`], for devices with no users or last seen before `seen_before`.
+    fn stale_devices(
+        &mut self,
+        org: &OrgId,
+        seen_before: OffsetDateTime,
+        page: &PageRequest,
+    ) -> Result<Vec<Device>>;
+}
