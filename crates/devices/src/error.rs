@@ -81,6 +81,14 @@ pub enum DeviceError {
         /// Why.
         reason: &'static str,
     },
+    /// A certificate bound to a device that may hold none.
+    #[error("device {device} is {status}: it may not be given certificates")]
+    CertificateRefused {
+        /// The device.
+        device: DeviceId,
+        /// Its state.
+        status: DeviceStatus,
+    },
     /// A pagination cursor this registry did not hand out.
     #[error("invalid cursor")]
     BadCursor,

@@ -121,7 +121,15 @@ impl<S: Store> Registry<S> {
         serial: &SerialNumber,
     ) -> Result<()> {
         self.store.write(|tx| {
-            require(tx, org, device)?;
+            let record = require(tx, org, device)?;
+            // A deactivated device's certificates are all revoked; a new one would break that.
+            if record.status == DeviceStatus::Deactivated {
+                return Err(DeviceError::CertificateRefused {
+                    device: device.clone(),
+                    status: record.status,
+                }
+                .into());
+            }
             if tx.ledger_get(serial)?.is_none() {
                 return Err(devicetrust_pki::LedgerError::UnknownSerial {
                     serial: serial.clone(),

@@ -113,3 +113,14 @@ pub trait Tx {
         page: &PageRequest,
     ) -> Result<Vec<Device>>;
 }
+
+/// A shared store is a store: the registry and the CA can hold the same one.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        (**self).write(f)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        (**self).read(f)
+    }
+}

@@ -1,0 +1,551 @@
+//! The registry's rules on both stores: enrollment, sign-in, each
+//! transition's effects, audit, queries, and the CA revoking through the
+//! SQLite ledger.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
+use std::sync::Arc;
+
+use devicetrust_devices::{
+    Actor, AuditAction, AuditOutcome, AuditQuery, DeviceFilter, DeviceId, DeviceProfile,
+    DeviceStatus, EnrollmentRequest, FactorStatus, Operation, OrgId, PageRequest, Platform,
+    SessionMethod, Target, UserId,
+};
+use devicetrust_pki::{
+    Ca, CaConfig, IssuanceLedger, IssueOptions, IssuedCertificate, KeyAlgorithm, RequestBuilder,
+    RevocationReason, SerialNumber, default_backend,
+};
+use devicetrust_store::{Error, MemoryStore, Registry, SqliteStore, Store};
+use time::{Duration, OffsetDateTime};
+
+fn t0() -> OffsetDateTime {
+    time::macros::datetime!(2026-01-01 00:00 UTC)
+}
+
+fn org() -> OrgId {
+    OrgId::new("acme").unwrap()
+}
+
+fn admin() -> Actor {
+    Actor::new("admin@acme").unwrap()
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
+}
+
+fn request(who: &str, udid: &str, platform: Platform) -> EnrollmentRequest {
+    let mut profile = DeviceProfile::new(format!("{who}'s device"), platform);
+    profile.udid = Some(udid.into());
+    EnrollmentRequest::new(user(who), profile)
+}
+
+fn fake_cert(tx_store: &impl Store, serial: &SerialNumber) {
+    tx_store
+        .write(|tx| {
+            tx.ledger_record_issued(&IssuedCertificate {
+                serial: serial.clone(),
+                subject: "CN=test".into(),
+                not_before: t0(),
+                not_after: t0() + Duration::days(365),
+                certificate_pem: String::new(),
+                revocation: None,
+            })
+        })
+        .unwrap();
+}
+
+fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+    (dir, store)
+}
+
+fn lifecycle_effects<S: Store>(store: S) {
+    let registry = Registry::new(store);
+    let (org, admin) = (org(), admin());
+    let device = registry
+        .enroll(&org, &admin, &request("alice", "U1", Platform::Macos), t0())
+        .unwrap();
+    assert_eq!(device.status, DeviceStatus::Active);
+    let serial = SerialNumber::random().unwrap();
+    fake_cert(registry.store(), &serial);
+    registry
+        .bind_certificate(&org, &device.id, &serial)
+        .unwrap();
+    let ov = registry
+        .sign_in(
+            &org,
+            &device.id,
+            &user("alice"),
+            SessionMethod::OktaVerify,
+            t0(),
+        )
+        .unwrap();
+    let pw = registry
+        .sign_in(
+            &org,
+            &device.id,
+            &user("alice"),
+            SessionMethod::Password,
+            t0(),
+        )
+        .unwrap();
+
+    // Suspend: Okta Verify sessions end, others stay; certificates and factors untouched.
+    let out = registry
+        .transition(&org, &admin, &device.id, Operation::Suspend, t0())
+        .unwrap();
+    assert_eq!(out.event.effects.len(), 1);
+    assert_eq!(out.event.effects[0].sessions, vec![ov.id.clone()]);
+    let sessions = registry.sessions(&org, &device.id).unwrap();
+    assert!(sessions.iter().any(|s| s.id == pw.id && s.is_active()));
+    assert!(sessions.iter().any(|s| s.id == ov.id && !s.is_active()));
+    assert!(
+        registry.certificates(&org, &device.id).unwrap()[0]
+            .revocation
+            .is_none()
+    );
+    let err = registry
+        .sign_in(
+            &org,
+            &device.id,
+            &user("alice"),
+            SessionMethod::OktaVerify,
+            t0(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("SUSPENDED"), "{err}");
+    registry
+        .sign_in(
+            &org,
+            &device.id,
+            &user("alice"),
+            SessionMethod::Webauthn,
+            t0(),
+        )
+        .unwrap();
+    // Re-enrolling does not unsuspend, and takes no new account.
+    let again = registry
+        .enroll(&org, &admin, &request("alice", "U1", Platform::Macos), t0())
+        .unwrap();
+    assert_eq!(
+        (again.id.clone(), again.status),
+        (device.id.clone(), DeviceStatus::Suspended)
+    );
+    assert!(
+        registry
+            .enroll(&org, &admin, &request("bob", "U1", Platform::Macos), t0())
+            .is_err()
+    );
+    // Repeating is a no-op with no effects.
+    let repeat = registry
+        .transition(&org, &admin, &device.id, Operation::Suspend, t0())
+        .unwrap();
+    assert_eq!(repeat.event.outcome, AuditOutcome::Unchanged);
+    assert!(repeat.event.effects.is_empty());
+
+    // Deactivate: factors off, certificate revoked (cessationOfOperation), links gone.
+    let out = registry
+        .transition(&org, &admin, &device.id, Operation::Deactivate, t0())
+        .unwrap();
+    assert_eq!(
+        out.device.as_ref().map(|d| d.status),
+        Some(DeviceStatus::Deactivated)
+    );
+    let certs = registry.certificates(&org, &device.id).unwrap();
+    assert_eq!(
+        certs[0].revocation.map(|r| r.reason),
+        Some(RevocationReason::CessationOfOperation)
+    );
+    assert!(registry.users(&org, &device.id).unwrap().is_empty());
+    assert!(
+        registry
+            .enrollments(&org, &device.id)
+            .unwrap()
+            .iter()
+            .all(|e| e.status == FactorStatus::Inactive)
+    );
+    assert!(
+        registry
+            .user_devices(&org, &user("alice"))
+            .unwrap()
+            .is_empty()
+    );
+
+    // Illegal: suspend a deactivated device; the refusal is audited.
+    let err = registry
+        .transition(&org, &admin, &device.id, Operation::Suspend, t0())
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("DEACTIVATED") && msg.contains("suspend") && msg.contains("SUSPENDED"),
+        "{msg}"
+    );
+
+    // Activate, then the user must enroll again before Okta Verify works.
+    registry
+        .transition(&org, &admin, &device.id, Operation::Activate, t0())
+        .unwrap();
+    assert!(
+        registry
+            .sign_in(
+                &org,
+                &device.id,
+                &user("alice"),
+                SessionMethod::OktaVerify,
+                t0()
+            )
+            .is_err()
+    );
+    registry
+        .enroll(&org, &admin, &request("alice", "U1", Platform::Macos), t0())
+        .unwrap();
+    registry
+        .sign_in(
+            &org,
+            &device.id,
+            &user("alice"),
+            SessionMethod::OktaVerify,
+            t0(),
+        )
+        .unwrap();
+
+    // Delete only from DEACTIVATED; afterwards it is gone and re-enrolling makes a new id.
+    assert!(
+        registry
+            .transition(&org, &admin, &device.id, Operation::Delete, t0())
+            .is_err()
+    );
+    registry
+        .transition(&org, &admin, &device.id, Operation::Deactivate, t0())
+        .unwrap();
+    let gone = registry
+        .transition(&org, &admin, &device.id, Operation::Delete, t0())
+        .unwrap();
+    assert_eq!(gone.device, None);
+    assert_eq!(gone.event.after, Some(Target::Deleted));
+    assert!(matches!(
+        registry.device(&org, &device.id),
+        Err(Error::Device(
+            devicetrust_devices::DeviceError::DeviceNotFound { .. }
+        ))
+    ));
+    let fresh = registry
+        .enroll(&org, &admin, &request("alice", "U1", Platform::Macos), t0())
+        .unwrap();
+    assert_ne!(fresh.id, device.id);
+
+    // The audit trail has every step, refusals included, by device and by user.
+    let events = registry
+        .audit(
+            &org,
+            &AuditQuery {
+                device_id: Some(device.id.clone()),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap();
+    let refused = events
+        .iter()
+        .filter(|e| matches!(e.outcome, AuditOutcome::Refused { .. }))
+        .count();
+    assert!(refused >= 3, "{events:#?}");
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let by_alice = registry
+        .audit(
+            &org,
+            &AuditQuery {
+                user_id: Some(user("alice")),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(by_alice.iter().any(|e| matches!(
+        e.action,
+        AuditAction::Lifecycle {
+            operation: Operation::Deactivate
+        }
+    )));
+    let later = registry
+        .audit(
+            &org,
+            &AuditQuery {
+                since: Some(t0() + Duration::seconds(1)),
+                ..AuditQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(later.is_empty());
+}
+
+#[test]
+fn lifecycle_effects_in_memory() {
+    lifecycle_effects(MemoryStore::new());
+}
+
+#[test]
+fn lifecycle_effects_on_sqlite() {
+    let (_dir, store) = sqlite();
+    lifecycle_effects(store);
+}
+
+fn queries<S: Store>(store: S) {
+    let registry = Registry::new(store);
+    let (org, admin) = (org(), admin());
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let platform = if i % 2 == 0 {
+            Platform::Windows
+        } else {
+            Platform::Ios
+        };
+        let who = if i < 3 { "carol" } else { "dave" };
+        let d = registry
+            .enroll(
+                &org,
+                &admin,
+                &request(who, &format!("U{i}"), platform),
+                t0() + Duration::days(i),
+            )
+            .unwrap();
+        ids.push(d.id);
+    }
+    registry
+        .transition(&org, &admin, &ids[0], Operation::Suspend, t0())
+        .unwrap();
+    registry
+        .transition(&org, &admin, &ids[1], Operation::Deactivate, t0())
+        .unwrap();
+    // Another org's devices never show.
+    let other = OrgId::new("globex").unwrap();
+    registry
+        .enroll(
+            &other,
+            &admin,
+            &request("carol", "U0", Platform::Windows),
+            t0(),
+        )
+        .unwrap();
+
+    let by = |filter: DeviceFilter| {
+        registry
+            .list(&org, &filter, &PageRequest::default())
+            .unwrap()
+            .devices
+            .len()
+    };
+    assert_eq!(by(DeviceFilter::default()), 7);
+    assert_eq!(
+        by(DeviceFilter {
+            status: Some(DeviceStatus::Suspended),
+            ..Default::default()
+        }),
+        1
+    );
+    assert_eq!(
+        by(DeviceFilter {
+            platform: Some(Platform::Windows),
+            ..Default::default()
+        }),
+        4
+    );
+    // Carol's second device was deactivated, which unlinked her.
+    assert_eq!(
+        by(DeviceFilter {
+            user: Some(user("carol")),
+            ..Default::default()
+        }),
+        2
+    );
+    assert_eq!(registry.user_devices(&org, &user("dave")).unwrap().len(), 4);
+
+    // Pages of 3 walk every device once, in id order.
+    let mut seen: Vec<DeviceId> = Vec::new();
+    let mut page = PageRequest {
+        after: None,
+        limit: 3,
+    };
+    loop {
+        let p = registry
+            .list(&org, &DeviceFilter::default(), &page)
+            .unwrap();
+        assert!(p.devices.len() <= 3);
+        seen.extend(p.devices.iter().map(|d| d.id.clone()));
+        match p.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+
+    // Stale: the unlinked one, plus those not seen since day 5.
+    let stale = registry
+        .stale(&org, t0() + Duration::days(5), &PageRequest::default())
+        .unwrap();
+    let mut expected: Vec<DeviceId> = ids[..5].to_vec();
+    expected.sort();
+    assert_eq!(
+        stale
+            .devices
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
+    let recent = registry.stale(&org, t0(), &PageRequest::default()).unwrap();
+    assert_eq!(
+        recent
+            .devices
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[1].clone()]
+    );
+}
+
+#[test]
+fn queries_in_memory() {
+    queries(MemoryStore::new());
+}
+
+#[test]
+fn queries_on_sqlite() {
+    let (_dir, store) = sqlite();
+    queries(store);
+}
+
+/// The CA issues into the SQLite ledger; deactivating the device revokes
+/// the certificate there, and the CA's next CRL lists it.
+#[test]
+fn deactivation_revocations_reach_the_ca_crl() {
+    let (_dir, store) = sqlite();
+    let store = Arc::new(store);
+    let backend = default_backend();
+    let ca = Ca::create(CaConfig::default(), backend, store.clone())
+        .unwrap()
+        .ca;
+    let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
+    let csr = RequestBuilder::new("CN=alice managementAttestation")
+        .sign(backend.signer(&key).unwrap().as_ref())
+        .unwrap();
+    let cert = ca
+        .issue(&ca.parse_request(&csr).unwrap(), &IssueOptions::default())
+        .unwrap();
+    let serial = cert.serial().unwrap();
+
+    let registry = Registry::new(store.clone());
+    let now = OffsetDateTime::now_utc();
+    let device = registry
+        .enroll(
+            &org(),
+            &admin(),
+            &request("alice", "MAC-1", Platform::Macos),
+            now,
+        )
+        .unwrap();
+    registry
+        .bind_certificate(&org(), &device.id, &serial)
+        .unwrap();
+    assert!(ca.crl(now).unwrap().revocation(&serial).is_none());
+    registry
+        .transition(&org(), &admin(), &device.id, Operation::Deactivate, now)
+        .unwrap();
+    let crl = ca.crl(now).unwrap();
+    assert!(crl.revocation(&serial).is_some());
+    assert!(ca.verify(&cert, Some(&crl), now).is_err());
+    // CRL numbers keep rising across calls.
+    let (a, b) = (
+        store.next_crl_number().unwrap(),
+        store.next_crl_number().unwrap(),
+    );
+    assert!(b > a);
+}
+
+#[test]
+fn sqlite_ledger_follows_the_trait() {
+    let (_dir, store) = sqlite();
+    let serial = SerialNumber::random().unwrap();
+    let cert = IssuedCertificate {
+        serial: serial.clone(),
+        subject: "CN=x".into(),
+        not_before: t0(),
+        not_after: t0() + Duration::days(1),
+        certificate_pem: "pem".into(),
+        revocation: None,
+    };
+    store.record_issued(cert.clone()).unwrap();
+    assert!(matches!(
+        store.record_issued(cert.clone()),
+        Err(devicetrust_pki::LedgerError::DuplicateSerial { .. })
+    ));
+    assert_eq!(store.get(&serial).unwrap(), Some(cert));
+    let first = devicetrust_pki::Revocation {
+        reason: RevocationReason::KeyCompromise,
+        revoked_at: t0(),
+    };
+    let second = devicetrust_pki::Revocation {
+        reason: RevocationReason::Superseded,
+        revoked_at: t0() + Duration::hours(1),
+    };
+    assert_eq!(store.revoke(&serial, first).unwrap(), first);
+    assert_eq!(store.revoke(&serial, second).unwrap(), first);
+    assert_eq!(store.revoked(t0()).unwrap(), vec![(serial.clone(), first)]);
+    // Expired certificates leave the CRL.
+    assert!(store.revoked(t0() + Duration::days(2)).unwrap().is_empty());
+    let unknown = SerialNumber::random().unwrap();
+    assert!(matches!(
+        store.revoke(&unknown, first),
+        Err(devicetrust_pki::LedgerError::UnknownSerial { .. })
+    ));
+}
+
+#[test]
+fn sqlite_survives_reopen_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let id = {
+        let registry = Registry::new(SqliteStore::open(&path).unwrap());
+        registry
+            .enroll(
+                &org(),
+                &admin(),
+                &request("erin", "U9", Platform::Android),
+                t0(),
+            )
+            .unwrap()
+            .id
+    };
+    let registry = Registry::new(SqliteStore::open(&path).unwrap());
+    assert_eq!(
+        registry.device(&org(), &id).unwrap().profile.platform,
+        Platform::Android
+    );
+    drop(registry);
+    let conn = rusqlite_bump(&path);
+    assert!(conn.is_ok());
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(Error::SchemaTooNew { .. })
+    ));
+}
+
+/// Marks the database as written by a future version.
+fn rusqlite_bump(path: &std::path::Path) -> Result<(), String> {
+    let future = devicetrust_store::latest_schema_version() + 1;
+    let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+    conn.execute(
+        "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, 0)",
+        [future],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
