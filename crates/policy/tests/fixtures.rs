@@ -81,6 +81,11 @@ fn high_sensitivity() {
     run("high");
 }
 
+#[test]
+fn okta_shaped_example() {
+    run("okta");
+}
+
 fn case_context(name: &str, case: &str) -> Context {
     cases(name)
         .into_iter()
