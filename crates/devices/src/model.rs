@@ -40,9 +40,11 @@ pub enum DiskEncryptionType {
     SystemVolume,
 }
 
-/// `profile`: what the device says about itself.
+/// `profile`: what the device says about itself. Fields this model does
+/// not know (Okta's `integrityDebug`, custom attributes) are ignored on
+/// input, so exports from Okta load; the known ones are typed and validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceProfile {
     /// Display name.
     pub display_name: String,
@@ -189,13 +191,19 @@ pub struct Device {
     /// When the record last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub last_updated: OffsetDateTime,
-    /// When it last enrolled or signed in (a devicetrust extension, for stale-device queries).
-    #[serde(with = "time::serde::rfc3339")]
+    /// When it last enrolled or signed in (a devicetrust extension, for
+    /// stale-device queries). Absent from Okta's data: then the Unix epoch,
+    /// so an imported device counts as not seen until it is.
+    #[serde(with = "time::serde::rfc3339", default = "never")]
     pub last_seen: OffsetDateTime,
     /// The name shown in lists.
     pub resource_display_name: ResourceDisplayName,
     /// What it says about itself.
     pub profile: DeviceProfile,
+}
+
+fn never() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH
 }
 
 /// Truncates a time to whole milliseconds, the precision every store keeps,

@@ -19,8 +19,17 @@ pub fn database_path(data: &Path) -> PathBuf {
 }
 
 /// Opens (creating the folder and database if needed) the registry in `data`.
+/// A new folder is made private (0700 on Unix): the registry names users and devices.
 pub fn open(data: &Path) -> Result<Registry<SqliteStore>> {
-    std::fs::create_dir_all(data).map_err(Error::storage("creating the data folder"))?;
+    if !data.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(data)
+            .map_err(Error::storage("creating the data folder"))?;
+    }
     Ok(Registry::new(SqliteStore::open(&database_path(data))?))
 }
 
@@ -98,6 +107,23 @@ pub fn list(data: &Path, org: &str, args: &ListArgs<'_>) -> Result<Value> {
         limit: args.limit,
     };
     to_json(&open(data)?.list(&OrgId::new(org)?, &filter, &page)?)
+}
+
+/// `devices stale --org ORG --days N`: devices with no users, or not seen
+/// for `days` days; one page, as `list`.
+pub fn stale(
+    data: &Path,
+    org: &str,
+    days: u32,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Value> {
+    let page = PageRequest {
+        after: after.map(Cursor::parse).transpose()?,
+        limit,
+    };
+    let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    to_json(&open(data)?.stale(&OrgId::new(org)?, cutoff, &page)?)
 }
 
 /// `devices show --org ORG --id ID`: the device with its users, sessions,

@@ -251,3 +251,31 @@ fn commands_refuse_bad_names_and_illegal_transitions() {
         .is_err()
     );
 }
+
+#[test]
+fn stale_command_lists_unlinked_devices_and_the_data_folder_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("private");
+    let args = commands::EnrollArgs {
+        org: "acme",
+        user: "alice",
+        platform: "windows",
+        display_name: "PC",
+        udid: None,
+    };
+    let id = commands::enroll(&data, &args, "cli").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let none = commands::stale(&data, "acme", 30, None, 0).unwrap();
+    assert!(none["devices"].as_array().unwrap().is_empty());
+    commands::transition(&data, "acme", &id, "deactivate", "cli").unwrap();
+    let stale = commands::stale(&data, "acme", 30, None, 0).unwrap();
+    assert_eq!(stale["devices"][0]["id"], id.as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
