@@ -1,9 +1,11 @@
 //! Is this device managed? The answer, over every active configuration.
 
+use std::sync::Arc;
+
 use devicetrust_pki::{Backend, Certificate};
 use time::OffsetDateTime;
 
-use crate::cache::SignatureCache;
+use crate::cache::{CertificateCache, SignatureCache};
 use crate::chain::{ChainOptions, ChainVerifier};
 use crate::config::{ConfigurationId, ConfigurationKind, Configurations};
 use crate::desktop::DesktopEvidence;
@@ -115,6 +117,7 @@ pub struct Attestor {
     options: ChainOptions,
     backend: &'static dyn Backend,
     cache: SignatureCache,
+    certificates: CertificateCache,
     nonces: NonceService,
 }
 
@@ -130,6 +133,7 @@ impl Attestor {
             options: ChainOptions::default(),
             backend,
             cache: SignatureCache::default(),
+            certificates: CertificateCache::default(),
             nonces: NonceService::new()?,
         })
     }
@@ -144,6 +148,23 @@ impl Attestor {
     pub fn with_cache(mut self, cache: SignatureCache) -> Self {
         self.cache = cache;
         self
+    }
+
+    /// Replaces the parsed-certificate cache (capacity 0 disables it).
+    pub fn with_certificate_cache(mut self, certificates: CertificateCache) -> Self {
+        self.certificates = certificates;
+        self
+    }
+
+    /// Parses a presented DER certificate, reusing the parse of the same
+    /// bytes from an earlier request (see [`CertificateCache`]).
+    pub fn parse_certificate(&self, der: &[u8]) -> Result<Arc<Certificate>, CheckError> {
+        self.certificates
+            .parse(der)
+            .map_err(|source| CheckError::Malformed {
+                what: "certificate",
+                source,
+            })
     }
 
     /// Replaces the nonce service (a shared key, another validity).

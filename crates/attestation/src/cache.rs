@@ -15,25 +15,82 @@
 //! The cache is bounded: when full, the oldest entry goes (first in, first
 //! out). A lost entry only costs one more verification.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
+use devicetrust_pki::Certificate;
 use sha2::{Digest, Sha256};
 
 /// Default number of entries: a large fleet's CAs, leaves and CRLs.
 pub const DEFAULT_CAPACITY: usize = 16_384;
 
+/// Default number of parsed certificates kept by [`CertificateCache`].
+pub const DEFAULT_CERTIFICATE_CAPACITY: usize = 4_096;
+
+/// A bounded map, oldest entry out first. A poisoned lock (a panic
+/// elsewhere) reads as empty and takes no inserts: the caches only ever save
+/// work, so losing them is safe.
+#[derive(Debug)]
+struct Bounded<V> {
+    capacity: usize,
+    inner: Mutex<Entries<V>>,
+}
+
+#[derive(Debug)]
+struct Entries<V> {
+    map: HashMap<[u8; 32], V>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl<V: Clone> Bounded<V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Entries {
+                map: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |e| e.map.len())
+    }
+
+    fn clear(&self) {
+        if let Ok(mut e) = self.inner.lock() {
+            e.map.clear();
+            e.order.clear();
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<V> {
+        self.inner.lock().ok()?.map.get(key).cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut e) = self.inner.lock() else {
+            return;
+        };
+        if e.map.insert(key, value).is_some() {
+            return;
+        }
+        e.order.push_back(key);
+        while e.order.len() > self.capacity {
+            if let Some(old) = e.order.pop_front() {
+                e.map.remove(&old);
+            }
+        }
+    }
+}
+
 /// A bounded set of verified (signed object, issuer key) pairs.
 #[derive(Debug)]
 pub struct SignatureCache {
-    capacity: usize,
-    inner: Mutex<Entries>,
-}
-
-#[derive(Debug, Default)]
-struct Entries {
-    present: HashSet<[u8; 32]>,
-    order: VecDeque<[u8; 32]>,
+    entries: Bounded<()>,
 }
 
 /// What kind of signed object an entry is for (part of the cache key).
@@ -47,14 +104,13 @@ impl SignatureCache {
     /// A cache holding at most `capacity` entries (0 disables it).
     pub fn new(capacity: usize) -> Self {
         Self {
-            capacity,
-            inner: Mutex::new(Entries::default()),
+            entries: Bounded::new(capacity),
         }
     }
 
     /// How many entries it holds.
     pub fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |e| e.present.len())
+        self.entries.len()
     }
 
     /// Whether it holds none.
@@ -64,10 +120,7 @@ impl SignatureCache {
 
     /// Forgets every entry.
     pub fn clear(&self) {
-        if let Ok(mut e) = self.inner.lock() {
-            e.present.clear();
-            e.order.clear();
-        }
+        self.entries.clear();
     }
 
     pub(crate) fn key(kind: Signed, signed_der: &[u8], issuer_spki: &[u8]) -> [u8; 32] {
@@ -84,32 +137,64 @@ impl SignatureCache {
     }
 
     pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
-        // A poisoned lock only means a panic elsewhere: treat it as a miss.
-        self.inner.lock().is_ok_and(|e| e.present.contains(key))
+        self.entries.get(key).is_some()
     }
 
     pub(crate) fn insert(&self, key: [u8; 32]) {
-        if self.capacity == 0 {
-            return;
-        }
-        let Ok(mut e) = self.inner.lock() else {
-            return;
-        };
-        if !e.present.insert(key) {
-            return;
-        }
-        e.order.push_back(key);
-        while e.order.len() > self.capacity {
-            if let Some(old) = e.order.pop_front() {
-                e.present.remove(&old);
-            }
-        }
+        self.entries.insert(key, ());
     }
 }
 
 impl Default for SignatureCache {
     fn default() -> Self {
         Self::new(DEFAULT_CAPACITY)
+    }
+}
+
+/// A bounded cache of parsed certificates, keyed by the SHA-256 of their
+/// DER. A device presents the same certificate at every sign-on, and
+/// decoding it costs about as much as the rest of a warm attestation; this
+/// keeps the parsed form. It holds parsing results only: no check is
+/// skipped for a certificate found here.
+#[derive(Debug)]
+pub struct CertificateCache {
+    entries: Bounded<Arc<Certificate>>,
+}
+
+impl CertificateCache {
+    /// A cache holding at most `capacity` certificates (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Bounded::new(capacity),
+        }
+    }
+
+    /// How many certificates it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Parses one DER certificate, or returns the one parsed from the same bytes before.
+    pub fn parse(&self, der: &[u8]) -> Result<Arc<Certificate>, devicetrust_pki::Error> {
+        let key: [u8; 32] = Sha256::digest(der).into();
+        // Compare the bytes too: a hit must be the very same certificate.
+        if let Some(cert) = self.entries.get(&key).filter(|c| c.der() == der) {
+            return Ok(cert);
+        }
+        let cert = Arc::new(Certificate::from_der(der)?);
+        self.entries.insert(key, Arc::clone(&cert));
+        Ok(cert)
+    }
+}
+
+impl Default for CertificateCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_CERTIFICATE_CAPACITY)
     }
 }
 

@@ -58,26 +58,27 @@ impl ChainOptions {
     }
 }
 
-/// A path that checked out: leaf first, trust anchor last.
+/// A path that checked out: leaf first, trust anchor last. It borrows the
+/// certificates it was built from (no copies on the warm path).
 #[derive(Debug, Clone)]
-pub struct VerifiedChain {
-    certificates: Vec<Certificate>,
+pub struct VerifiedChain<'c> {
+    certificates: Vec<&'c Certificate>,
 }
 
-impl VerifiedChain {
+impl<'c> VerifiedChain<'c> {
     /// Leaf first, anchor last.
-    pub fn certificates(&self) -> &[Certificate] {
+    pub fn certificates(&self) -> &[&'c Certificate] {
         &self.certificates
     }
 
     /// The device's certificate.
-    pub fn leaf(&self) -> Option<&Certificate> {
-        self.certificates.first()
+    pub fn leaf(&self) -> Option<&'c Certificate> {
+        self.certificates.first().copied()
     }
 
     /// The trust anchor the path ends at.
-    pub fn anchor(&self) -> Option<&Certificate> {
-        self.certificates.last()
+    pub fn anchor(&self) -> Option<&'c Certificate> {
+        self.certificates.last().copied()
     }
 }
 
@@ -156,13 +157,13 @@ impl<'a> ChainVerifier<'a> {
     /// Finds a path from `leaf` through `intermediates` to one of `anchors`,
     /// checking every issuer on it at `time`. The leaf's own properties are
     /// [`ChainVerifier::check_leaf`]'s job.
-    pub fn build_path(
+    pub fn build_path<'c>(
         &self,
-        leaf: &Certificate,
-        intermediates: &[Certificate],
-        anchors: &[Certificate],
+        leaf: &'c Certificate,
+        intermediates: &'c [Certificate],
+        anchors: &'c [Certificate],
         time: OffsetDateTime,
-    ) -> Result<VerifiedChain, CheckError> {
+    ) -> Result<VerifiedChain<'c>, CheckError> {
         let mut search = Search {
             verifier: self,
             intermediates,
@@ -172,8 +173,8 @@ impl<'a> ChainVerifier<'a> {
             path: vec![leaf],
         };
         let anchor = search.extend()?;
-        let mut certificates: Vec<Certificate> = search.path.iter().map(|c| (*c).clone()).collect();
-        certificates.push(anchor.clone());
+        let mut certificates = search.path;
+        certificates.push(anchor);
         Ok(VerifiedChain { certificates })
     }
 
@@ -212,13 +213,13 @@ impl<'a> ChainVerifier<'a> {
 /// Parses a bundle (PEM blocks, or one DER certificate) and checks it as a
 /// self-contained chain at `time` (now if `None`): the first certificate is
 /// the leaf, the last is taken as the trust anchor, any between are
-/// intermediates. Returns every failure. This is for tools and fuzzing:
+/// intermediates. Returns the path (leaf first) or every failure. This is for tools and fuzzing:
 /// attestation itself trusts only a configuration's anchors.
 pub fn verify_bundle(
     input: &[u8],
     time: Option<OffsetDateTime>,
     backend: &dyn Backend,
-) -> Result<VerifiedChain, Vec<CheckError>> {
+) -> Result<Vec<Certificate>, Vec<CheckError>> {
     let malformed = |source| {
         vec![CheckError::Malformed {
             what: "certificate bundle",
@@ -242,7 +243,9 @@ pub fn verify_bundle(
     let verifier = ChainVerifier::new(&options, backend);
     let mut errors = verifier.check_leaf(leaf, time);
     match verifier.build_path(leaf, middle, std::slice::from_ref(anchor), time) {
-        Ok(chain) if errors.is_empty() => Ok(chain),
+        Ok(chain) if errors.is_empty() => {
+            Ok(chain.certificates().iter().map(|c| (*c).clone()).collect())
+        }
         Ok(_) => Err(errors),
         Err(e) => {
             errors.push(e);
@@ -251,18 +254,18 @@ pub fn verify_bundle(
     }
 }
 
-struct Search<'s, 'a> {
-    verifier: &'s ChainVerifier<'a>,
-    intermediates: &'s [Certificate],
-    anchors: &'s [Certificate],
+struct Search<'v, 'a, 'c> {
+    verifier: &'v ChainVerifier<'a>,
+    intermediates: &'c [Certificate],
+    anchors: &'c [Certificate],
     time: OffsetDateTime,
     budget: usize,
-    path: Vec<&'s Certificate>,
+    path: Vec<&'c Certificate>,
 }
 
-impl<'s> Search<'s, '_> {
+impl<'c> Search<'_, '_, 'c> {
     /// Extends `path` (whose last certificate needs an issuer) to an anchor.
-    fn extend(&mut self) -> Result<&'s Certificate, CheckError> {
+    fn extend(&mut self) -> Result<&'c Certificate, CheckError> {
         let Some(&child) = self.path.last() else {
             return Err(CheckError::PathTooLong { max_depth: 0 });
         };
@@ -304,9 +307,9 @@ impl<'s> Search<'s, '_> {
     fn try_issuer(
         &mut self,
         child: &Certificate,
-        candidate: &'s Certificate,
+        candidate: &'c Certificate,
         is_anchor: bool,
-    ) -> Result<&'s Certificate, CheckError> {
+    ) -> Result<&'c Certificate, CheckError> {
         self.budget = self
             .budget
             .checked_sub(1)

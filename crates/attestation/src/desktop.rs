@@ -139,12 +139,12 @@ impl DesktopTrust {
     }
 
     /// The desktop check at `time`: every failure, or the verified chain.
-    pub fn check(
-        &self,
+    pub fn check<'c>(
+        &'c self,
         verifier: &ChainVerifier<'_>,
-        evidence: &DesktopEvidence<'_>,
+        evidence: &DesktopEvidence<'c>,
         time: OffsetDateTime,
-    ) -> Result<VerifiedChain, Vec<CheckError>> {
+    ) -> Result<VerifiedChain<'c>, Vec<CheckError>> {
         let mut errors = verifier.check_leaf(evidence.leaf, time);
         if let Some(device) = evidence.device_id
             && let Err(e) = binding::check_binding(evidence.leaf, device)

@@ -77,7 +77,7 @@ pub mod revocation;
 pub mod upload;
 
 pub use attest::{Attestor, DesktopRequest, Enrollment, Outcome, PURPOSE, Reason};
-pub use cache::SignatureCache;
+pub use cache::{CertificateCache, SignatureCache};
 pub use chain::{ChainOptions, ChainVerifier, VerifiedChain};
 pub use config::{
     ConfigError, Configuration, ConfigurationId, ConfigurationKind, Configurations,

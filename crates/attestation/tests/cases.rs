@@ -220,7 +220,7 @@ fn bundles_verify_against_their_last_certificate() {
     };
     let chain =
         devicetrust_attestation::chain::verify_bundle(&bundle("valid-p256"), at, backend).unwrap();
-    assert_eq!(chain.certificates().len(), 2);
+    assert_eq!(chain.len(), 2);
     let errors =
         devicetrust_attestation::chain::verify_bundle(&bundle("rogue-issuer"), at, backend)
             .unwrap_err();

@@ -307,3 +307,29 @@ fn a_proof_by_another_key_is_not_managed() {
     let outcome = attest(&attestor, Platform::MacOs, "dev-42", &thief, AT);
     assert_eq!(kinds(&outcome), ["nonce_bad_signature"]);
 }
+
+/// The parsed-certificate cache returns the same parse for the same bytes,
+/// and caches nothing for bytes that do not parse.
+#[test]
+fn the_certificate_cache_reuses_parses_of_identical_bytes() {
+    let attestor = Attestor::new(Configurations::new(), devicetrust_pki::default_backend())
+        .unwrap()
+        .with_certificate_cache(devicetrust_attestation::CertificateCache::new(1));
+    let a = Certificate::parse(&read("valid-p256", "leaf.pem")).unwrap();
+    let b = Certificate::parse(&read("not-revoked", "leaf.pem")).unwrap();
+    let first = attestor.parse_certificate(a.der()).unwrap();
+    let again = attestor.parse_certificate(a.der()).unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    let other = attestor.parse_certificate(b.der()).unwrap();
+    assert_eq!(other.der(), b.der());
+    // Capacity 1: the first certificate was evicted and is parsed anew.
+    let evicted = attestor.parse_certificate(a.der()).unwrap();
+    assert!(!Arc::ptr_eq(&first, &evicted));
+    assert_eq!(evicted.der(), a.der());
+    let mut bad = a.der().to_vec();
+    bad.truncate(bad.len() - 1);
+    assert_eq!(
+        attestor.parse_certificate(&bad).unwrap_err().kind(),
+        "malformed"
+    );
+}
