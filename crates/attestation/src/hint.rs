@@ -132,9 +132,12 @@ impl ManagementHint {
     ) -> Result<SecretKey, devicetrust_pki::Error> {
         let secret = generate()?;
         let old = std::mem::replace(&mut self.current, digest(secret.expose()));
+        // A grace period past the end of time saturates rather than overflows.
         self.previous = grace.filter(|g| g.is_positive()).map(|g| Previous {
             digest: old,
-            valid_until: now + g,
+            valid_until: now
+                .checked_add(g)
+                .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc()),
         });
         Ok(secret)
     }

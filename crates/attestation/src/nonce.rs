@@ -287,7 +287,11 @@ impl NonceService {
         let mut random = [0u8; RANDOM_LEN];
         getrandom::fill(&mut random)
             .map_err(|e| NonceError::Crypto(devicetrust_pki::Error::Random(e.to_string())))?;
-        let expires_at = now + self.validity;
+        let expires_at = now
+            .checked_add(self.validity)
+            .ok_or(NonceError::Malformed {
+                reason: "validity overflows the time range",
+            })?;
         let mut body = Vec::with_capacity(MAX_NONCE_LEN);
         body.push(VERSION);
         body.extend_from_slice(&random);

@@ -164,3 +164,18 @@ fn inactive_configurations_and_desktop_resets_are_refused() {
             .is_err()
     );
 }
+
+#[test]
+fn an_enormous_grace_period_saturates_instead_of_overflowing() {
+    let (mut attestor, id, old) = setup();
+    attestor
+        .configurations_mut()
+        .reset_secret(id, Some(Duration::MAX), T0)
+        .unwrap();
+    let far = datetime!(9000-01-01 00:00:00 UTC);
+    assert!(
+        attestor
+            .attest_mobile(Platform::Ios, &old, far)
+            .is_managed()
+    );
+}

@@ -346,3 +346,12 @@ fn bindings_must_fit() {
         })
     ));
 }
+
+#[test]
+fn a_validity_past_the_end_of_time_is_an_error_not_a_panic() {
+    let s = service().with_validity(Duration::MAX);
+    assert!(matches!(
+        s.issue(&binding("dev-42"), T0),
+        Err(NonceError::Malformed { .. })
+    ));
+}
