@@ -16,10 +16,15 @@ use clap::{Parser, Subcommand};
 
 mod ca;
 mod demo;
+mod http_transport;
 mod output;
+mod scep;
+mod serve;
 
 pub use ca::CaCommand;
 pub use demo::DemoArgs;
+pub use scep::ScepCommand;
+pub use serve::{IntegrationsCommand, ServeArgs};
 
 /// Device context for access decisions: a CA for management attestation, and more.
 #[derive(Debug, Parser)]
@@ -42,6 +47,14 @@ pub enum Command {
     Ca(CaCommand),
     /// Walk through device trust end to end, narrating each step.
     Demo(DemoArgs),
+    /// A SCEP client (RFC 8894), usable against any SCEP server.
+    #[command(subcommand)]
+    Scep(ScepCommand),
+    /// Serve the SCEP endpoints of the configurations in a data folder.
+    Serve(ServeArgs),
+    /// Add and list device integrations (platform configurations).
+    #[command(subcommand)]
+    Integrations(IntegrationsCommand),
 }
 
 /// A command's failure: a one-line reason and an exit code.
@@ -66,12 +79,16 @@ pub enum CliError {
     /// A check did not hold (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// A SCEP request is pending approval (exit 3).
+    #[error("the request is pending approval; poll later")]
+    Pending,
 }
 
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => 2,
+            Self::Pending => 3,
             _ => 1,
         }
     }
@@ -96,6 +113,9 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = backend(&cli.backend).and_then(|backend| match cli.command {
         Command::Ca(cmd) => ca::run(cmd, backend),
         Command::Demo(args) => demo::run(&args, backend),
+        Command::Scep(cmd) => scep::run(cmd, backend),
+        Command::Serve(args) => serve::serve(&args, backend),
+        Command::Integrations(cmd) => serve::integrations(cmd, backend),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

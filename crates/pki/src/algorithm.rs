@@ -43,6 +43,16 @@ impl HashAlgorithm {
         }
     }
 
+    /// The name GetCACaps and OpenSSL use (`SHA-256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "SHA-1",
+            Self::Sha256 => "SHA-256",
+            Self::Sha384 => "SHA-384",
+            Self::Sha512 => "SHA-512",
+        }
+    }
+
     /// Output length in bytes.
     pub fn output_len(self) -> usize {
         match self {

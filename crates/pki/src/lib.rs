@@ -73,3 +73,5 @@ pub use ledger::{
     Revocation, RevocationReason,
 };
 pub use serial::SerialNumber;
+/// The X.509 types this crate builds on, for names and extensions.
+pub use x509_cert;

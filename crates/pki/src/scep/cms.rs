@@ -169,6 +169,7 @@ pub(crate) struct ParsedSigned {
     digest_oid: ObjectIdentifier,
     signature_algorithm: AlgorithmIdentifierOwned,
     signed_attrs: Vec<u8>,
+    canonical_attrs: Vec<u8>,
     signature: Vec<u8>,
 }
 
@@ -213,6 +214,15 @@ pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
     let signed_attrs = raw_signed_attributes(&signed_der)?.ok_or(ScepError::MissingAttribute {
         attribute: "signed attributes",
     })?;
+    // RFC 5652 signs the DER (sorted) encoding; some encoders (Go's pkcs7)
+    // sign that but send the SET unsorted, others sign what they send.
+    let canonical_attrs = si
+        .signed_attrs
+        .as_ref()
+        .map(|a| a.to_der())
+        .transpose()
+        .map_err(der_error("signed attributes"))?
+        .unwrap_or_default();
     Ok(ParsedSigned {
         content_type: signed.encap_content_info.econtent_type,
         content,
@@ -221,6 +231,7 @@ pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
         digest_oid: si.digest_alg.oid,
         signature_algorithm: si.signature_algorithm.clone(),
         signed_attrs,
+        canonical_attrs,
         signature: si.signature.as_bytes().to_vec(),
     })
 }
@@ -274,13 +285,15 @@ impl ParsedSigned {
         }
         let algorithm = signature_algorithm(&self.signature_algorithm, digest)?;
         policy.check_signature_algorithm(algorithm)?;
+        let key = self.signer.public_key();
         backend
-            .verify(
-                self.signer.public_key(),
-                algorithm,
-                &self.signed_attrs,
-                &self.signature,
-            )
+            .verify(key, algorithm, &self.signed_attrs, &self.signature)
+            .or_else(|first| {
+                if self.canonical_attrs == self.signed_attrs {
+                    return Err(first);
+                }
+                backend.verify(key, algorithm, &self.canonical_attrs, &self.signature)
+            })
             .map_err(|e| ScepError::BadMessageCheck {
                 reason: format!("signer signature: {e}"),
             })?;

@@ -81,9 +81,10 @@ fn matches(rid: &RecipientIdentifier, cert: &Certificate) -> bool {
 
 /// Decrypts a `ContentInfo` holding `EnvelopedData` addressed to `recipient`.
 /// Returns the content and the content-encryption algorithm the sender chose.
+/// With `recipient` `None`, the first key-transport recipient is used (for diagnostics).
 pub(crate) fn open(
     der: &[u8],
-    recipient: &Certificate,
+    recipient: Option<&Certificate>,
     decrypter: &dyn Decrypter,
     minimum: ContentEncryption,
 ) -> Result<(Zeroizing<Vec<u8>>, ContentEncryption), ScepError> {
@@ -103,7 +104,7 @@ pub(crate) fn open(
         .0
         .iter()
         .find_map(|ri| match ri {
-            RecipientInfo::Ktri(k) if matches(&k.rid, recipient) => Some(k),
+            RecipientInfo::Ktri(k) if recipient.is_none_or(|r| matches(&k.rid, r)) => Some(k),
             _ => None,
         })
         .ok_or(ScepError::NotForUs)?;

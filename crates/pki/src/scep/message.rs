@@ -232,7 +232,25 @@ impl PkiMessage {
         let envelope = self.envelope.as_deref().ok_or(ScepError::Malformed {
             what: "message without an envelope",
         })?;
-        envelope::open(envelope, recipient, decrypter, policy.minimum_encryption)
+        envelope::open(
+            envelope,
+            Some(recipient),
+            decrypter,
+            policy.minimum_encryption,
+        )
+    }
+
+    /// Opens the envelope with a key alone, for the first key-transport
+    /// recipient: for diagnostics, when the recipient certificate is not at hand.
+    pub fn decrypt_with_key(
+        &self,
+        decrypter: &dyn Decrypter,
+        policy: &ScepPolicy,
+    ) -> Result<(Zeroizing<Vec<u8>>, ContentEncryption), ScepError> {
+        let envelope = self.envelope.as_deref().ok_or(ScepError::Malformed {
+            what: "message without an envelope",
+        })?;
+        envelope::open(envelope, None, decrypter, policy.minimum_encryption)
     }
 
     /// The envelope's content-encryption algorithm, read without decrypting.

@@ -20,6 +20,7 @@ mod attributes;
 mod ber;
 mod challenge;
 mod cipher;
+pub mod client;
 mod cms;
 mod envelope;
 mod message;

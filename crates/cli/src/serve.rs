@@ -1,0 +1,146 @@
+//! `devicetrust serve` and `devicetrust integrations …`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use devicetrust_pki::scep::{ChallengeKind, ContentEncryption, ScepConfig};
+use devicetrust_pki::{Backend, KeyPolicy};
+use devicetrust_server::{DataDir, scep_router};
+use serde_json::json;
+
+use crate::CliError;
+use crate::output::print_json;
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The data folder (created on first start).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Address to listen on (`:0` picks a free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Device-integration commands.
+#[derive(Debug, Subcommand)]
+pub enum IntegrationsCommand {
+    /// Add a platform configuration; prints its URL and secrets once.
+    Add {
+        /// The platform.
+        #[arg(value_enum)]
+        platform: Platform,
+        /// The data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// How devices are admitted.
+        #[arg(long, value_enum, default_value_t = ChallengeArg::Static)]
+        challenge: ChallengeArg,
+        /// The URL devices reach the service at.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Accept SHA-1 digests and signatures (old clients such as micromdm's scepclient).
+        #[arg(long)]
+        allow_sha1: bool,
+        /// Accept single DES (old clients). Refused by default.
+        #[arg(long)]
+        allow_des: bool,
+        /// Hold each request for an admin's approval.
+        #[arg(long)]
+        manual_approval: bool,
+    },
+    /// List the configurations (without secrets).
+    List {
+        /// The data folder.
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+/// A platform.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Platform {
+    /// Windows and macOS, with SCEP.
+    Desktop,
+}
+
+/// A challenge type.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChallengeArg {
+    /// One secret key.
+    Static,
+    /// NDES-style one-time challenges.
+    Dynamic,
+}
+
+pub(crate) fn integrations(
+    cmd: IntegrationsCommand,
+    backend: &'static dyn Backend,
+) -> Result<(), CliError> {
+    match cmd {
+        IntegrationsCommand::Add {
+            platform: Platform::Desktop,
+            data,
+            challenge,
+            base_url,
+            allow_sha1,
+            allow_des,
+            manual_approval,
+        } => {
+            let dir = DataDir::new(&data);
+            let ca = dir.open_or_init_ca(backend).map_err(failed)?;
+            let mut scep = ScepConfig {
+                manual_approval,
+                ..ScepConfig::default()
+            };
+            scep.policy.key_policy = KeyPolicy {
+                allow_sha1,
+                ..KeyPolicy::default()
+            };
+            if allow_des {
+                scep.policy.minimum_encryption = ContentEncryption::DesCbc;
+            }
+            let kind = match challenge {
+                ChallengeArg::Static => ChallengeKind::Static,
+                ChallengeArg::Dynamic => ChallengeKind::Dynamic,
+            };
+            let created = dir
+                .add_desktop(&ca, kind, &base_url, scep)
+                .map_err(failed)?;
+            print_json(&serde_json::to_value(&created).map_err(failed)?);
+        }
+        IntegrationsCommand::List { data } => {
+            let list = DataDir::new(&data).integrations().map_err(failed)?;
+            print_json(&serde_json::to_value(&list).map_err(failed)?);
+        }
+    }
+    Ok(())
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
+    let dir = DataDir::new(&args.data);
+    let ca = Arc::new(dir.open_or_init_ca(backend).map_err(failed)?);
+    let endpoints = Arc::new(dir.endpoints(ca).map_err(failed)?);
+    let ids = endpoints.ids();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(failed)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(failed)?;
+        let addr = listener.local_addr().map_err(failed)?;
+        let app = scep_router(endpoints).route("/healthz", axum::routing::get(|| async { "ok" }));
+        print_json(&json!({
+            "listening": addr.to_string(),
+            "scep": ids.iter().map(|id| format!("http://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
+        }));
+        tracing::info!(%addr, "serving");
+        devicetrust_server::serve(listener, app).await.map_err(failed)
+    })
+}

@@ -1,0 +1,301 @@
+//! The service's data folder: the CA, and the desktop SCEP configurations
+//! ("Security > Device Integrations > Endpoint Management > Add Platform").
+//!
+//! ```text
+//! DIR/ca/                      the CA (devicetrust_pki::CaDir)
+//! DIR/integrations.json        the desktop configurations (secrets only as SHA-256)
+//! DIR/ra-<id>.pem, .key        each configuration's SCEP RA certificate and key (0600)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use devicetrust_pki::scep::{
+    Challenge, ChallengeKind, DynamicChallenges, ScepConfig, ScepService, StaticChallenge,
+};
+use devicetrust_pki::{Backend, Ca, CaConfig, CaDir, Certificate, KeyAlgorithm, PrivateKey};
+use zeroize::Zeroizing;
+
+use crate::endpoints::{ScepEndpoint, ScepEndpoints};
+
+/// Data-folder failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    /// From the CA.
+    #[error(transparent)]
+    Pki(#[from] devicetrust_pki::Error),
+    /// From SCEP setup.
+    #[error(transparent)]
+    Scep(#[from] devicetrust_pki::scep::ScepError),
+    /// A file could not be read or written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Something asked for is not there.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// How a desktop configuration admits SCEP requests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum StoredChallenge {
+    /// One secret, stored as its SHA-256.
+    #[serde(rename_all = "camelCase")]
+    Static {
+        /// Hex SHA-256 of the secret.
+        secret_sha256: String,
+    },
+    /// One-time challenges behind a Basic-auth URL.
+    #[serde(rename_all = "camelCase")]
+    Dynamic {
+        /// The challenge URL's username.
+        username: String,
+        /// Hex SHA-256 of its password.
+        password_sha256: String,
+        /// Challenge validity in minutes.
+        validity_minutes: u32,
+    },
+}
+
+/// One desktop SCEP configuration as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesktopIntegration {
+    /// Its ID.
+    pub id: String,
+    /// The challenge.
+    pub challenge: StoredChallenge,
+    /// SCEP settings.
+    #[serde(default)]
+    pub scep: ScepConfig,
+}
+
+/// What adding a configuration returns: the secrets, shown this once.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewIntegration {
+    /// Its ID.
+    pub id: String,
+    /// The challenge type.
+    pub challenge: ChallengeKind,
+    /// The SCEP URL to give the MDM.
+    pub scep_url: String,
+    /// Static: the secret key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    /// Dynamic: the challenge URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_url: Option<String>,
+    /// Dynamic: its username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Dynamic: its password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// The data folder.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    dir: PathBuf,
+}
+
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+
+impl DataDir {
+    /// The data folder at `dir` (created on first use).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Opens the CA, creating it (P-256) on first start.
+    pub fn open_or_init_ca(&self, backend: &'static dyn Backend) -> Result<Ca, DataError> {
+        let ca_dir = CaDir::new(self.file("ca"));
+        if self.file("ca").join("ca.json").exists() {
+            Ok(ca_dir.open(backend)?)
+        } else {
+            std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&self.dir, e))?;
+            Ok(ca_dir.init(CaConfig::default(), backend)?)
+        }
+    }
+
+    fn io(&self, path: &Path, e: impl std::fmt::Display) -> DataError {
+        DataError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The stored desktop configurations.
+    pub fn integrations(&self) -> Result<Vec<DesktopIntegration>, DataError> {
+        let path = self.file("integrations.json");
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(&path, e)),
+            Ok(m) if m.len() > MAX_FILE => return Err(self.io(&path, "file too large")),
+            Ok(_) => {}
+        }
+        let bytes = std::fs::read(&path).map_err(|e| self.io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| self.io(&path, format!("corrupt: {e}")))
+    }
+
+    fn save_integrations(&self, all: &[DesktopIntegration]) -> Result<(), DataError> {
+        let path = self.file("integrations.json");
+        let json = serde_json::to_vec_pretty(all).map_err(|e| self.io(&path, e))?;
+        let tmp = self.file(".integrations.json.tmp");
+        std::fs::write(&tmp, json).map_err(|e| self.io(&tmp, e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| self.io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| self.io(&path, e))
+    }
+
+    /// Adds a desktop configuration with our CA and a static or dynamic
+    /// challenge: makes its RA, stores it, and returns its URL and secrets once.
+    pub fn add_desktop(
+        &self,
+        ca: &Ca,
+        challenge: ChallengeKind,
+        base_url: &str,
+        scep: ScepConfig,
+    ) -> Result<NewIntegration, DataError> {
+        let mut raw = [0u8; 6];
+        getrandom_fill(&mut raw)?;
+        let id = format!("scep{}", hex::encode(raw));
+        let ra_key = ca.backend().generate(KeyAlgorithm::RSA2048)?;
+        let ra_cert = ca.issue_ra_certificate(&ra_key, &format!("CN=devicetrust SCEP RA {id}"))?;
+        ra_key.write_pem_file(&self.file(&format!("ra-{id}.key")))?;
+        let cert_path = self.file(&format!("ra-{id}.pem"));
+        std::fs::write(&cert_path, ra_cert.to_pem()?).map_err(|e| self.io(&cert_path, e))?;
+        let base = base_url.trim_end_matches('/');
+        let scep_url = format!("{base}/scep/{id}/pkiclient.exe");
+        let (stored, out) = match challenge {
+            ChallengeKind::Static => {
+                let (c, secret) = StaticChallenge::generate()?;
+                (
+                    StoredChallenge::Static {
+                        secret_sha256: c.digest_hex(),
+                    },
+                    NewIntegration {
+                        id: id.clone(),
+                        challenge,
+                        scep_url,
+                        secret_key: Some(secret.to_string()),
+                        challenge_url: None,
+                        username: None,
+                        password: None,
+                    },
+                )
+            }
+            ChallengeKind::Dynamic => {
+                let validity = DynamicChallenges::DEFAULT_VALIDITY;
+                let (store, creds) =
+                    DynamicChallenges::generate(validity, DynamicChallenges::DEFAULT_CAPACITY)?;
+                (
+                    StoredChallenge::Dynamic {
+                        username: creds.username.clone(),
+                        password_sha256: store.password_digest_hex(),
+                        validity_minutes: u32::try_from(validity.whole_minutes()).unwrap_or(60),
+                    },
+                    NewIntegration {
+                        id: id.clone(),
+                        challenge,
+                        scep_url,
+                        secret_key: None,
+                        challenge_url: Some(format!("{base}/scep/{id}/mscep_admin/")),
+                        username: Some(creds.username),
+                        password: Some(creds.password.to_string()),
+                    },
+                )
+            }
+            other => {
+                return Err(DataError::NotFound(format!(
+                    "the {other} challenge is not available for desktop configurations in this build"
+                )));
+            }
+        };
+        let mut all = self.integrations()?;
+        all.push(DesktopIntegration {
+            id,
+            challenge: stored,
+            scep,
+        });
+        self.save_integrations(&all)?;
+        Ok(out)
+    }
+
+    /// Builds the served endpoints from the stored configurations.
+    pub fn endpoints(&self, ca: Arc<Ca>) -> Result<ScepEndpoints, DataError> {
+        let endpoints = ScepEndpoints::new();
+        for integration in self.integrations()? {
+            let key_path = self.file(&format!("ra-{}.key", integration.id));
+            let cert_path = self.file(&format!("ra-{}.pem", integration.id));
+            let ra_key = PrivateKey::read_pem_file(&key_path)?;
+            let ra_pem =
+                Zeroizing::new(std::fs::read(&cert_path).map_err(|e| self.io(&cert_path, e))?);
+            let ra_cert = Certificate::parse(&ra_pem)?;
+            let (challenge, dynamic): (Arc<dyn Challenge>, _) = match &integration.challenge {
+                StoredChallenge::Static { secret_sha256 } => (
+                    Arc::new(StaticChallenge::from_digest_hex(secret_sha256)?),
+                    None,
+                ),
+                StoredChallenge::Dynamic {
+                    username,
+                    password_sha256,
+                    validity_minutes,
+                } => {
+                    let digest: [u8; 32] = hex::decode(password_sha256)
+                        .ok()
+                        .and_then(|d| d.try_into().ok())
+                        .ok_or_else(|| {
+                            DataError::NotFound(format!(
+                                "corrupt password digest for {}",
+                                integration.id
+                            ))
+                        })?;
+                    let store = Arc::new(DynamicChallenges::from_parts(
+                        username.clone(),
+                        digest,
+                        time::Duration::minutes(i64::from(*validity_minutes)),
+                        DynamicChallenges::DEFAULT_CAPACITY,
+                    ));
+                    (store.clone() as Arc<dyn Challenge>, Some(store))
+                }
+            };
+            let service = ScepService::new(
+                ca.clone(),
+                ra_cert,
+                &ra_key,
+                challenge,
+                integration.scep.clone(),
+            )?;
+            endpoints.insert(ScepEndpoint {
+                id: integration.id.clone(),
+                service,
+                dynamic,
+            });
+        }
+        Ok(endpoints)
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) -> Result<(), DataError> {
+    devicetrust_pki::SerialNumber::random()
+        .map(|s| {
+            for (dst, src) in buf.iter_mut().zip(s.as_bytes().iter().skip(1)) {
+                *dst = *src;
+            }
+        })
+        .map_err(DataError::from)
+}

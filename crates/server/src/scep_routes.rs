@@ -1,0 +1,164 @@
+//! SCEP over HTTP (RFC 8894, section 4): `GET` and `POST` on
+//! `/scep/{id}/pkiclient.exe?operation=…`, and the dynamic challenge URL.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use time::OffsetDateTime;
+
+use crate::endpoints::{ScepEndpoint, ScepEndpoints};
+use crate::message_param;
+
+/// Largest PKIOperation body accepted (larger gets 413).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The SCEP routes, for mounting in any axum app.
+pub fn router(endpoints: Arc<ScepEndpoints>) -> Router {
+    Router::new()
+        .route("/scep/{id}", get(scep).post(scep))
+        .route("/scep/{id}/pkiclient.exe", get(scep).post(scep))
+        .route("/scep/{id}/mscep_admin", get(challenge))
+        .route("/scep/{id}/mscep_admin/", get(challenge))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(endpoints)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
+}
+
+async fn scep(
+    State(endpoints): State<Arc<ScepEndpoints>>,
+    Path(id): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = endpoints.get(&id) else {
+        return text(StatusCode::NOT_FOUND, "no such SCEP configuration");
+    };
+    let query = query.unwrap_or_default();
+    let operation = match message_param::operation(&query) {
+        Ok(op) => op,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match operation.as_str() {
+        "GetCACaps" => text(StatusCode::OK, endpoint.service.ca_caps()),
+        "GetCACert" => match endpoint.service.ca_certs() {
+            Ok(der) => (
+                [(header::CONTENT_TYPE, "application/x-x509-ca-ra-cert")],
+                der,
+            )
+                .into_response(),
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+        "PKIOperation" => {
+            let message = if method == Method::POST {
+                body.to_vec()
+            } else {
+                match message_param::message(&query, MAX_BODY) {
+                    Ok(der) => der,
+                    Err(e @ message_param::ParamError::TooLarge { .. }) => {
+                        return text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
+                    }
+                    Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
+                }
+            };
+            pki_operation(endpoint, message).await
+        }
+        other => text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown operation {:?}",
+                other.chars().take(32).collect::<String>()
+            ),
+        ),
+    }
+}
+
+async fn pki_operation(endpoint: Arc<ScepEndpoint>, message: Vec<u8>) -> Response {
+    // RSA decryption and signing take milliseconds: keep them off the async workers.
+    let result =
+        tokio::task::spawn_blocking(move || endpoint.service.pki_operation(&message)).await;
+    match result {
+        Ok(Ok(reply)) => {
+            ([(header::CONTENT_TYPE, "application/x-pki-message")], reply).into_response()
+        }
+        Ok(Err(rejected)) => text(StatusCode::BAD_REQUEST, format!("refused: {rejected}")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("worker failed: {e}"),
+        ),
+    }
+}
+
+/// Username and password from an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 1024 {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+async fn challenge(
+    State(endpoints): State<Arc<ScepEndpoints>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(dynamic) = endpoints
+        .get(&id)
+        .and_then(|e| e.dynamic.clone().map(|d| (e, d)))
+    else {
+        return text(StatusCode::NOT_FOUND, "no dynamic SCEP challenge here");
+    };
+    let (endpoint, store) = dynamic;
+    let authorised = basic_credentials(&headers)
+        .is_some_and(|(user, pass)| store.check_credentials(&user, &pass));
+    if !authorised {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"devicetrust SCEP challenge\", charset=\"UTF-8\"",
+            )],
+            "authentication required",
+        )
+            .into_response();
+    }
+    match store.issue(OffsetDateTime::now_utc()) {
+        Ok(challenge) => {
+            let page = devicetrust_pki::scep::ndes_admin_page(
+                &challenge,
+                &endpoint.service.ca_thumbprint(),
+                devicetrust_pki::scep::DynamicChallenges::DEFAULT_VALIDITY,
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                page,
+            )
+                .into_response()
+        }
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
