@@ -114,3 +114,33 @@ impl EnrollmentId {
         Self::new(random_id("opf")?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_are_okta_shaped_and_distinct() {
+        let ids: std::collections::BTreeSet<String> =
+            (0..1000).map(|_| random_id("guo").unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 20);
+            assert!(id.starts_with("guo"));
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        }
+    }
+
+    #[test]
+    fn ids_refuse_what_the_limits_say_and_deserialize_through_validation() {
+        assert!(UserId::new("a".repeat(128)).is_ok());
+        assert!(matches!(
+            UserId::new("é".repeat(65)),
+            Err(DeviceError::FieldTooLong { len: 130, .. })
+        ));
+        assert!(serde_json::from_str::<OrgId>("\"\"").is_err());
+        assert!(serde_json::from_str::<OrgId>("\"a\\u0007b\"").is_err());
+        let id: DeviceId = serde_json::from_str("\"guo' OR 1=1\"").unwrap();
+        assert_eq!(id.as_str(), "guo' OR 1=1");
+    }
+}

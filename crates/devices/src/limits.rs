@@ -57,3 +57,35 @@ fn check_no_control(field: &'static str, value: &str) -> Result<(), DeviceError>
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_limits_count_characters_not_bytes() {
+        let at_limit = "ü".repeat(MAX_TEXT_CHARS);
+        assert!(check_text("displayName", &at_limit, MAX_TEXT_CHARS, true).is_ok());
+        let over = format!("{at_limit}ü");
+        assert_eq!(
+            check_text("displayName", &over, MAX_TEXT_CHARS, true),
+            Err(DeviceError::FieldTooLong {
+                field: "displayName",
+                max: MAX_TEXT_CHARS,
+                len: MAX_TEXT_CHARS + 1
+            })
+        );
+        assert_eq!(
+            check_text("model", "  ", MAX_TEXT_CHARS, true),
+            Err(DeviceError::EmptyField { field: "model" })
+        );
+        assert!(check_text("model", "", MAX_TEXT_CHARS, false).is_ok());
+        assert_eq!(
+            check_text("model", "a\tb", MAX_TEXT_CHARS, false),
+            Err(DeviceError::ControlCharacter {
+                field: "model",
+                position: 1
+            })
+        );
+    }
+}

@@ -3,7 +3,11 @@
 //!
 //! - `durable_transition`: one lifecycle transition (suspend or unsuspend,
 //!   alternating over a pool of devices) with its effects and audit event,
-//!   committed and fsynced. Transitions per second = 1 / time.
+//!   committed and fsynced, from one caller: one fsync per transition.
+//! - `durable_transition_16_callers`: the same from 16 threads at once, as a
+//!   service's request handlers would; commits are grouped, each caller
+//!   still returns only after the fsync that holds its transition.
+//!   Transitions per second = 1 / time per transition.
 //! - `user_devices_100k`: one user's devices (three) among 100,000 devices
 //!   of one org, through `Registry::user_devices`.
 //!
@@ -22,6 +26,7 @@ use devicetrust_store::{Registry, SqliteStore, Store};
 use time::OffsetDateTime;
 
 const POOL: usize = 64;
+const CALLERS: usize = 16;
 const FLEET: usize = 100_000;
 
 #[expect(
@@ -63,6 +68,37 @@ fn durable_transition(c: &mut Criterion) {
             registry
                 .transition(&org, &admin, id, op, now)
                 .expect("transition")
+        })
+    });
+    // Sixteen callers, each on its own devices of the pool.
+    group.bench_function("durable_transition_16_callers", |b| {
+        b.iter_custom(|iters| {
+            let per_caller = iters.div_ceil(CALLERS as u64);
+            let start = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for caller in 0..CALLERS {
+                    let (registry, org, admin, ids) = (&registry, &org, &admin, &ids);
+                    scope.spawn(move || {
+                        let id = &ids[caller];
+                        let mut suspended = registry.device(org, id).expect("device").status
+                            != DeviceStatus::Active;
+                        for _ in 0..per_caller {
+                            let op = if suspended {
+                                Operation::Unsuspend
+                            } else {
+                                Operation::Suspend
+                            };
+                            registry
+                                .transition(org, admin, id, op, now)
+                                .expect("transition");
+                            suspended = !suspended;
+                        }
+                    });
+                }
+            });
+            // Time per transition as if `iters` ran (we ran per_caller * CALLERS).
+            let ran = per_caller.saturating_mul(CALLERS as u64).max(1);
+            start.elapsed().mul_f64(iters as f64 / ran as f64)
         })
     });
     group.finish();

@@ -20,6 +20,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use devicetrust_devices::{
     Actor, AuditAction, AuditOutcome, AuditQuery, DeviceFilter, DeviceId, DeviceProfile,
@@ -32,6 +33,7 @@ use time::{Duration, OffsetDateTime};
 
 const CHILD_ENV: &str = "DEVICETRUST_CRASH_CHILD_DB";
 const ROUNDS: usize = 6;
+const CHILD_THREADS: usize = 4;
 
 fn random_below(n: u64) -> u64 {
     RandomState::new().build_hasher().finish() % n.max(1)
@@ -49,15 +51,27 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let registry = Registry::new(SqliteStore::open(Path::new(&path)).unwrap());
+    let registry = Arc::new(Registry::new(SqliteStore::open(Path::new(&path)).unwrap()));
+    // Several writers, so kills also land inside grouped commits.
+    let threads: Vec<_> = (0..CHILD_THREADS)
+        .map(|t| {
+            let registry = Arc::clone(&registry);
+            std::thread::spawn(move || drive(&registry, t))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn drive(registry: &Registry<SqliteStore>, thread: usize) {
     let admin = Actor::new("admin").unwrap();
-    let alice = UserId::new("alice").unwrap();
-    let mut out = std::io::stdout().lock();
+    let alice = UserId::new(format!("alice{thread}")).unwrap();
     let salt = random_below(u64::MAX);
     for n in 0u64.. {
         let now = OffsetDateTime::now_utc();
         let mut profile = DeviceProfile::new(format!("device {n}"), Platform::Windows);
-        profile.sid = Some(format!("S-{salt}-{n}"));
+        profile.sid = Some(format!("S-{salt}-{thread}-{n}"));
         let device = registry
             .enroll(
                 &org(),
@@ -110,6 +124,7 @@ fn crash_child() {
             let outcome = registry
                 .transition(&org(), &admin, &device.id, op, now)
                 .unwrap();
+            let mut out = std::io::stdout().lock();
             writeln!(out, "ACK {} {} {}", outcome.event.seq, device.id, op).unwrap();
             out.flush().unwrap();
         }

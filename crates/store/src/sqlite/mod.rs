@@ -4,28 +4,70 @@
 //! acknowledged transition (and the certificate revocations it made)
 //! survives a power cut, not only a process crash: for a registry that
 //! revokes certificates, losing an acknowledged revocation is not acceptable.
+//!
+//! An fsync costs milliseconds, so commits are grouped: each write runs in
+//! its own savepoint inside a shared transaction, and the last writer in the
+//! queue commits the group with one fsync. Every writer returns only after
+//! the commit that holds its savepoint, so nothing is acknowledged before
+//! it is durable; a lone writer commits at once, as without grouping. A
+//! failed write rolls back its savepoint only; a failed group commit fails
+//! every write in the group. Reads first commit any open group, so they
+//! never see a write that is not yet durable.
 
 mod ledger;
 mod migrations;
 mod tx;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::{Error, Result, Store, Tx};
 pub use migrations::latest as latest_schema_version;
 use tx::SqliteTx;
+
+/// The most writes in one group: past it the group commits even with
+/// writers queued, so a steady stream cannot hold acknowledgements back.
+const MAX_GROUP: usize = 64;
+
+/// Failed group commits remembered for waiters, at most this many.
+const MAX_REMEMBERED_FAILURES: usize = 1024;
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    /// The group (by number) whose transaction is open, if any.
+    open_group: Option<u64>,
+    /// Writes in the open group.
+    group_len: usize,
+    /// The number the next group gets.
+    next_group: u64,
+    /// Every group up to this one has finished (committed or failed).
+    finished_through: u64,
+    /// Groups whose commit failed, with the reason.
+    failed: BTreeMap<u64, String>,
+}
 
 /// The SQLite store. One connection, serialised by a mutex: SQLite allows
 /// one writer at a time anyway, and this keeps every call's transaction
 /// boundaries obvious.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+    /// Signalled when a group finishes.
+    finished: Condvar,
+    /// Callers waiting for the lock: while there are any, a writer leaves
+    /// the group open for the last of them to commit.
+    queued: AtomicUsize,
     path: PathBuf,
+}
+
+fn exec(conn: &Connection, context: &'static str, sql: &str) -> Result<()> {
+    conn.execute_batch(sql).map_err(Error::storage(context))
 }
 
 impl SqliteStore {
@@ -50,7 +92,16 @@ impl SqliteStore {
             .map_err(Error::storage("enabling foreign keys"))?;
         migrations::migrate(&mut conn)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                open_group: None,
+                group_len: 0,
+                next_group: 1,
+                finished_through: 0,
+                failed: BTreeMap::new(),
+            }),
+            finished: Condvar::new(),
+            queued: AtomicUsize::new(0),
             path: path.to_path_buf(),
         })
     }
@@ -60,37 +111,109 @@ impl SqliteStore {
         &self.path
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| Error::Corrupt {
+    fn poisoned() -> Error {
+        Error::Corrupt {
             what: "sqlite store",
             reason: "connection lock poisoned by a panic in another thread".into(),
-        })
+        }
     }
 
-    /// Runs `f` in a transaction: IMMEDIATE (takes the write lock up front,
-    /// so it cannot fail half-way on a lock upgrade) for writes, DEFERRED for reads.
+    /// Takes the connection, counted as queued while waiting.
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>> {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let guard = self.inner.lock();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        guard.map_err(|_| Self::poisoned())
+    }
+
+    /// Commits the open group, if any, and wakes its writers.
+    fn commit_group(&self, inner: &mut Inner) {
+        let Some(group) = inner.open_group.take() else {
+            return;
+        };
+        inner.group_len = 0;
+        if let Err(e) = exec(&inner.conn, "committing", "COMMIT") {
+            // Leave no transaction behind; the group's writes are all lost together.
+            let _ignored = exec(&inner.conn, "rolling back", "ROLLBACK");
+            inner.failed.insert(group, e.to_string());
+            while inner.failed.len() > MAX_REMEMBERED_FAILURES {
+                inner.failed.pop_first();
+            }
+        }
+        inner.finished_through = group;
+        self.finished.notify_all();
+    }
+
+    /// Commits the group unless someone queued behind us will (and it is not full).
+    fn commit_unless_queued(&self, inner: &mut Inner) {
+        if self.queued.load(Ordering::SeqCst) == 0 || inner.group_len >= MAX_GROUP {
+            self.commit_group(inner);
+        }
+    }
+
+    /// A write: `f` in a savepoint of the open group (opening one if
+    /// needed); returns once that group has committed.
+    fn write_grouped<T>(&self, f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>) -> Result<T> {
+        let mut inner = self.lock()?;
+        let group = match inner.open_group {
+            Some(group) => group,
+            None => {
+                // IMMEDIATE takes the write lock up front, so no statement fails on a lock upgrade.
+                exec(&inner.conn, "beginning a transaction", "BEGIN IMMEDIATE")?;
+                let group = inner.next_group;
+                inner.next_group = group.saturating_add(1);
+                inner.open_group = Some(group);
+                group
+            }
+        };
+        inner.group_len = inner.group_len.saturating_add(1);
+        let out = match exec(&inner.conn, "opening a savepoint", "SAVEPOINT write") {
+            Ok(()) => {
+                let out = f(&mut SqliteTx::new(&inner.conn, false));
+                let end = if out.is_ok() {
+                    "RELEASE write"
+                } else {
+                    "ROLLBACK TO write; RELEASE write"
+                };
+                exec(&inner.conn, "closing a savepoint", end).and(out)
+            }
+            Err(e) => Err(e),
+        };
+        self.commit_unless_queued(&mut inner);
+        let out = out?;
+        while inner.finished_through < group {
+            inner = self.finished.wait(inner).map_err(|_| Self::poisoned())?;
+        }
+        match inner.failed.get(&group) {
+            Some(reason) => Err(Error::Storage {
+                context: "group commit",
+                source: reason.clone().into(),
+            }),
+            None => Ok(out),
+        }
+    }
+
+    /// A read, after committing any open group (reads see only durable data).
+    fn read_committed<T>(&self, f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>) -> Result<T> {
+        let mut inner = self.lock()?;
+        self.commit_group(&mut inner);
+        exec(&inner.conn, "beginning a read", "BEGIN")?;
+        let out = f(&mut SqliteTx::new(&inner.conn, true));
+        let end = exec(&inner.conn, "ending a read", "ROLLBACK");
+        let out = out?;
+        end.map(|()| out)
+    }
+
     fn transact<T>(
         &self,
         read_only: bool,
         f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.lock()?;
-        let behavior = if read_only {
-            TransactionBehavior::Deferred
-        } else {
-            TransactionBehavior::Immediate
-        };
-        let tx = conn
-            .transaction_with_behavior(behavior)
-            .map_err(Error::storage("beginning a transaction"))?;
-        let out = f(&mut SqliteTx::new(&tx, read_only))?;
         if read_only {
-            // Nothing to keep: ending a read transaction either way is the same.
-            tx.rollback().map_err(Error::storage("ending a read"))?;
+            self.read_committed(f)
         } else {
-            tx.commit().map_err(Error::storage("committing"))?;
+            self.write_grouped(f)
         }
-        Ok(out)
     }
 }
 
