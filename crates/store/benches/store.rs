@@ -4,7 +4,7 @@
 //! - `durable_transition`: one lifecycle transition (suspend or unsuspend,
 //!   alternating over a pool of devices) with its effects and audit event,
 //!   committed and fsynced, from one caller: one fsync per transition.
-//! - `durable_transition_16_callers`: the same from 16 threads at once, as a
+//! - `durable_transition_32_callers`: the same from 32 threads at once, as a
 //!   service's request handlers would; commits are grouped, each caller
 //!   still returns only after the fsync that holds its transition.
 //!   Transitions per second = 1 / time per transition.
@@ -26,7 +26,7 @@ use devicetrust_store::{Registry, SqliteStore, Store};
 use time::OffsetDateTime;
 
 const POOL: usize = 64;
-const CALLERS: usize = 16;
+const CALLERS: usize = 32;
 const FLEET: usize = 100_000;
 
 #[expect(
@@ -70,8 +70,8 @@ fn durable_transition(c: &mut Criterion) {
                 .expect("transition")
         })
     });
-    // Sixteen callers, each on its own devices of the pool.
-    group.bench_function("durable_transition_16_callers", |b| {
+    // Thirty-two callers, each on its own device of the pool.
+    group.bench_function("durable_transition_32_callers", |b| {
         b.iter_custom(|iters| {
             let per_caller = iters.div_ceil(CALLERS as u64);
             let start = std::time::Instant::now();
