@@ -38,11 +38,16 @@ use crate::{
     x509_time,
 };
 
+/// The certificate structure as parsed: x509-cert's `Raw` profile, so that
+/// certificates we did not issue, such as SCEP requesters' self-signed ones
+/// with 32-octet serials (certmonger), still parse. What we issue conforms.
+pub type X509Certificate = x509_cert::certificate::CertificateInner<x509_cert::certificate::Raw>;
+
 /// A parsed certificate, with the exact bytes it came from.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Certificate {
     der: Vec<u8>,
-    inner: x509_cert::Certificate,
+    inner: X509Certificate,
     signed: Signed,
     public_key: PublicKey,
 }
@@ -61,7 +66,7 @@ impl Certificate {
     /// Parses one DER certificate (bounded; no trailing bytes).
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let signed = Signed::parse(der, "certificate")?;
-        let inner: x509_cert::Certificate = decode_der(der, "certificate")?;
+        let inner: X509Certificate = decode_der(der, "certificate")?;
         let spki = inner
             .tbs_certificate()
             .subject_public_key_info()
@@ -109,13 +114,24 @@ impl Certificate {
     }
 
     /// The decoded structure, for anything not exposed here.
-    pub fn x509(&self) -> &x509_cert::Certificate {
+    pub fn x509(&self) -> &X509Certificate {
         &self.inner
+    }
+
+    /// As the RFC 5280 profile's type (for CMS structures), when it conforms.
+    pub fn to_rfc5280(&self) -> Result<x509_cert::Certificate> {
+        decode_der(&self.der, "certificate")
     }
 
     /// Serial number.
     pub fn serial(&self) -> Result<SerialNumber> {
         SerialNumber::from_der_integer(self.inner.tbs_certificate().serial_number().as_bytes())
+    }
+
+    /// The serial number exactly as encoded, for matching certificates we did
+    /// not issue (which may carry serials [`Certificate::serial`] refuses).
+    pub fn raw_serial(&self) -> &[u8] {
+        self.inner.tbs_certificate().serial_number().as_bytes()
     }
 
     /// Subject name.

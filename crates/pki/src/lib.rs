@@ -62,7 +62,7 @@ pub use algorithm::{HashAlgorithm, SignatureAlgorithm};
 pub use backend::{Backend, Decrypter, Signer, backend_by_name, backends, default_backend};
 pub use ca::{Ca, CaConfig, IssueOptions, NewCa};
 pub use ca_dir::CaDir;
-pub use cert::Certificate;
+pub use cert::{Certificate, X509Certificate};
 pub use crl::Crl;
 pub use csr::{CertificateRequest, RequestBuilder};
 pub use error::{Error, Result};

@@ -30,10 +30,14 @@ pub fn router(endpoints: Arc<ScepEndpoints>) -> Router {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let body: String = body.into();
+    if status.is_client_error() {
+        tracing::info!(%status, reason = %body, "scep request refused");
+    }
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
+        body,
     )
         .into_response()
 }

@@ -31,16 +31,13 @@ use cms::signed_data::{
 };
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc5911, rfc5912};
-use der::asn1::{AnyRef, OctetString, SetOfVec};
-use der::{Any, Decode, Encode, Reader, SliceReader, Tag, Tagged};
+use der::asn1::{OctetString, SetOfVec};
+use der::{Any, Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::Attribute;
 
 use super::{ScepError, der_error};
 use crate::{Backend, Certificate, HashAlgorithm, KeyPolicy, SignatureAlgorithm, Signer};
-
-/// Most certificates accepted in one message.
-const MAX_CERTIFICATES: usize = 8;
 
 fn content_info(
     der: &[u8],
@@ -55,50 +52,6 @@ fn content_info(
         });
     }
     Ok(info)
-}
-
-fn certificates(set: Option<&CertificateSet>) -> Result<Vec<Certificate>, ScepError> {
-    let mut out = Vec::new();
-    for choice in set.map(|s| s.0.iter()).into_iter().flatten() {
-        if out.len() == MAX_CERTIFICATES {
-            return Err(ScepError::Malformed {
-                what: "signed data (too many certificates)",
-            });
-        }
-        if let CertificateChoices::Certificate(cert) = choice {
-            out.push(Certificate::from_der(
-                &cert.to_der().map_err(der_error("certificate"))?,
-            )?);
-        }
-    }
-    Ok(out)
-}
-
-/// The signed attributes of the first SignerInfo exactly as received, with a SET tag.
-fn raw_signed_attributes(signed_data_der: &[u8]) -> Result<Option<Vec<u8>>, ScepError> {
-    let malformed = der_error("signed data");
-    let fields: Vec<AnyRef<'_>> = Vec::from_der(signed_data_der).map_err(malformed)?;
-    let infos = fields.last().ok_or(ScepError::Malformed {
-        what: "signed data",
-    })?;
-    let mut reader = SliceReader::new(infos.value()).map_err(der_error("signer infos"))?;
-    let first: AnyRef<'_> = reader.decode().map_err(der_error("signer info"))?;
-    let first_der = first.to_der().map_err(der_error("signer info"))?;
-    let info: Vec<AnyRef<'_>> = Vec::from_der(&first_der).map_err(der_error("signer info"))?;
-    let attrs = info.get(3).filter(|a| {
-        a.tag()
-            == Tag::ContextSpecific {
-                constructed: true,
-                number: der::TagNumber(0),
-            }
-    });
-    attrs
-        .map(|a| {
-            AnyRef::new(Tag::Set, a.value())
-                .and_then(|set| set.to_der())
-                .map_err(der_error("signed attributes"))
-        })
-        .transpose()
 }
 
 /// The single value of attribute `oid`, if present.
@@ -146,19 +99,6 @@ fn signature_algorithm(
     Ok(SignatureAlgorithm::from_identifier(&parsed)?)
 }
 
-fn sid_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
-    match sid {
-        SignerIdentifier::IssuerAndSerialNumber(isn) => {
-            isn.issuer == *cert.issuer()
-                && crate::SerialNumber::from_der_integer(isn.serial_number.as_bytes()).ok()
-                    == cert.serial().ok()
-        }
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            cert.subject_key_id().ok().flatten().as_deref() == Some(ski.0.as_bytes())
-        }
-    }
-}
-
 /// A parsed `SignedData` whose signature is not checked yet.
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedSigned {
@@ -179,60 +119,39 @@ pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
     let der = super::ber::to_der(der)?;
     let info = content_info(&der, rfc5911::ID_SIGNED_DATA, "pki message")?;
     let signed_der = info.content.to_der().map_err(der_error("signed data"))?;
-    let signed: SignedData = info.content.decode_as().map_err(der_error("signed data"))?;
-    let mut signers = signed.signer_infos.0.iter();
+    let parts = super::loose::signed_data(&signed_der)?;
+    let mut signers = parts.signer_infos.into_iter();
     let (Some(si), None) = (signers.next(), signers.next()) else {
         return Err(ScepError::Malformed {
             what: "signed data (expected exactly one signer)",
         });
     };
-    let certs = certificates(signed.certificates.as_ref())?;
-    let signer =
-        certs
-            .into_iter()
-            .find(|c| sid_matches(&si.sid, c))
-            .ok_or(ScepError::BadMessageCheck {
-                reason: "the signer's certificate is not in the message".into(),
-            })?;
-    let content = signed
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .map(|any| {
-            any.decode_as::<OctetString>()
-                .map(|o| o.into_bytes().into_vec())
-        })
-        .transpose()
-        .map_err(der_error("encapsulated content"))?;
-    let attributes: Vec<Attribute> = si
-        .signed_attrs
-        .as_ref()
-        .map(|a| a.iter().cloned().collect())
-        .ok_or(ScepError::MissingAttribute {
-            attribute: "signed attributes",
+    let signer = parts
+        .certificates
+        .into_iter()
+        .find(|c| si.sid.matches(c))
+        .ok_or(ScepError::BadMessageCheck {
+            reason: "the signer's certificate is not in the message".into(),
         })?;
-    let signed_attrs = raw_signed_attributes(&signed_der)?.ok_or(ScepError::MissingAttribute {
+    let signed_attrs = si.signed_attrs.ok_or(ScepError::MissingAttribute {
         attribute: "signed attributes",
     })?;
+    let attributes = super::loose::attributes(&signed_attrs)?;
     // RFC 5652 signs the DER (sorted) encoding; some encoders (Go's pkcs7)
     // sign that but send the SET unsorted, others sign what they send.
-    let canonical_attrs = si
-        .signed_attrs
-        .as_ref()
-        .map(|a| a.to_der())
-        .transpose()
-        .map_err(der_error("signed attributes"))?
-        .unwrap_or_default();
+    let canonical_attrs = SetOfVec::try_from(attributes.clone())
+        .and_then(|set| set.to_der())
+        .map_err(der_error("signed attributes"))?;
     Ok(ParsedSigned {
-        content_type: signed.encap_content_info.econtent_type,
-        content,
+        content_type: parts.content_type,
+        content: parts.content,
         signer,
         attributes,
-        digest_oid: si.digest_alg.oid,
-        signature_algorithm: si.signature_algorithm.clone(),
+        digest_oid: si.digest_oid,
+        signature_algorithm: si.signature_algorithm,
         signed_attrs,
         canonical_attrs,
-        signature: si.signature.as_bytes().to_vec(),
+        signature: si.signature,
     })
 }
 
@@ -343,7 +262,8 @@ pub(crate) fn build_signed(
         version: CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
             issuer: signer_cert.issuer().clone(),
-            serial_number: signer_cert.serial()?.to_x509()?,
+            serial_number: x509_cert::serial_number::SerialNumber::new(signer_cert.raw_serial())
+                .map_err(der_error("signer serial"))?,
         }),
         digest_alg: digest_alg.clone(),
         signed_attrs: Some(signed_attrs),
@@ -361,7 +281,7 @@ pub(crate) fn build_signed(
         .map_err(der_error("digest algorithms"))?;
     let mut certs = SetOfVec::new();
     certs
-        .insert(CertificateChoices::Certificate(signer_cert.x509().clone()))
+        .insert(CertificateChoices::Certificate(signer_cert.to_rfc5280()?))
         .map_err(der_error("certificates"))?;
     let mut signer_infos = SetOfVec::new();
     signer_infos
@@ -404,7 +324,7 @@ pub(crate) fn wrap<T: der::EncodeValue + der::Tagged>(
 pub fn degenerate_certs_only(certs: &[&Certificate]) -> Result<Vec<u8>, ScepError> {
     let mut set = SetOfVec::new();
     for cert in certs {
-        set.insert(CertificateChoices::Certificate(cert.x509().clone()))
+        set.insert(CertificateChoices::Certificate(cert.to_rfc5280()?))
             .map_err(der_error("certificates"))?;
     }
     let signed = SignedData {
@@ -423,7 +343,8 @@ pub fn degenerate_certs_only(certs: &[&Certificate]) -> Result<Vec<u8>, ScepErro
 
 /// The certificates of a degenerate `SignedData`.
 pub fn parse_certs_only(der: &[u8]) -> Result<Vec<Certificate>, ScepError> {
-    let info = content_info(der, rfc5911::ID_SIGNED_DATA, "certs-only message")?;
-    let signed: SignedData = info.content.decode_as().map_err(der_error("signed data"))?;
-    certificates(signed.certificates.as_ref())
+    let der = super::ber::to_der(der)?;
+    let info = content_info(&der, rfc5911::ID_SIGNED_DATA, "certs-only message")?;
+    let signed_der = info.content.to_der().map_err(der_error("signed data"))?;
+    Ok(super::loose::signed_data(&signed_der)?.certificates)
 }

@@ -20,21 +20,51 @@
 //! a wrong key, and both end as [`ScepError::DecryptionFailed`] when the
 //! content does not decrypt.
 
-use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::CmsVersion;
-use cms::enveloped_data::{
-    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, OriginatorInfo,
-    RecipientIdentifier, RecipientInfo, RecipientInfos,
-};
+use cms::enveloped_data::{OriginatorInfo, RecipientIdentifier, RecipientInfo, RecipientInfos};
 use const_oid::db::{rfc5911, rfc5912};
-use der::asn1::{AnyRef, OctetString, SetOfVec};
+use der::asn1::{AnyRef, OctetString};
 use der::{Any, Encode, Sequence, Tag, Tagged};
 use spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 
 use super::cms::wrap;
 use super::{ContentEncryption, ScepError, der_error};
-use crate::{Certificate, Decrypter, SerialNumber};
+use crate::{Certificate, Decrypter};
+
+/// `IssuerAndSerialNumber` with the serial as any INTEGER: we must address
+/// requesters whose self-signed certificates carry over-long serials.
+#[derive(Sequence)]
+struct IssuerSerial {
+    issuer: x509_cert::name::Name,
+    serial: der::asn1::Int,
+}
+
+/// `KeyTransRecipientInfo` for encoding (version 0, issuer and serial).
+#[derive(Sequence)]
+struct KeyTransRecipient {
+    version: u8,
+    rid: IssuerSerial,
+    key_enc_alg: AlgorithmIdentifierOwned,
+    enc_key: OctetString,
+}
+
+/// `EncryptedContentInfo` for encoding.
+#[derive(Sequence)]
+struct EncryptedContentOut {
+    content_type: const_oid::ObjectIdentifier,
+    content_enc_alg: AlgorithmIdentifierOwned,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT")]
+    encrypted_content: OctetString,
+}
+
+/// `EnvelopedData` for encoding, with one recipient (a SET of one).
+#[derive(Sequence)]
+struct EnvelopedDataOut {
+    version: u8,
+    recipient_infos: Any,
+    encrypted_content: EncryptedContentOut,
+}
 
 /// `EnvelopedData` as clients send it: the encrypted content may be a
 /// chunked (constructed) `[0]`, which the strict type does not accept.
@@ -69,9 +99,7 @@ struct LooseEncryptedContentInfo<'a> {
 fn matches(rid: &RecipientIdentifier, cert: &Certificate) -> bool {
     match rid {
         RecipientIdentifier::IssuerAndSerialNumber(isn) => {
-            isn.issuer == *cert.issuer()
-                && SerialNumber::from_der_integer(isn.serial_number.as_bytes()).ok()
-                    == cert.serial().ok()
+            isn.issuer == *cert.issuer() && isn.serial_number.as_bytes() == cert.raw_serial()
         }
         RecipientIdentifier::SubjectKeyIdentifier(ski) => {
             cert.subject_key_id().ok().flatten().as_deref() == Some(ski.0.as_bytes())
@@ -183,33 +211,29 @@ pub(crate) fn seal(
             reason: format!("key transport: {e}"),
         })?;
     let ciphertext = alg.encrypt(&key, &iv, plaintext)?;
-    let mut recipients = SetOfVec::new();
-    recipients
-        .insert(RecipientInfo::Ktri(KeyTransRecipientInfo {
-            version: CmsVersion::V0,
-            rid: RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: recipient.issuer().clone(),
-                serial_number: recipient.serial()?.to_x509()?,
-            }),
-            key_enc_alg: AlgorithmIdentifierOwned {
-                oid: rfc5912::RSA_ENCRYPTION,
-                parameters: Some(Any::from(der::asn1::Null)),
-            },
-            enc_key: OctetString::new(encrypted_key).map_err(der_error("encrypted key"))?,
-        }))
-        .map_err(der_error("recipient infos"))?;
-    let enveloped = EnvelopedData {
-        version: CmsVersion::V0,
-        originator_info: None,
-        recip_infos: RecipientInfos(recipients),
-        encrypted_content: EncryptedContentInfo {
+    let ktri = KeyTransRecipient {
+        version: 0,
+        rid: IssuerSerial {
+            issuer: recipient.issuer().clone(),
+            serial: der::asn1::Int::new(recipient.raw_serial())
+                .map_err(der_error("recipient serial"))?,
+        },
+        key_enc_alg: AlgorithmIdentifierOwned {
+            oid: rfc5912::RSA_ENCRYPTION,
+            parameters: Some(Any::from(der::asn1::Null)),
+        },
+        enc_key: OctetString::new(encrypted_key).map_err(der_error("encrypted key"))?,
+    };
+    let ktri_der = ktri.to_der().map_err(der_error("recipient info"))?;
+    let enveloped = EnvelopedDataOut {
+        version: 0,
+        recipient_infos: Any::new(Tag::Set, ktri_der).map_err(der_error("recipient infos"))?,
+        encrypted_content: EncryptedContentOut {
             content_type: rfc5911::ID_DATA,
             content_enc_alg: alg.identifier(&iv)?,
-            encrypted_content: Some(
-                OctetString::new(ciphertext).map_err(der_error("encrypted content"))?,
-            ),
+            encrypted_content: OctetString::new(ciphertext)
+                .map_err(der_error("encrypted content"))?,
         },
-        unprotected_attrs: None,
     };
     wrap(rfc5911::ID_ENVELOPED_DATA, &enveloped)
 }

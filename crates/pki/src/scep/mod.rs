@@ -23,6 +23,7 @@ mod cipher;
 pub mod client;
 mod cms;
 mod envelope;
+mod loose;
 mod message;
 mod service;
 

@@ -192,9 +192,12 @@ impl ScepService {
 
     /// GetCACaps: one capability per line, CRLF-terminated (RFC 8894, section 3.5.2).
     pub fn ca_caps(&self) -> String {
+        // SHA-384 is also what strongSwan 5.9.8 needs to see before it uses
+        // AES: its capability parser mixes up bit numbers and flags.
         let mut caps = vec![
             "POSTPKIOperation",
             "SHA-256",
+            "SHA-384",
             "SHA-512",
             "AES",
             "DES3",
@@ -330,6 +333,7 @@ impl ScepService {
             Ok(m) => m,
             Err(rejected) => {
                 let Some(to) = rejected.reply_to.clone() else {
+                    tracing::warn!(reason = %rejected.error, "scep message refused, too broken to answer");
                     if let Ok(mut state) = self.state.lock() {
                         let reason = rejected.error.to_string();
                         record(
