@@ -124,6 +124,11 @@ pub(crate) fn from_json<T: DeserializeOwned>(json: &str, max: usize) -> Result<T
     }
     // serde_json refuses nesting deeper than 128 levels by itself, which
     // bounds the recursion of every derived `Deserialize` here.
+    // The fast path parses without tracking paths; only a failure pays for
+    // a second, path-tracking parse to say where the problem is.
+    if let Ok(value) = serde_json::from_str(json) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
