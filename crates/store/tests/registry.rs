@@ -549,3 +549,36 @@ fn rusqlite_bump(path: &std::path::Path) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     Ok(())
 }
+
+fn reads_refuse_writes<S: Store>(store: S) {
+    let err = store
+        .read(|tx| tx.remove_links(&org(), &DeviceId::new("guoX").unwrap()))
+        .unwrap_err();
+    assert!(matches!(err, Error::ReadOnly), "{err}");
+    // A failed write leaves nothing behind.
+    let serial = SerialNumber::random().unwrap();
+    let failed: Result<(), Error> = store.write(|tx| {
+        fake_cert_in(tx, &serial)?;
+        Err(Error::ReadOnly)
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.read(|tx| tx.ledger_get(&serial)).unwrap(), None);
+}
+
+fn fake_cert_in(tx: &mut dyn devicetrust_store::Tx, serial: &SerialNumber) -> Result<(), Error> {
+    tx.ledger_record_issued(&IssuedCertificate {
+        serial: serial.clone(),
+        subject: "CN=x".into(),
+        not_before: t0(),
+        not_after: t0() + Duration::days(1),
+        certificate_pem: String::new(),
+        revocation: None,
+    })
+}
+
+#[test]
+fn reads_refuse_writes_and_failed_writes_roll_back() {
+    reads_refuse_writes(MemoryStore::new());
+    let (_dir, store) = sqlite();
+    reads_refuse_writes(store);
+}
