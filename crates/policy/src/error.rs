@@ -140,10 +140,17 @@ pub(crate) fn from_json<T: DeserializeOwned>(json: &str, max: usize) -> Result<T
 }
 
 fn json_error(path: String, e: &serde_json::Error) -> LoadError {
+    // serde_json appends the position to its message; the error carries it
+    // in fields already, so the message goes without it.
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let message = message
+        .strip_suffix(&suffix)
+        .map_or_else(|| message.clone(), str::to_owned);
     LoadError::Json {
         path,
         line: e.line(),
         column: e.column(),
-        message: e.to_string(),
+        message,
     }
 }

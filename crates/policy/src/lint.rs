@@ -33,6 +33,10 @@ pub enum LintCode {
     CatchAllNotLast,
     /// A rule without conditions that allows access with one factor.
     PermissiveCatchAll,
+    /// The policy itself is `INACTIVE`, so Okta would not apply it at all.
+    InactivePolicy,
+    /// The policy has no active rule, so it denies everyone.
+    NoActiveRule,
 }
 
 /// One lint finding.
@@ -42,7 +46,7 @@ pub struct Finding {
     pub severity: Severity,
     /// What it is about.
     pub code: LintCode,
-    /// The rule concerned.
+    /// The rule concerned, or the policy's id for policy-wide findings.
     pub rule: String,
     /// JSON path of the rule in the document.
     pub path: String,
@@ -55,6 +59,32 @@ impl CompiledPolicy {
     #[must_use]
     pub fn lint(&self) -> Vec<Finding> {
         let mut findings = Vec::new();
+        let policy = &self.document.policy;
+        let policy_finding = |code, message: String| Finding {
+            severity: Severity::Warning,
+            code,
+            rule: policy.id.clone(),
+            path: "policy".to_owned(),
+            message,
+        };
+        if policy.status == Status::Inactive {
+            findings.push(policy_finding(
+                LintCode::InactivePolicy,
+                format!(
+                    "policy {:?} is INACTIVE: Okta would not apply it",
+                    policy.name
+                ),
+            ));
+        }
+        if self.rules.is_empty() {
+            findings.push(policy_finding(
+                LintCode::NoActiveRule,
+                format!(
+                    "policy {:?} has no active rule, so it denies every sign-in",
+                    policy.name
+                ),
+            ));
+        }
         let last = self.rules.len().saturating_sub(1);
         for (i, rule) in self.rules.iter().enumerate() {
             let finding = |severity, code, message: String| Finding {

@@ -61,6 +61,14 @@ fn unknown_fields_are_refused_with_their_path() {
     let mut doc = base();
     doc["extra"] = json!(1);
     assert_eq!(json_path(&doc), "extra");
+    let err = load(&doc).unwrap_err().to_string();
+    assert!(
+        err.starts_with("invalid json at `extra` (line 1, column ")
+            && err.contains("unknown field `extra`"),
+        "{err}"
+    );
+    // The position is said once, not repeated by serde's own suffix.
+    assert!(!err.contains(" at line "), "{err}");
 
     let mut doc = base();
     doc["rules"][0]["status"] = json!("ENABLED");

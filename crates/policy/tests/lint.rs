@@ -162,3 +162,29 @@ fn catch_all_must_be_last_and_not_one_factor() {
         ]
     );
 }
+
+#[test]
+fn inactive_policy_and_no_active_rule_are_reported() {
+    let mut d = doc(
+        &json!([{"id": "r", "name": "r", "priority": 1, "status": "INACTIVE",
+                             "actions": {"appSignOn": {"access": "ALLOW"}}}]),
+    );
+    d["policy"]["status"] = json!("INACTIVE");
+    let findings = PolicyDocument::from_json(&d.to_string())
+        .unwrap()
+        .compile()
+        .unwrap()
+        .lint();
+    assert_eq!(
+        codes(&findings),
+        vec![
+            (LintCode::InactivePolicy, "rst1"),
+            (LintCode::NoActiveRule, "rst1")
+        ]
+    );
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.path == "policy" && f.severity == Severity::Warning)
+    );
+}
