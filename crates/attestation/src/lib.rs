@@ -56,7 +56,7 @@
 //! - [`binding`]: the device ID a certificate names.
 //! - [`nonce`]: nonce proof of possession, and its design.
 //! - [`hint`]: the mobile `managementHint` secret key.
-//! - [`cache`]: verified issuer signatures, for the warm path.
+//! - [`cache`]: verified issuer signatures and parsed certificates, for the warm path.
 //! - [`commands`]: the `devicetrust attest` commands' logic.
 
 #![forbid(unsafe_code)]
