@@ -5,8 +5,10 @@
 //! attestation the only signature that must be checked again is the one over
 //! the fresh nonce. An entry records one fact: *these exact signed bytes
 //! verified under this exact issuer key*. The key is SHA-256 over a domain
-//! label, the signed object's DER and the issuer's SubjectPublicKeyInfo, so a
-//! rogue issuer with the same name but another key never hits the entry.
+//! label, the signed certificate's DER (for a CRL, the SHA-256 of its DER,
+//! computed once when the configuration takes the CRL) and the issuer's
+//! SubjectPublicKeyInfo, so a rogue issuer with the same name but another key
+//! never hits the entry.
 //!
 //! Only the signature is cached. Validity, key policy, CA flags, path length
 //! and revocation are checked on every call: they depend on the time and on
@@ -123,15 +125,16 @@ impl SignatureCache {
         self.entries.clear();
     }
 
-    pub(crate) fn key(kind: Signed, signed_der: &[u8], issuer_spki: &[u8]) -> [u8; 32] {
+    /// `signed` is a certificate's DER, or the SHA-256 of a CRL's DER.
+    pub(crate) fn key(kind: Signed, signed: &[u8], issuer_spki: &[u8]) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(match kind {
             Signed::Certificate => b"devicetrust attestation cert sig v1\0".as_slice(),
-            Signed::Crl => b"devicetrust attestation crl sig v1\0".as_slice(),
+            Signed::Crl => b"devicetrust attestation crl digest sig v1\0".as_slice(),
         });
         // Length-prefix the first variable part so the concatenation is unambiguous.
-        h.update((signed_der.len() as u64).to_be_bytes());
-        h.update(signed_der);
+        h.update((signed.len() as u64).to_be_bytes());
+        h.update(signed);
         h.update(issuer_spki);
         h.finalize().into()
     }

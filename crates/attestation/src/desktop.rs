@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::chain::{ChainVerifier, VerifiedChain};
 use crate::details::CaDetails;
+use crate::revocation::HeldCrl;
 use crate::upload::{UploadError, check_upload};
 use crate::{CheckError, binding, revocation};
 
@@ -37,7 +38,7 @@ pub struct Uploaded {
 pub struct DesktopTrust {
     source: CaSource,
     anchors: Vec<Certificate>,
-    crls: Vec<Crl>,
+    crls: Vec<HeldCrl>,
     ledger: Option<Arc<dyn IssuanceLedger>>,
 }
 
@@ -129,12 +130,12 @@ impl DesktopTrust {
     pub fn set_crl(&mut self, crl: Crl) {
         let issuer = crl.x509().tbs_cert_list.issuer.clone();
         self.crls
-            .retain(|c| c.x509().tbs_cert_list.issuer != issuer);
-        self.crls.push(crl);
+            .retain(|c| c.crl().x509().tbs_cert_list.issuer != issuer);
+        self.crls.push(HeldCrl::new(crl));
     }
 
     /// The CRLs held.
-    pub fn crls(&self) -> &[Crl] {
+    pub fn crls(&self) -> &[HeldCrl] {
         &self.crls
     }
 

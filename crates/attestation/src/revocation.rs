@@ -11,29 +11,59 @@
 //! device's certificate at once, without waiting for the next CRL.
 
 use devicetrust_pki::{Certificate, Crl, IssuanceLedger};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::cache::{SignatureCache, Signed};
 use crate::chain::{ChainVerifier, VerifiedChain};
 use crate::{CheckError, RevocationSource};
 
+/// A CRL held by a configuration, with the SHA-256 of its DER computed once:
+/// the signature cache is keyed by it, so a large CRL is not re-hashed on
+/// every attestation.
+#[derive(Debug, Clone)]
+pub struct HeldCrl {
+    crl: Crl,
+    digest: [u8; 32],
+}
+
+impl HeldCrl {
+    /// Holds `crl`.
+    pub fn new(crl: Crl) -> Self {
+        let digest = Sha256::digest(crl.der()).into();
+        Self { crl, digest }
+    }
+
+    /// The CRL.
+    pub fn crl(&self) -> &Crl {
+        &self.crl
+    }
+}
+
+impl From<Crl> for HeldCrl {
+    fn from(crl: Crl) -> Self {
+        Self::new(crl)
+    }
+}
+
 /// Checks every certificate on `chain` below the anchor against the CRLs of
 /// its issuer, and the leaf against `ledger` if given. Returns every failure.
 pub fn check_revocation(
     verifier: &ChainVerifier<'_>,
     chain: &VerifiedChain,
-    crls: &[Crl],
+    crls: &[HeldCrl],
     ledger: Option<&dyn IssuanceLedger>,
     time: OffsetDateTime,
 ) -> Vec<CheckError> {
     let mut errors = Vec::new();
     for pair in chain.certificates().windows(2) {
         let [cert, issuer] = pair else { continue };
-        for crl in crls
+        for held in crls
             .iter()
-            .filter(|c| c.x509().tbs_cert_list.issuer == *issuer.subject())
+            .filter(|c| c.crl.x509().tbs_cert_list.issuer == *issuer.subject())
         {
-            if let Err(e) = verify_crl(verifier, crl, issuer, time) {
+            let crl = &held.crl;
+            if let Err(e) = verify_crl(verifier, held, issuer, time) {
                 errors.push(e);
                 continue;
             }
@@ -89,16 +119,17 @@ pub fn check_revocation(
 /// Verifies a CRL against its issuer: signature (cached), then currency at `time`.
 fn verify_crl(
     verifier: &ChainVerifier<'_>,
-    crl: &Crl,
+    held: &HeldCrl,
     issuer: &Certificate,
     time: OffsetDateTime,
 ) -> Result<(), CheckError> {
+    let crl = &held.crl;
     let invalid = |source| CheckError::CrlInvalid {
         issuer: issuer.subject().to_string(),
         source,
     };
     check_crl_extensions(crl, issuer)?;
-    let key = SignatureCache::key(Signed::Crl, crl.der(), issuer.public_key().spki_der());
+    let key = SignatureCache::key(Signed::Crl, &held.digest, issuer.public_key().spki_der());
     if let Some(cache) = verifier.cache
         && cache.contains(&key)
     {
