@@ -262,14 +262,15 @@ impl Attestor {
                 error: e.into(),
             });
         }
+        // Reasons tied to a configuration are from entries tried before the
+        // one that attested; a reason tied to none (the nonce) refuses outright.
+        let nonce_ok = reasons.iter().all(|r| r.configuration_id.is_some());
         match attested {
-            Some(configuration_id) if reasons.iter().all(|r| r.configuration_id.is_some()) => {
-                Outcome::Managed {
-                    configuration_id,
-                    platform: request.platform,
-                    previous_key: false,
-                }
-            }
+            Some(configuration_id) if nonce_ok => Outcome::Managed {
+                configuration_id,
+                platform: request.platform,
+                previous_key: false,
+            },
             _ => Outcome::NotManaged {
                 reasons,
                 enrollment: Vec::new(),
