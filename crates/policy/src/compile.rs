@@ -83,6 +83,8 @@ pub(crate) struct CompiledRule {
     pub(crate) index: usize,
     pub(crate) rule: PolicyRule,
     pub(crate) conditions: Vec<Condition>,
+    /// What each condition asks for, as the explanation shows it.
+    pub(crate) expected: Vec<serde_json::Value>,
 }
 
 /// A validated document, compiled for evaluation.
@@ -155,19 +157,29 @@ impl CompiledPolicy {
                     index: i,
                     rule: rule.clone(),
                     conditions,
+                    expected: Vec::new(),
                 });
             }
         }
         // Okta evaluates by priority, not by position in the list.
         rules.sort_by_key(|r| r.rule.priority);
         let plan = Plan::new(&rules, &zones);
-        Ok(CompiledPolicy {
+        let mut policy = CompiledPolicy {
             document,
             rules,
             zones,
             assurances,
             plan,
-        })
+        };
+        let expected: Vec<Vec<serde_json::Value>> = policy
+            .rules
+            .iter()
+            .map(|r| r.conditions.iter().map(|c| policy.expected(c)).collect())
+            .collect();
+        for (rule, expected) in policy.rules.iter_mut().zip(expected) {
+            rule.expected = expected;
+        }
+        Ok(policy)
     }
 }
 

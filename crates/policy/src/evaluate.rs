@@ -44,7 +44,8 @@ impl CompiledPolicy {
             let conditions: Vec<ConditionExplanation> = rule
                 .conditions
                 .iter()
-                .map(|c| self.explain_condition(c, &env))
+                .zip(&rule.expected)
+                .map(|(c, expected)| self.explain_condition(c, expected.clone(), &env))
                 .collect();
             let status = MatchStatus::all(conditions.iter().map(|c| c.status));
             explained.push(RuleExplanation {
@@ -142,32 +143,59 @@ impl CompiledPolicy {
             .all(|c| self.condition_status(c, env) == MatchStatus::Match)
     }
 
-    fn explain_condition(&self, condition: &Condition, env: &EvalEnv<'_>) -> ConditionExplanation {
-        let ctx = env.ctx;
-        let status = self.condition_status(condition, env);
-        let device = ctx.device.as_ref();
-        let mut out = ConditionExplanation {
-            condition: condition.name().to_owned(),
-            status,
-            expected: Value::Null,
-            actual: Value::Null,
-            false_sub_expression: None,
-            assurances: Vec::new(),
+    /// What `condition` asks for, as JSON in the rule's own terms. It
+    /// depends on the document alone, so it is computed once, at load.
+    pub(crate) fn expected(&self, condition: &Condition) -> Value {
+        let zone_ids = |list: &[usize]| -> Vec<&str> {
+            list.iter()
+                .filter_map(|&i| self.zones.get(i))
+                .map(|z| z.zone.id.as_str())
+                .collect()
         };
-        let (expected, actual) = match condition {
-            Condition::Users(ie) => (json!(ie), json!(ctx.user.id)),
-            Condition::Groups(ie) => (json!(ie), json!(ctx.user.groups)),
-            Condition::UserType(ie) => (json!(ie), json!(ctx.user.user_type)),
-            Condition::Registered(wanted) => {
-                (json!(wanted), json!(device.is_some_and(|d| d.registered)))
-            }
-            Condition::Managed(wanted) => (json!(wanted), json!(device.is_some_and(|d| d.managed))),
+        match condition {
+            Condition::Users(ie) | Condition::Groups(ie) | Condition::UserType(ie) => json!(ie),
+            Condition::Registered(wanted) | Condition::Managed(wanted) => json!(wanted),
             Condition::Assurance(indices) => {
                 let ids: Vec<&str> = indices
                     .iter()
                     .filter_map(|&i| self.assurances.get(i))
                     .map(|a| a.assurance.id.as_str())
                     .collect();
+                json!({ "include": ids })
+            }
+            Condition::Platform(platform) => json!(platform),
+            Condition::Network { include, exclude } => {
+                json!({ "connection": "ZONE", "include": zone_ids(include), "exclude": zone_ids(exclude) })
+            }
+            Condition::Risk(level) => json!({ "level": level }),
+            Condition::Expression(expr) => json!(expr.source()),
+        }
+    }
+
+    fn explain_condition(
+        &self,
+        condition: &Condition,
+        expected: Value,
+        env: &EvalEnv<'_>,
+    ) -> ConditionExplanation {
+        let ctx = env.ctx;
+        let status = self.condition_status(condition, env);
+        let device = ctx.device.as_ref();
+        let mut out = ConditionExplanation {
+            condition: condition.name().to_owned(),
+            status,
+            expected,
+            actual: Value::Null,
+            false_sub_expression: None,
+            assurances: Vec::new(),
+        };
+        out.actual = match condition {
+            Condition::Users(_) => json!(ctx.user.id),
+            Condition::Groups(_) => json!(ctx.user.groups),
+            Condition::UserType(_) => json!(ctx.user.user_type),
+            Condition::Registered(_) => json!(device.is_some_and(|d| d.registered)),
+            Condition::Managed(_) => json!(device.is_some_and(|d| d.managed)),
+            Condition::Assurance(indices) => {
                 out.assurances = indices
                     .iter()
                     .filter_map(|&i| self.assurances.get(i))
@@ -191,53 +219,36 @@ impl CompiledPolicy {
                         }
                     })
                     .collect();
-                let actual = device.map_or(
+                device.map_or(
                     Value::Null,
                     |d| json!({ "platform": d.platform, "profile": d.profile }),
-                );
-                (json!({ "include": ids }), actual)
+                )
             }
-            Condition::Platform(platform) => {
-                let actual = device.and_then(|d| d.platform).map_or(
-                    Value::Null,
-                    |os| json!({ "type": os.platform_type(), "os": { "type": os } }),
-                );
-                (json!(platform), actual)
-            }
-            Condition::Network { include, exclude } => {
-                let ids = |list: &[usize]| -> Vec<&str> {
-                    list.iter()
-                        .filter_map(|&i| self.zones.get(i))
-                        .map(|z| z.zone.id.as_str())
-                        .collect()
-                };
-                let expected = json!({ "connection": "ZONE", "include": ids(include), "exclude": ids(exclude) });
-                let actual = ctx.network.ip.map_or(Value::Null, |ip| {
-                    let zones: Vec<&str> = self
-                        .zones
-                        .iter()
-                        .filter(|z| z.contains(ip))
-                        .map(|z| z.zone.id.as_str())
-                        .collect();
-                    json!({ "ip": ip, "zones": zones })
-                });
-                (expected, actual)
-            }
-            Condition::Risk(level) => (json!({ "level": level }), json!(ctx.risk.level)),
+            Condition::Platform(_) => device.and_then(|d| d.platform).map_or(
+                Value::Null,
+                |os| json!({ "type": os.platform_type(), "os": { "type": os } }),
+            ),
+            Condition::Network { .. } => ctx.network.ip.map_or(Value::Null, |ip| {
+                let zones: Vec<&str> = self
+                    .zones
+                    .iter()
+                    .filter(|z| z.contains(ip))
+                    .map(|z| z.zone.id.as_str())
+                    .collect();
+                json!({ "ip": ip, "zones": zones })
+            }),
+            Condition::Risk(_) => json!(ctx.risk.level),
             Condition::Expression(expr) => {
                 if status != MatchStatus::Match {
                     out.false_sub_expression = Some(false_sub_expression(expr, env));
                 }
-                let actual = match status {
+                match status {
                     MatchStatus::Match => json!(true),
                     MatchStatus::NotMatch => json!(false),
                     MatchStatus::Undefined => Value::Null,
-                };
-                (json!(expr.source()), actual)
+                }
             }
         };
-        out.expected = expected;
-        out.actual = actual;
         out
     }
 }
