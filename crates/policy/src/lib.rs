@@ -75,6 +75,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod commands;
 mod compile;
 mod conditions;
 pub mod context;
