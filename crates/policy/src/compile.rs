@@ -38,12 +38,29 @@ pub(crate) struct CompiledAssurance {
     pub(crate) minimum: Option<Version>,
 }
 
+/// Include and exclude lists as sets: a user in many groups against a rule
+/// listing many groups costs a logarithmic lookup per group, not a scan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct IdFilter {
+    pub(crate) include: BTreeSet<String>,
+    pub(crate) exclude: BTreeSet<String>,
+}
+
+impl From<&IncludeExclude> for IdFilter {
+    fn from(list: &IncludeExclude) -> IdFilter {
+        IdFilter {
+            include: list.include.iter().cloned().collect(),
+            exclude: list.exclude.iter().cloned().collect(),
+        }
+    }
+}
+
 /// One condition of a rule, resolved.
 #[derive(Debug, Clone)]
 pub(crate) enum Condition {
-    Users(IncludeExclude),
-    Groups(IncludeExclude),
-    UserType(IncludeExclude),
+    Users(IdFilter),
+    Groups(IdFilter),
+    UserType(IdFilter),
     Registered(bool),
     Managed(bool),
     /// Indices into the assurance list; any one suffices.
@@ -261,14 +278,14 @@ impl Refs<'_> {
         let constrains = |ie: &IncludeExclude| !ie.include.is_empty() || !ie.exclude.is_empty();
         if let Some(people) = &c.people {
             if let Some(users) = people.users.as_ref().filter(|u| constrains(u)) {
-                out.push(Condition::Users(users.clone()));
+                out.push(Condition::Users(IdFilter::from(users)));
             }
             if let Some(groups) = people.groups.as_ref().filter(|g| constrains(g)) {
-                out.push(Condition::Groups(groups.clone()));
+                out.push(Condition::Groups(IdFilter::from(groups)));
             }
         }
         if let Some(user_type) = c.user_type.as_ref().filter(|u| constrains(u)) {
-            out.push(Condition::UserType(user_type.clone()));
+            out.push(Condition::UserType(IdFilter::from(user_type)));
         }
         if let Some(device) = &c.device {
             if device.managed.is_some() && device.registered != Some(true) {

@@ -4,11 +4,11 @@
 //! what the condition needs (no client address for a zone condition, no
 //! platform for a platform condition), which never matches.
 
-use crate::compile::{CompiledAssurance, CompiledPolicy, Condition};
+use crate::compile::{CompiledAssurance, CompiledPolicy, Condition, IdFilter};
 use crate::context::{Context, DeviceContext};
 use crate::decision::MatchStatus;
 use crate::env::EvalEnv;
-use crate::model::{IncludeExclude, OsType, PlatformCondition, PlatformEntry, PlatformType};
+use crate::model::{OsType, PlatformCondition, PlatformEntry, PlatformType};
 use crate::version::Version;
 
 impl CompiledPolicy {
@@ -58,18 +58,18 @@ impl CompiledPolicy {
 }
 
 /// A single value against include and exclude lists.
-fn one_of(ie: &IncludeExclude, actual: Option<&str>) -> MatchStatus {
+fn one_of(ie: &IdFilter, actual: Option<&str>) -> MatchStatus {
     let Some(actual) = actual else {
         return MatchStatus::Undefined;
     };
-    let included = ie.include.is_empty() || ie.include.iter().any(|i| i == actual);
-    let excluded = ie.exclude.iter().any(|e| e == actual);
+    let included = ie.include.is_empty() || ie.include.contains(actual);
+    let excluded = ie.exclude.contains(actual);
     MatchStatus::from_bool(included && !excluded)
 }
 
 /// Group memberships against include and exclude lists.
-fn groups(ie: &IncludeExclude, groups: &[String]) -> MatchStatus {
-    let member = |list: &[String]| groups.iter().any(|g| list.contains(g));
+fn groups(ie: &IdFilter, groups: &[String]) -> MatchStatus {
+    let member = |set: &std::collections::BTreeSet<String>| groups.iter().any(|g| set.contains(g));
     let included = ie.include.is_empty() || member(&ie.include);
     MatchStatus::from_bool(included && !member(&ie.exclude))
 }

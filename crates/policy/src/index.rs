@@ -101,7 +101,7 @@ impl Keyed {
         }
     }
 
-    fn add(&mut self, rule: usize, keys: &[String], rules: usize) {
+    fn add<'a>(&mut self, rule: usize, keys: impl IntoIterator<Item = &'a String>, rules: usize) {
         for key in keys {
             self.by_key
                 .entry(key.clone())

@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compile::{CompiledPolicy, CompiledRule, Condition};
-use crate::model::{Access, FactorMode, IncludeExclude, PlatformEntry, Status};
+use crate::compile::{CompiledPolicy, CompiledRule, Condition, IdFilter};
+use crate::model::{Access, FactorMode, PlatformEntry, Status};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
@@ -37,7 +37,13 @@ pub enum LintCode {
     InactivePolicy,
     /// The policy has no active rule, so it denies everyone.
     NoActiveRule,
+    /// Too many active rules to look for shadowing within the time bound.
+    ShadowingNotAnalysed,
 }
+
+/// The most active rules checked pairwise for shadowing. The check is
+/// quadratic, so past this bound it is skipped, and the report says so.
+pub const MAX_SHADOW_RULES: usize = 2_000;
 
 /// One lint finding.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -76,6 +82,16 @@ impl CompiledPolicy {
                 ),
             ));
         }
+        let analyse_shadowing = self.rules.len() <= MAX_SHADOW_RULES;
+        if !analyse_shadowing {
+            findings.push(policy_finding(
+                LintCode::ShadowingNotAnalysed,
+                format!(
+                    "{} active rules exceed the {MAX_SHADOW_RULES} checked for shadowing",
+                    self.rules.len()
+                ),
+            ));
+        }
         if self.rules.is_empty() {
             findings.push(policy_finding(
                 LintCode::NoActiveRule,
@@ -101,7 +117,11 @@ impl CompiledPolicy {
                     format!("rule {:?} can never match: {reason}", rule.rule.name),
                 ));
             }
-            let earlier = self.rules.get(..i).unwrap_or_default();
+            let earlier = if analyse_shadowing {
+                self.rules.get(..i).unwrap_or_default()
+            } else {
+                &[]
+            };
             if let Some(shadow) = earlier.iter().find(|e| shadows(e, rule)) {
                 findings.push(finding(
                     Severity::Warning,
@@ -250,7 +270,7 @@ fn implies(a: &Condition, b: &Condition) -> bool {
 }
 
 /// Whether every value `a` admits, `b` admits too.
-fn narrower(a: &IncludeExclude, b: &IncludeExclude) -> bool {
+fn narrower(a: &IdFilter, b: &IdFilter) -> bool {
     let include_ok = b.include.is_empty()
         || (!a.include.is_empty() && a.include.iter().all(|x| b.include.contains(x)));
     include_ok && b.exclude.iter().all(|x| a.exclude.contains(x))

@@ -188,3 +188,36 @@ fn inactive_policy_and_no_active_rule_are_reported() {
             .all(|f| f.path == "policy" && f.severity == Severity::Warning)
     );
 }
+
+#[test]
+fn shadowing_analysis_is_bounded() {
+    let rules: Vec<Value> = (0..devicetrust_policy::lint::MAX_SHADOW_RULES + 1)
+        .map(|i| {
+            rule(
+                &format!("r{i}"),
+                i as u32,
+                json!({"people": {"groups": {"include": ["g"]}}}),
+                "ALLOW",
+            )
+        })
+        .collect();
+    let findings = lint(&Value::Array(rules));
+    assert_eq!(
+        codes(&findings),
+        vec![(LintCode::ShadowingNotAnalysed, "rst1")]
+    );
+    // Below the bound, the same rules are all reported as shadowed by the first.
+    let rules: Vec<Value> = (0..50)
+        .map(|i| {
+            rule(
+                &format!("r{i}"),
+                i,
+                json!({"people": {"groups": {"include": ["g"]}}}),
+                "ALLOW",
+            )
+        })
+        .collect();
+    let findings = lint(&Value::Array(rules));
+    assert_eq!(findings.len(), 49);
+    assert!(findings.iter().all(|f| f.code == LintCode::ShadowedRule));
+}
