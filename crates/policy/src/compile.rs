@@ -63,10 +63,10 @@ pub(crate) enum Condition {
     UserType(IdFilter),
     Registered(bool),
     Managed(bool),
-    /// Indices into the assurance list; any one suffices.
+    /// Indices into the assurance list, sorted; any one suffices.
     Assurance(Vec<usize>),
     Platform(PlatformCondition),
-    /// Indices into the zone list.
+    /// Indices into the zone list, sorted.
     Network {
         include: Vec<usize>,
         exclude: Vec<usize>,
@@ -262,6 +262,14 @@ fn compile_assurances(document: &PolicyDocument) -> Result<Vec<CompiledAssurance
     Ok(out)
 }
 
+/// Sorts and deduplicates indices, so that set operations on them (in the
+/// lints) are binary searches, whatever a document repeats.
+fn sorted(mut indices: Vec<usize>) -> Vec<usize> {
+    indices.sort_unstable();
+    indices.dedup();
+    indices
+}
+
 struct Refs<'a> {
     zones: &'a BTreeMap<&'a str, usize>,
     assurances: &'a BTreeMap<&'a str, usize>,
@@ -314,7 +322,7 @@ impl Refs<'_> {
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                out.push(Condition::Assurance(indices));
+                out.push(Condition::Assurance(sorted(indices)));
             }
         }
         if let Some(platform) = c
@@ -356,8 +364,8 @@ impl Refs<'_> {
                             .collect::<Result<Vec<_>, _>>()
                     };
                     out.push(Condition::Network {
-                        include: resolve(&network.include, "include")?,
-                        exclude: resolve(&network.exclude, "exclude")?,
+                        include: sorted(resolve(&network.include, "include")?),
+                        exclude: sorted(resolve(&network.exclude, "exclude")?),
                     });
                 }
             }

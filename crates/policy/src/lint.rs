@@ -6,6 +6,8 @@
 //! is found, since deciding that in general means reasoning about custom
 //! expressions.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::compile::{CompiledPolicy, CompiledRule, Condition, IdFilter};
@@ -43,7 +45,7 @@ pub enum LintCode {
 
 /// The most active rules checked pairwise for shadowing. The check is
 /// quadratic, so past this bound it is skipped, and the report says so.
-pub const MAX_SHADOW_RULES: usize = 2_000;
+pub const MAX_SHADOW_RULES: usize = 500;
 
 /// One lint finding.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -176,7 +178,7 @@ impl CompiledPolicy {
                 }
                 Condition::Network { include, exclude } if !include.is_empty() => {
                     let usable = include.iter().any(|z| {
-                        !exclude.contains(z)
+                        exclude.binary_search(z).is_err()
                             && self.zones.get(*z).is_some_and(|z| {
                                 z.zone.status == Status::Active && !z.blocks.is_empty()
                             })
@@ -187,7 +189,10 @@ impl CompiledPolicy {
                     "every included zone is inactive, empty or excluded".to_owned()
                 }
                 Condition::Platform(p)
-                    if !p.include.is_empty() && p.include.iter().all(|i| p.exclude.contains(i)) =>
+                    if !p.include.is_empty() && {
+                        let excluded: HashSet<&PlatformEntry> = p.exclude.iter().collect();
+                        p.include.iter().all(|i| excluded.contains(i))
+                    } =>
                 {
                     "every included platform is also excluded".to_owned()
                 }
@@ -241,12 +246,14 @@ fn implies(a: &Condition, b: &Condition) -> bool {
         | (Condition::UserType(a), Condition::UserType(b)) => narrower(a, b),
         (Condition::Registered(a), Condition::Registered(b))
         | (Condition::Managed(a), Condition::Managed(b)) => a == b,
-        (Condition::Assurance(a), Condition::Assurance(b)) => a.iter().all(|x| b.contains(x)),
+        (Condition::Assurance(a), Condition::Assurance(b)) => subset(a, b),
         (Condition::Platform(a), Condition::Platform(b)) => {
-            let a_in = |e: &PlatformEntry| b.include.is_empty() || b.include.contains(e);
+            let b_include: HashSet<&PlatformEntry> = b.include.iter().collect();
+            let a_exclude: HashSet<&PlatformEntry> = a.exclude.iter().collect();
+            let a_in = |e: &PlatformEntry| b.include.is_empty() || b_include.contains(e);
             !a.include.is_empty()
                 && a.include.iter().all(a_in)
-                && b.exclude.iter().all(|x| a.exclude.contains(x))
+                && b.exclude.iter().all(|x| a_exclude.contains(x))
         }
         (
             Condition::Network {
@@ -258,8 +265,8 @@ fn implies(a: &Condition, b: &Condition) -> bool {
                 exclude: be,
             },
         ) => {
-            let include_ok = bi.is_empty() || (!ai.is_empty() && ai.iter().all(|z| bi.contains(z)));
-            include_ok && be.iter().all(|z| ae.contains(z))
+            let include_ok = bi.is_empty() || (!ai.is_empty() && subset(ai, bi));
+            include_ok && subset(be, ae)
         }
         (Condition::Risk(a), Condition::Risk(b)) => a == b,
         // Expressions are compared by normal form: the same tree printed
@@ -267,6 +274,11 @@ fn implies(a: &Condition, b: &Condition) -> bool {
         (Condition::Expression(a), Condition::Expression(b)) => a.expr() == b.expr(),
         _ => false,
     }
+}
+
+/// Whether sorted `a` is a subset of sorted `b`.
+fn subset(a: &[usize], b: &[usize]) -> bool {
+    a.iter().all(|x| b.binary_search(x).is_ok())
 }
 
 /// Whether every value `a` admits, `b` admits too.

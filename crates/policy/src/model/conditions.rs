@@ -92,7 +92,7 @@ pub struct PlatformCondition {
 }
 
 /// One platform: a device class and an operating system.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlatformEntry {
     /// The device class.
@@ -104,7 +104,7 @@ pub struct PlatformEntry {
 }
 
 /// The `os` of a platform entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OsCondition {
     /// The operating system.
