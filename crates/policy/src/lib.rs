@@ -38,6 +38,16 @@
 //! actual values) and goes further for custom expressions: it names the
 //! sub-expression that did not hold and every attribute it read.
 //!
+//! # Limits
+//!
+//! Every input is bounded before it is trusted: documents
+//! ([`document::MAX_DOCUMENT_BYTES`]), contexts
+//! ([`context::MAX_CONTEXT_BYTES`]), fleets ([`diff::MAX_FLEET_BYTES`]),
+//! JSON nesting (serde_json's 128 levels), expressions
+//! ([`expr::MAX_EXPR_BYTES`], [`expr::MAX_DEPTH`], [`expr::MAX_NODES`]) and
+//! the quadratic shadowing lint ([`lint::MAX_SHADOW_RULES`]). Nothing here
+//! panics on any input, and evaluation returns a decision for every context.
+//!
 //! # Example
 //!
 //! ```
