@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 mod ca;
 mod demo;
+mod devices;
 mod http_transport;
 mod output;
 mod scep;
@@ -23,6 +24,7 @@ mod serve;
 
 pub use ca::CaCommand;
 pub use demo::DemoArgs;
+pub use devices::DevicesCommand;
 pub use scep::ScepCommand;
 pub use serve::{IntegrationsCommand, ServeArgs};
 
@@ -55,6 +57,9 @@ pub enum Command {
     /// Add and list device integrations (platform configurations).
     #[command(subcommand)]
     Integrations(IntegrationsCommand),
+    /// The device registry: enroll, list, show, and lifecycle transitions.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
 }
 
 /// A command's failure: a one-line reason and an exit code.
@@ -116,6 +121,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scep(cmd) => scep::run(cmd, backend),
         Command::Serve(args) => serve::serve(&args, backend),
         Command::Integrations(cmd) => serve::integrations(cmd, backend),
+        Command::Devices(cmd) => devices::run(cmd),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

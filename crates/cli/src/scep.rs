@@ -407,6 +407,18 @@ fn load(
         prepared.push((key, csr, cert));
     }
     let run_id = hex::encode(devicetrust_pki::SerialNumber::random()?.as_bytes());
+    // Messages too: signing and encrypting them is the client's work, not the server's.
+    let mut messages = Vec::with_capacity(count);
+    for i in 0..count {
+        let Some((key, csr, cert)) = prepared.get(i % prepared.len()) else {
+            break;
+        };
+        messages.push(
+            client
+                .prepare(key, csr, cert, &format!("load-{run_id}-{i}"))
+                .map_err(scep_failed)?,
+        );
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     let results: Vec<(Vec<Duration>, usize)> = std::thread::scope(|scope| {
@@ -415,25 +427,13 @@ fn load(
                 scope.spawn(|| {
                     let mut latencies = Vec::new();
                     let mut errors = 0usize;
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= count {
-                            break;
-                        }
-                        let Some((key, csr, cert)) = prepared.get(i % prepared.len()) else {
-                            break;
-                        };
+                    while let Some(message) =
+                        messages.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
                         let t = Instant::now();
-                        let outcome = client.enroll_as(
-                            key,
-                            csr,
-                            cert,
-                            MessageType::PkcsReq,
-                            None,
-                            &format!("load-{run_id}-{i}"),
-                        );
+                        let outcome = client.send_prepared(message);
                         latencies.push(t.elapsed());
-                        if !matches!(outcome, Ok(Enrollment::Issued { .. })) {
+                        if !matches!(outcome, Ok(devicetrust_pki::scep::PkiStatus::Success)) {
                             errors += 1;
                         }
                     }

@@ -119,15 +119,19 @@ impl DataDir {
         self.dir.join(name)
     }
 
-    /// Opens the CA, creating it (P-256) on first start.
+    /// Opens the CA, creating it (P-256) on first start. Its issuance
+    /// ledger is the SQLite store beside it (group-committed, durable), which
+    /// the device registry shares, so a deactivation and its revocations
+    /// commit together.
     pub fn open_or_init_ca(&self, backend: &'static dyn Backend) -> Result<Ca, DataError> {
         let ca_dir = CaDir::new(self.file("ca"));
-        if self.file("ca").join("ca.json").exists() {
-            Ok(ca_dir.open(backend)?)
-        } else {
+        if !self.file("ca").join("ca.json").exists() {
             std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&self.dir, e))?;
-            Ok(ca_dir.init(CaConfig::default(), backend)?)
+            ca_dir.init(CaConfig::default(), backend)?;
         }
+        let db = devicetrust_store::commands::database_path(&self.dir);
+        let ledger = devicetrust_store::SqliteStore::open(&db).map_err(|e| self.io(&db, e))?;
+        Ok(ca_dir.open_with_ledger(backend, Arc::new(ledger))?)
     }
 
     fn io(&self, path: &Path, e: impl std::fmt::Display) -> DataError {

@@ -96,6 +96,14 @@ pub enum Enrollment {
     },
 }
 
+/// A request built ahead of sending.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    message: Vec<u8>,
+    nonce: Vec<u8>,
+    transaction_id: String,
+}
+
 /// `IssuerAndSubject` (RFC 8894, section 3.3.3), the CertPoll payload.
 /// ```text
 /// IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name }
@@ -139,20 +147,24 @@ impl<T: Transport> ScepClient<T> {
                 Err(_) => parse_certs_only(&body)?,
             }
         };
-        // The recipient: an RSA certificate that may encrypt keys (the RA),
-        // else the RSA CA itself.
-        let can_encrypt = |c: &&Certificate| {
+        // The recipient: an RSA RA that may encrypt keys; else an RSA
+        // certificate that may; else the RSA CA (servers without an RA, such
+        // as micromdm's, use their CA for everything).
+        let rsa = |c: &&Certificate| {
             matches!(c.public_key().algorithm(), crate::KeyAlgorithm::Rsa { .. })
-                && c.key_usage()
-                    .ok()
-                    .flatten()
-                    .is_none_or(|ku| ku.key_encipherment())
+        };
+        let encipherment = |c: &&Certificate| {
+            c.key_usage()
+                .ok()
+                .flatten()
+                .is_some_and(|ku| ku.key_encipherment())
         };
         let recipient = chain
             .iter()
-            .filter(can_encrypt)
-            .find(|c| !c.is_ca().unwrap_or(true))
-            .or_else(|| chain.iter().find(can_encrypt))
+            .filter(rsa)
+            .find(|c| encipherment(c) && !c.is_ca().unwrap_or(true))
+            .or_else(|| chain.iter().filter(rsa).find(encipherment))
+            .or_else(|| chain.iter().find(rsa))
             .cloned()
             .ok_or_else(|| {
                 ClientError::Protocol("GetCACert returned no RSA certificate to encrypt to".into())
@@ -248,6 +260,53 @@ impl<T: Transport> ScepClient<T> {
             &transaction_id_for(key),
             None,
         )
+    }
+
+    /// Builds a request now, to send later with [`ScepClient::send_prepared`]
+    /// (load tests keep the client's own crypto out of the timed part).
+    pub fn prepare(
+        &self,
+        key: &PrivateKey,
+        csr: &[u8],
+        signer_cert: &Certificate,
+        transaction_id: &str,
+    ) -> Result<Prepared, ClientError> {
+        let signer = self.backend.signer(key)?;
+        let (message, nonce) = RequestMessage {
+            message_type: MessageType::PkcsReq,
+            transaction_id,
+            payload: csr,
+            recipient: &self.recipient,
+            encryption: self.caps.best_encryption(),
+            signer_cert,
+            signer: signer.as_ref(),
+        }
+        .encode()?;
+        Ok(Prepared {
+            message,
+            nonce,
+            transaction_id: transaction_id.to_owned(),
+        })
+    }
+
+    /// Sends a prepared request and checks the reply's signature, transaction
+    /// and nonce; returns its status without decrypting the certificate.
+    pub fn send_prepared(&self, prepared: &Prepared) -> Result<PkiStatus, ClientError> {
+        let reply = self
+            .transport
+            .pki_operation(&prepared.message, self.caps.has("POSTPKIOperation"))?;
+        let rep = PkiMessage::decode(&reply, &self.policy, self.backend)
+            .map_err(|r| ClientError::Scep(r.error))?;
+        if !self.chain.iter().any(|c| c.der() == rep.signer.der())
+            || rep.transaction_id != prepared.transaction_id
+            || rep.recipient_nonce.as_deref() != Some(prepared.nonce.as_slice())
+        {
+            return Err(ClientError::Protocol(
+                "the reply does not answer our request".into(),
+            ));
+        }
+        rep.pki_status
+            .ok_or_else(|| ClientError::Protocol("the reply has no pkiStatus".into()))
     }
 
     fn exchange(

@@ -1,0 +1,159 @@
+//! `devicetrust devices …`: the device registry in a data folder.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use devicetrust_store::commands;
+
+use crate::CliError;
+use crate::output::print_json;
+
+/// Device registry commands (JSON shaped like Okta's Devices API).
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Do what an Okta Verify enrollment does: create or update the device and bind the user.
+    Enroll {
+        /// The data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The org.
+        #[arg(long)]
+        org: String,
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// ANDROID, IOS, MACOS, WINDOWS or CHROMEOS.
+        #[arg(long)]
+        platform: String,
+        /// The device's display name.
+        #[arg(long)]
+        display_name: String,
+        /// The device's UDID (re-enrolling the same UDID updates the device).
+        #[arg(long)]
+        udid: Option<String>,
+    },
+    /// List an org's devices.
+    List {
+        /// The data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The org.
+        #[arg(long)]
+        org: String,
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this platform.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Only this user's devices.
+        #[arg(long)]
+        user: Option<String>,
+        /// The cursor from a previous page.
+        #[arg(long)]
+        after: Option<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show one device with its users, sessions, factors, certificates and audit trail.
+    Show {
+        /// The data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// The org.
+        #[arg(long)]
+        org: String,
+        /// The device ID.
+        #[arg(long)]
+        id: String,
+    },
+    /// ACTIVE → SUSPENDED.
+    Suspend(Target),
+    /// SUSPENDED → ACTIVE.
+    Unsuspend(Target),
+    /// ACTIVE or SUSPENDED → DEACTIVATED (revokes the device's certificates).
+    Deactivate(Target),
+    /// DEACTIVATED → ACTIVE.
+    Activate(Target),
+    /// Delete a DEACTIVATED device.
+    Delete(Target),
+}
+
+/// Which device.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The org.
+    #[arg(long)]
+    pub org: String,
+    /// The device ID.
+    #[arg(long)]
+    pub id: String,
+}
+
+fn failed(e: devicetrust_store::Error) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
+    const ACTOR: &str = "cli";
+    let value = match cmd {
+        DevicesCommand::Enroll {
+            data,
+            org,
+            user,
+            platform,
+            display_name,
+            udid,
+        } => commands::enroll(
+            &data,
+            &commands::EnrollArgs {
+                org: &org,
+                user: &user,
+                platform: &platform,
+                display_name: &display_name,
+                udid: udid.as_deref(),
+            },
+            ACTOR,
+        ),
+        DevicesCommand::List {
+            data,
+            org,
+            status,
+            platform,
+            user,
+            after,
+            limit,
+        } => commands::list(
+            &data,
+            &org,
+            &commands::ListArgs {
+                status: status.as_deref(),
+                platform: platform.as_deref(),
+                user: user.as_deref(),
+                after: after.as_deref(),
+                limit,
+            },
+        ),
+        DevicesCommand::Show { data, org, id } => commands::show(&data, &org, &id),
+        DevicesCommand::Suspend(t) => {
+            commands::transition(&t.data, &t.org, &t.id, "suspend", ACTOR)
+        }
+        DevicesCommand::Unsuspend(t) => {
+            commands::transition(&t.data, &t.org, &t.id, "unsuspend", ACTOR)
+        }
+        DevicesCommand::Deactivate(t) => {
+            commands::transition(&t.data, &t.org, &t.id, "deactivate", ACTOR)
+        }
+        DevicesCommand::Activate(t) => {
+            commands::transition(&t.data, &t.org, &t.id, "activate", ACTOR)
+        }
+        DevicesCommand::Delete(t) => commands::transition(&t.data, &t.org, &t.id, "delete", ACTOR),
+    }
+    .map_err(failed)?;
+    print_json(&value);
+    Ok(())
+}
