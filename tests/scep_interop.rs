@@ -6,6 +6,13 @@
 //! The tools come from Debian packages that `scripts/setup` installs. Set
 //! `DEVICETRUST_SKIP_INTEROP=1` to skip these tests on a machine without them.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failure is a failed test"
+)]
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

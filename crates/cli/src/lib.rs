@@ -14,17 +14,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod attest;
 mod ca;
 mod demo;
 mod devices;
 mod http_transport;
 mod output;
+mod policy;
 mod scep;
 mod serve;
 
+pub use attest::AttestCommand;
 pub use ca::CaCommand;
 pub use demo::DemoArgs;
 pub use devices::DevicesCommand;
+pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
 pub use serve::{IntegrationsCommand, ServeArgs};
 
@@ -60,6 +64,12 @@ pub enum Command {
     /// The device registry: enroll, list, show, and lifecycle transitions.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// Management attestation: desktop certificates, nonces, CA uploads.
+    #[command(subcommand)]
+    Attest(AttestCommand),
+    /// App sign-on policies: check, eval (with an explanation), diff.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 /// A command's failure: a one-line reason and an exit code.
@@ -122,6 +132,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::serve(&args, backend),
         Command::Integrations(cmd) => serve::integrations(cmd, backend),
         Command::Devices(cmd) => devices::run(cmd),
+        Command::Attest(cmd) => attest::run(cmd, backend),
+        Command::Policy(cmd) => policy::run(cmd),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
