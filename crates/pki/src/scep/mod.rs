@@ -23,6 +23,8 @@ mod cipher;
 pub mod client;
 mod cms;
 mod envelope;
+#[doc(hidden)]
+pub mod fuzzing;
 mod loose;
 mod message;
 mod service;

@@ -1,0 +1,40 @@
+//! Entry points for the fuzz targets (`fuzz/`), each taking raw bytes.
+//! Not part of the API: the RA here is generated once per process.
+
+use std::sync::OnceLock;
+
+use super::{ContentEncryption, PkiMessage, ScepPolicy};
+use crate::{KeyPolicy, default_backend};
+
+fn lenient() -> ScepPolicy {
+    ScepPolicy {
+        key_policy: KeyPolicy {
+            allow_sha1: true,
+            ..KeyPolicy::default()
+        },
+        minimum_encryption: ContentEncryption::DesCbc,
+        ..ScepPolicy::default()
+    }
+}
+
+/// Decodes and verifies a PKIMessage.
+pub fn pki_message(data: &[u8]) {
+    let _ = PkiMessage::decode(data, &lenient(), default_backend());
+}
+
+/// Opens `data` as a pkcsPKIEnvelope with a fixed RSA key: BER
+/// normalisation, RecipientInfo matching, key transport, content decryption.
+pub fn envelope(data: &[u8]) {
+    static KEY: OnceLock<Option<crate::PrivateKey>> = OnceLock::new();
+    let Some(key) = KEY.get_or_init(|| {
+        default_backend()
+            .generate(crate::KeyAlgorithm::RSA2048)
+            .ok()
+    }) else {
+        return;
+    };
+    let Ok(decrypter) = default_backend().decrypter(key) else {
+        return;
+    };
+    let _ = super::envelope::open(data, None, decrypter.as_ref(), ContentEncryption::DesCbc);
+}
