@@ -437,3 +437,53 @@ fn dynamic_challenge_url_gives_one_time_challenges() {
     let (ok, text) = enroll("second");
     assert!(!ok && text.contains("already used"), "{text}");
 }
+
+#[test]
+fn http_refuses_unknown_operations_oversized_empty_and_garbage_bodies() {
+    let served = Served::start("static");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status_of =
+        |r: Result<ureq::http::Response<ureq::Body>, ureq::Error>| r.unwrap().status().as_u16();
+
+    assert_eq!(
+        status_of(agent.get(&format!("{}?operation=Nope", served.url)).call()),
+        400
+    );
+    assert_eq!(
+        status_of(agent.get(&served.url).call()),
+        400,
+        "no operation"
+    );
+    assert_eq!(
+        status_of(
+            agent
+                .get(&served.url.replace(&served.id, "unknown-id"))
+                .call()
+        ),
+        404
+    );
+    let post = |body: Vec<u8>| {
+        status_of(
+            agent
+                .post(&format!("{}?operation=PKIOperation", served.url))
+                .header("content-type", "application/x-pki-message")
+                .send(&body[..]),
+        )
+    };
+    assert_eq!(post(vec![0x30; 70 * 1024]), 413, "over the 64 KiB limit");
+    assert_eq!(post(Vec::new()), 400, "empty");
+    assert_eq!(post(b"garbage".to_vec()), 400, "garbage");
+    assert_eq!(post(vec![0x30, 0x80]), 400, "truncated");
+    // The service is still up and answering.
+    assert_eq!(
+        status_of(
+            agent
+                .get(&format!("{}?operation=GetCACaps", served.url))
+                .call()
+        ),
+        200
+    );
+}
