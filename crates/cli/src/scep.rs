@@ -143,20 +143,8 @@ pub struct EnrollArgs {
 
 fn client(url: &str, backend: &'static dyn Backend) -> Result<ScepClient<HttpTransport>, CliError> {
     // A client accepts what servers send: SHA-1 and single DES included.
-    let policy = lenient_policy();
-    ScepClient::connect(HttpTransport::new(url), backend, policy)
+    ScepClient::connect(HttpTransport::new(url), backend, ScepPolicy::lenient())
         .map_err(|e| CliError::Failed(e.to_string()))
-}
-
-fn lenient_policy() -> ScepPolicy {
-    ScepPolicy {
-        key_policy: KeyPolicy {
-            allow_sha1: true,
-            ..KeyPolicy::default()
-        },
-        minimum_encryption: ContentEncryption::DesCbc,
-        ..ScepPolicy::default()
-    }
 }
 
 fn key_at(path: &Path, backend: &'static dyn Backend) -> Result<PrivateKey, CliError> {
@@ -304,7 +292,7 @@ fn x509_name(subject: &str) -> Result<devicetrust_pki::x509_cert::name::Name, Cl
 
 fn decode(file: &Path, key: Option<&Path>, backend: &'static dyn Backend) -> Result<(), CliError> {
     let der = read_input(file)?;
-    let policy = lenient_policy();
+    let policy = ScepPolicy::lenient();
     let msg = match PkiMessage::decode(&der, &policy, backend) {
         Ok(m) => m,
         Err(rejected) => {

@@ -318,9 +318,9 @@ impl Ca {
             not_before: now - Duration::seconds(i64::from(self.config.backdate_seconds)),
             not_after: self.intermediate.not_after(),
             public_key: key.public_key().clone(),
-            extensions: profile::scep_ra(
+            extensions: profile::sign_and_decrypt(
                 key.public_key(),
-                &self.intermediate.public_key().key_id(),
+                Some(&self.intermediate.public_key().key_id()),
             )?,
         }
         .sign(self.signer.as_ref())?;

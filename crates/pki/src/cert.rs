@@ -252,7 +252,7 @@ impl Certificate {
             not_before: now - time::Duration::minutes(5),
             not_after: now + time::Duration::days(i64::from(days)),
             public_key: signer.public_key().clone(),
-            extensions: crate::profile::self_signed(signer.public_key())?,
+            extensions: crate::profile::sign_and_decrypt(signer.public_key(), None)?,
         }
         .sign(signer)
     }

@@ -113,9 +113,14 @@ pub(crate) fn management_attestation(
     Ok(out)
 }
 
-/// The SCEP RA certificate: signs CertRep replies and decrypts requests, so
-/// digitalSignature and keyEncipherment (certmonger checks both), CA:FALSE.
-pub(crate) fn scep_ra(subject: &PublicKey, issuer_key_id: &[u8]) -> Result<Vec<Extension>> {
+/// A certificate that signs and decrypts, CA:FALSE: the SCEP RA (it signs
+/// CertRep replies and decrypts requests; certmonger checks both usages),
+/// and a requester's throw-away self-signed certificate (RFC 8894,
+/// section 2.3), which has no issuer key identifier.
+pub(crate) fn sign_and_decrypt(
+    subject: &PublicKey,
+    issuer_key_id: Option<&[u8]>,
+) -> Result<Vec<Extension>> {
     let mut out = vec![
         extension(
             &BasicConstraints {
@@ -129,25 +134,6 @@ pub(crate) fn scep_ra(subject: &PublicKey, issuer_key_id: &[u8]) -> Result<Vec<E
             true,
         )?,
     ];
-    out.extend(key_ids(subject, Some(issuer_key_id))?);
-    Ok(out)
-}
-
-/// A requester's throw-away self-signed certificate (RFC 8894, section 2.3).
-pub(crate) fn self_signed(subject: &PublicKey) -> Result<Vec<Extension>> {
-    let mut out = vec![
-        extension(
-            &BasicConstraints {
-                ca: false,
-                path_len_constraint: None,
-            },
-            true,
-        )?,
-        extension(
-            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
-            true,
-        )?,
-    ];
-    out.extend(key_ids(subject, None)?);
+    out.extend(key_ids(subject, issuer_key_id)?);
     Ok(out)
 }

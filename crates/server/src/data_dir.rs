@@ -295,11 +295,5 @@ impl DataDir {
 }
 
 fn getrandom_fill(buf: &mut [u8]) -> Result<(), DataError> {
-    devicetrust_pki::SerialNumber::random()
-        .map(|s| {
-            for (dst, src) in buf.iter_mut().zip(s.as_bytes().iter().skip(1)) {
-                *dst = *src;
-            }
-        })
-        .map_err(DataError::from)
+    getrandom::fill(buf).map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))
 }

@@ -204,32 +204,12 @@ impl<T: Transport> ScepClient<T> {
         message_type: MessageType,
         encryption: Option<ContentEncryption>,
     ) -> Result<Enrollment, ClientError> {
-        self.enroll_as(
-            key,
-            csr,
-            signer_cert,
-            message_type,
-            encryption,
-            &transaction_id_for(key),
-        )
-    }
-
-    /// [`ScepClient::enroll`] with a chosen transaction ID (load tests reuse keys).
-    pub fn enroll_as(
-        &self,
-        key: &PrivateKey,
-        csr: &[u8],
-        signer_cert: &Certificate,
-        message_type: MessageType,
-        encryption: Option<ContentEncryption>,
-        transaction_id: &str,
-    ) -> Result<Enrollment, ClientError> {
         self.exchange(
             key,
             signer_cert,
             message_type,
             csr,
-            transaction_id,
+            &transaction_id_for(key),
             encryption,
         )
     }

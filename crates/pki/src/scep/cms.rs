@@ -109,7 +109,6 @@ pub(crate) struct ParsedSigned {
     digest_oid: ObjectIdentifier,
     signature_algorithm: AlgorithmIdentifierOwned,
     signed_attrs: Vec<u8>,
-    canonical_attrs: Vec<u8>,
     signature: Vec<u8>,
 }
 
@@ -137,11 +136,6 @@ pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
         attribute: "signed attributes",
     })?;
     let attributes = super::loose::attributes(&signed_attrs)?;
-    // RFC 5652 signs the DER (sorted) encoding; some encoders (Go's pkcs7)
-    // sign that but send the SET unsorted, others sign what they send.
-    let canonical_attrs = SetOfVec::try_from(attributes.clone())
-        .and_then(|set| set.to_der())
-        .map_err(der_error("signed attributes"))?;
     Ok(ParsedSigned {
         content_type: parts.content_type,
         content: parts.content,
@@ -150,7 +144,6 @@ pub(crate) fn parse_signed(der: &[u8]) -> Result<ParsedSigned, ScepError> {
         digest_oid: si.digest_oid,
         signature_algorithm: si.signature_algorithm,
         signed_attrs,
-        canonical_attrs,
         signature: si.signature,
     })
 }
@@ -208,10 +201,18 @@ impl ParsedSigned {
         backend
             .verify(key, algorithm, &self.signed_attrs, &self.signature)
             .or_else(|first| {
-                if self.canonical_attrs == self.signed_attrs {
+                // RFC 5652 signs the DER (sorted) encoding; some encoders
+                // (Go's pkcs7) sign that but send the SET unsorted, others
+                // sign what they send. Re-encode only when the first fails.
+                let Ok(canonical) =
+                    SetOfVec::try_from(self.attributes.clone()).and_then(|set| set.to_der())
+                else {
+                    return Err(first);
+                };
+                if canonical == self.signed_attrs {
                     return Err(first);
                 }
-                backend.verify(key, algorithm, &self.canonical_attrs, &self.signature)
+                backend.verify(key, algorithm, &canonical, &self.signature)
             })
             .map_err(|e| ScepError::BadMessageCheck {
                 reason: format!("signer signature: {e}"),

@@ -4,22 +4,11 @@
 use std::sync::OnceLock;
 
 use super::{ContentEncryption, PkiMessage, ScepPolicy};
-use crate::{KeyPolicy, default_backend};
-
-fn lenient() -> ScepPolicy {
-    ScepPolicy {
-        key_policy: KeyPolicy {
-            allow_sha1: true,
-            ..KeyPolicy::default()
-        },
-        minimum_encryption: ContentEncryption::DesCbc,
-        ..ScepPolicy::default()
-    }
-}
+use crate::default_backend;
 
 /// Decodes and verifies a PKIMessage.
 pub fn pki_message(data: &[u8]) {
-    let _ = PkiMessage::decode(data, &lenient(), default_backend());
+    let _ = PkiMessage::decode(data, &ScepPolicy::lenient(), default_backend());
 }
 
 /// Opens `data` as a pkcsPKIEnvelope with a fixed RSA key: BER

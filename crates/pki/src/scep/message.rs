@@ -39,6 +39,22 @@ impl Default for ScepPolicy {
     }
 }
 
+impl ScepPolicy {
+    /// Accepts what old peers send: SHA-1 and single DES. For clients
+    /// (which must take what servers answer) and for diagnostics; a server
+    /// should allow these only for the configurations that need them.
+    pub fn lenient() -> Self {
+        Self {
+            key_policy: KeyPolicy {
+                allow_sha1: true,
+                ..KeyPolicy::default()
+            },
+            minimum_encryption: ContentEncryption::DesCbc,
+            ..Self::default()
+        }
+    }
+}
+
 /// A decoded `pkiMessage` whose signature verified.
 #[derive(Debug, Clone)]
 pub struct PkiMessage {
