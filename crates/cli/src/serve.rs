@@ -2,12 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use devicetrust_pki::scep::{ChallengeKind, ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
-use devicetrust_server::{DataDir, scep_router};
+use devicetrust_server::api::router;
+use devicetrust_server::{DataDir, Service, ServiceOptions};
 use serde_json::json;
 
 use crate::CliError;
@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The URL devices reach the service at (default: http://<listen address>).
+    #[arg(long)]
+    pub base_url: Option<String>,
 }
 
 /// Device-integration commands.
@@ -124,10 +127,6 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 }
 
 pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
-    let dir = DataDir::new(&args.data);
-    let ca = Arc::new(dir.open_or_init_ca(backend).map_err(failed)?);
-    let endpoints = Arc::new(dir.endpoints(ca).map_err(failed)?);
-    let ids = endpoints.ids();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -135,12 +134,25 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(failed)?;
         let addr = listener.local_addr().map_err(failed)?;
-        let app = scep_router(endpoints).route("/healthz", axum::routing::get(|| async { "ok" }));
-        print_json(&json!({
+        let options = ServiceOptions {
+            base_url: args
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            ..ServiceOptions::default()
+        };
+        let opened = Service::open(DataDir::new(&args.data), backend, options).map_err(failed)?;
+        let ids = opened.service.endpoints().ids();
+        let mut started = json!({
             "listening": addr.to_string(),
             "scep": ids.iter().map(|id| format!("http://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
-        }));
+        });
+        if let Some(token) = &opened.admin_token {
+            // Shown this once; only its SHA-256 is kept.
+            started["adminToken"] = json!(token.as_str());
+        }
+        print_json(&started);
         tracing::info!(%addr, "serving");
-        devicetrust_server::serve(listener, app).await.map_err(failed)
+        devicetrust_server::serve(listener, router(opened.service)).await.map_err(failed)
     })
 }

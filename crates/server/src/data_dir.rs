@@ -14,6 +14,7 @@ use devicetrust_pki::scep::{
     Challenge, ChallengeKind, DynamicChallenges, ScepConfig, ScepService, StaticChallenge,
 };
 use devicetrust_pki::{Backend, Ca, CaConfig, CaDir, Certificate, KeyAlgorithm, PrivateKey};
+use devicetrust_store::SqliteStore;
 use zeroize::Zeroizing;
 
 use crate::endpoints::{ScepEndpoint, ScepEndpoints};
@@ -124,14 +125,29 @@ impl DataDir {
     /// the device registry shares, so a deactivation and its revocations
     /// commit together.
     pub fn open_or_init_ca(&self, backend: &'static dyn Backend) -> Result<Ca, DataError> {
+        Ok(self.open_ca_and_store(backend)?.0)
+    }
+
+    /// Like [`open_or_init_ca`](Self::open_or_init_ca), also returning the
+    /// SQLite store that is the CA's ledger, for the device registry to share.
+    pub fn open_ca_and_store(
+        &self,
+        backend: &'static dyn Backend,
+    ) -> Result<(Ca, Arc<SqliteStore>), DataError> {
         let ca_dir = CaDir::new(self.file("ca"));
         if !self.file("ca").join("ca.json").exists() {
             std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&self.dir, e))?;
             ca_dir.init(CaConfig::default(), backend)?;
         }
         let db = devicetrust_store::commands::database_path(&self.dir);
-        let ledger = devicetrust_store::SqliteStore::open(&db).map_err(|e| self.io(&db, e))?;
-        Ok(ca_dir.open_with_ledger(backend, Arc::new(ledger))?)
+        let store = Arc::new(SqliteStore::open(&db).map_err(|e| self.io(&db, e))?);
+        let ca = ca_dir.open_with_ledger(backend, store.clone())?;
+        Ok((ca, store))
+    }
+
+    /// The folder itself.
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
 
     fn io(&self, path: &Path, e: impl std::fmt::Display) -> DataError {

@@ -29,14 +29,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 mod data_dir;
 mod endpoints;
 pub mod message_param;
 mod scep_routes;
+pub mod service;
 
 pub use data_dir::{DataDir, DataError, DesktopIntegration, NewIntegration, StoredChallenge};
 pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use scep_routes::{MAX_BODY, router as scep_router};
+pub use service::{Opened, Service, ServiceOptions};
 
 /// Serves `router` on `listener` until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
