@@ -40,6 +40,9 @@ pub enum DataError {
     /// Something asked for is not there.
     #[error("{0}")]
     NotFound(String),
+    /// A change was refused as invalid.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// How a desktop configuration admits SCEP requests.

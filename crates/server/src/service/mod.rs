@@ -3,6 +3,7 @@
 //! configurations, management attestation, EDR signals, policies and the
 //! admin tokens. [`crate::api::router`] serves it over HTTP.
 
+pub mod policies;
 pub mod settings;
 pub(crate) mod tokens;
 
@@ -57,6 +58,7 @@ pub struct Service {
     pub(crate) settings: SettingsFile,
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
+    pub(crate) policies: policies::PolicyStore,
 }
 
 /// What [`Service::open`] returns.
@@ -110,6 +112,7 @@ impl Service {
             endpoints,
             settings,
             attestor: RwLock::new(attestor),
+            policies: policies::PolicyStore::default(),
             options,
         };
         Ok(Opened {
