@@ -4,7 +4,9 @@
 //! - `/api/v1/...`: the admin API (Okta-shaped; `SSWS` or `Bearer` token);
 //! - `/device/v1/...`: what Okta Verify does (request-signed with the device's key);
 //! - `/api/v1/authorize`: the decision API;
-//! - `/healthz`.
+//! - `/healthz` and `/metrics`.
+//!
+//! Every route is instrumented and limited by [`crate::ops::instrument`].
 
 mod admin;
 pub mod auth;
@@ -29,5 +31,6 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(authorize::routes())
         .route("/healthz", get(|| async { "ok" }))
         .with_state(service.clone());
-    crate::scep_router(service.endpoints.clone()).merge(api)
+    let all = crate::scep_router(service.endpoints.clone()).merge(api);
+    crate::ops::instrument(all, service.metrics.clone(), service.options.limits)
 }

@@ -31,6 +31,8 @@ pub struct ServiceOptions {
     pub org: String,
     /// Devices whose EDR signals are kept in memory.
     pub signal_capacity: NonZeroUsize,
+    /// Body size and time limits for every request.
+    pub limits: crate::ops::Limits,
 }
 
 impl Default for ServiceOptions {
@@ -39,6 +41,7 @@ impl Default for ServiceOptions {
             base_url: "http://127.0.0.1:8080".into(),
             org: "default".into(),
             signal_capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
+            limits: crate::ops::Limits::default(),
         }
     }
 }
@@ -59,6 +62,7 @@ pub struct Service {
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) policies: policies::PolicyStore,
+    pub(crate) metrics: Arc<crate::ops::Metrics>,
 }
 
 /// What [`Service::open`] returns.
@@ -113,6 +117,7 @@ impl Service {
             settings,
             attestor: RwLock::new(attestor),
             policies: policies::PolicyStore::default(),
+            metrics: Arc::new(crate::ops::Metrics::new()),
             options,
         };
         Ok(Opened {
@@ -134,6 +139,11 @@ impl Service {
     /// The served SCEP configurations.
     pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
         &self.endpoints
+    }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> &Arc<crate::ops::Metrics> {
+        &self.metrics
     }
 
     /// The options it runs with.
