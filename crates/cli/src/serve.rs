@@ -159,9 +159,9 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
             "listening": addr.to_string(),
             "scep": ids.iter().map(|id| format!("{scheme}://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
         });
-        if let Some(token) = &opened.admin_token {
+        if let (Some(token), Some(map)) = (&opened.admin_token, started.as_object_mut()) {
             // Shown this once; only its SHA-256 is kept.
-            started["adminToken"] = json!(token.as_str());
+            map.insert("adminToken".into(), json!(token.as_str()));
         }
         print_json(&started);
         tracing::info!(%addr, "serving");
