@@ -14,11 +14,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api_client;
 mod attest;
 mod ca;
 mod demo;
 mod devices;
+mod flows;
 mod http_transport;
+mod load;
 mod output;
 mod policy;
 mod scep;
@@ -28,6 +31,7 @@ pub use attest::AttestCommand;
 pub use ca::CaCommand;
 pub use demo::DemoArgs;
 pub use devices::DevicesCommand;
+pub use load::LoadArgs;
 pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
 pub use serve::{IntegrationsCommand, ServeArgs};
@@ -70,6 +74,8 @@ pub enum Command {
     /// App sign-on policies: check, eval (with an explanation), diff.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Load the whole service on loopback: enrollments and authorize calls together.
+    Load(LoadArgs),
 }
 
 /// A command's failure: a one-line reason and an exit code.
@@ -134,6 +140,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Devices(cmd) => devices::run(cmd),
         Command::Attest(cmd) => attest::run(cmd, backend),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Load(args) => load::run(&args, backend),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

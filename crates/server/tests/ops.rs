@@ -34,7 +34,10 @@ fn app() -> Router {
         )
 }
 
-#[expect(clippy::unwrap_used, reason = "test setup: a failure here should fail the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "test setup: a failure here should fail the test"
+)]
 async fn start(options: ListenOptions, limits: Limits) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -66,7 +69,10 @@ fn fast() -> (ListenOptions, Limits) {
     )
 }
 
-#[expect(clippy::unwrap_used, reason = "test helper: a failure here should fail the test")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "test helper: a failure here should fail the test"
+)]
 /// Sends raw bytes and reads until the server closes or `wait` passes.
 async fn exchange(addr: std::net::SocketAddr, bytes: &[u8], wait: Duration) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
