@@ -44,9 +44,22 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "rustcrypto")]
     pub backend: String,
 
+    /// Log format on stderr: `text`, or `json` (one object per line, for log pipelines).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The commands.
@@ -130,7 +143,13 @@ fn backend(name: &str) -> Result<&'static dyn devicetrust_pki::Backend, CliError
 
 /// Runs a parsed command line, printing a one-line reason on failure.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging();
+    // The service logs each request at info; other commands stay quiet.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_level);
     let result = backend(&cli.backend).and_then(|backend| match cli.command {
         Command::Ca(cmd) => ca::run(cmd, backend),
         Command::Demo(args) => demo::run(&args, backend),
@@ -151,13 +170,17 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Logs go to stderr, quiet unless `RUST_LOG` asks for more, so stdout stays machine-readable.
-fn init_logging() {
+/// Logs go to stderr, at `default_level` unless `RUST_LOG` says otherwise,
+/// so stdout stays machine-readable.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // A second init (tests calling run twice) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second init (tests calling run twice) is harmless; ignore it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
