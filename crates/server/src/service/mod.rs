@@ -3,6 +3,9 @@
 //! configurations, management attestation, EDR signals, policies and the
 //! admin tokens. [`crate::api::router`] serves it over HTTP.
 
+pub mod admin_audit;
+pub mod crl;
+pub mod integrations;
 pub mod policies;
 pub mod settings;
 pub(crate) mod tokens;
@@ -59,6 +62,7 @@ pub struct Service {
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) policies: policies::PolicyStore,
+    pub(crate) crl: crl::CrlCache,
 }
 
 /// What [`Service::open`] returns.
@@ -99,6 +103,7 @@ impl Service {
                 .add_desktop(platform, DesktopTrust::our_ca(&ca))
                 .map_err(|e| DataError::NotFound(e.to_string()))?;
         }
+        integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
         let attestor = Attestor::new(configurations, backend)
             .map_err(|e| DataError::NotFound(e.to_string()))?;
         let service = Self {
@@ -113,6 +118,7 @@ impl Service {
             settings,
             attestor: RwLock::new(attestor),
             policies: policies::PolicyStore::default(),
+            crl: crl::CrlCache::default(),
             options,
         };
         Ok(Opened {
