@@ -655,3 +655,11 @@ pub fn get_ca(service: &Service, id: &str) -> Result<StoredCa, IntegrationError>
             id: id.to_owned(),
         })
 }
+
+impl Service {
+    /// The management attestor the integrations configure (changes take
+    /// its write lock; attestation takes its read lock).
+    pub fn attestation(&self) -> &std::sync::RwLock<Attestor> {
+        &self.attestor
+    }
+}

@@ -98,15 +98,14 @@ fn filter(search: Option<&str>) -> Result<(DeviceFilter, Vec<Clause>), ApiError>
                 filter.status = Some(status);
             }
             "profile.platform" if exact && filter.platform.is_none() => {
-                let platform: Platform = serde_json::from_value(serde_json::Value::String(
-                    clause.value.clone(),
-                ))
-                .map_err(|_| {
-                    refuse(
+                let platform: Platform =
+                    serde_json::from_value(serde_json::Value::String(clause.value.clone()))
+                        .map_err(|_| {
+                            refuse(
                         "profile.platform: expected one of ANDROID, IOS, MACOS, WINDOWS, CHROMEOS"
                             .into(),
                     )
-                })?;
+                        })?;
                 filter.platform = Some(platform);
             }
             "profile.displayName" => names.push(clause),
