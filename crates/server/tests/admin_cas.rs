@@ -12,64 +12,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{Server, assert_error, causes};
-use devicetrust_attestation::{DesktopRequest, Outcome, Platform, nonce};
-use devicetrust_pki::{
-    Ca, CaConfig, Certificate, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder,
-    default_backend,
-};
+use common::{Server, assert_error, attest, causes, managed_by, their_ca};
+use devicetrust_pki::{Certificate, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
 use serde_json::json;
-
-/// A CA that is not ours, as a customer's MDM would run.
-fn their_ca() -> Ca {
-    Ca::create(
-        CaConfig::default(),
-        default_backend(),
-        Arc::new(MemoryLedger::new()),
-    )
-    .unwrap()
-    .ca
-}
-
-/// Attests `device` with a fresh leaf from `ca` and a signed nonce.
-fn attest(server: &Server, ca: &Ca, device: &str) -> Outcome {
-    let backend = default_backend();
-    let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
-    let signer = backend.signer(&key).unwrap();
-    let csr = RequestBuilder::new(&format!("CN=alice managementAttestation {device}"))
-        .sign(signer.as_ref())
-        .unwrap();
-    let leaf = ca
-        .issue(&ca.parse_request(&csr).unwrap(), &IssueOptions::default())
-        .unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let attestor = server.service.attestation().read().unwrap();
-    let issued = attestor.issue_nonce("default", device, now).unwrap();
-    let proof = nonce::prove(signer.as_ref(), &issued.nonce).unwrap();
-    attestor.attest_desktop(
-        &DesktopRequest {
-            platform: Platform::MacOs,
-            org: "default",
-            device_id: device,
-            leaf: &leaf,
-            intermediates: &[],
-            nonce: &issued.nonce,
-            proof: &proof,
-        },
-        now,
-    )
-}
-
-fn managed_by(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Managed {
-            configuration_id, ..
-        } => Some(configuration_id.to_string()),
-        _ => None,
-    }
-}
 
 fn upload(server: &Server, body: &[u8], content_type: &str) -> common::Answer {
     server.raw(

@@ -9,10 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use devicetrust_attestation::{DesktopRequest, Outcome, Platform as AttestedPlatform, nonce};
 use devicetrust_devices::{
     Actor, Device, DeviceProfile, EnrollmentRequest, OrgId, Platform, UserId,
 };
-use devicetrust_pki::default_backend;
+use devicetrust_pki::{
+    Ca, CaConfig, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder, default_backend,
+};
 use devicetrust_server::{DataDir, Service, ServiceOptions, api};
 use serde_json::Value;
 
@@ -244,6 +247,55 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// A CA that is not ours, as a customer's MDM would run.
+pub fn their_ca() -> Ca {
+    Ca::create(
+        CaConfig::default(),
+        default_backend(),
+        Arc::new(MemoryLedger::new()),
+    )
+    .unwrap()
+    .ca
+}
+
+/// Attests `device` with a fresh leaf from `ca` and a signed nonce.
+pub fn attest(server: &Server, ca: &Ca, device: &str) -> Outcome {
+    let backend = default_backend();
+    let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
+    let signer = backend.signer(&key).unwrap();
+    let csr = RequestBuilder::new(&format!("CN=alice managementAttestation {device}"))
+        .sign(signer.as_ref())
+        .unwrap();
+    let leaf = ca
+        .issue(&ca.parse_request(&csr).unwrap(), &IssueOptions::default())
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let attestor = server.service.attestation().read().unwrap();
+    let issued = attestor.issue_nonce("default", device, now).unwrap();
+    let proof = nonce::prove(signer.as_ref(), &issued.nonce).unwrap();
+    attestor.attest_desktop(
+        &DesktopRequest {
+            platform: AttestedPlatform::MacOs,
+            org: "default",
+            device_id: device,
+            leaf: &leaf,
+            intermediates: &[],
+            nonce: &issued.nonce,
+            proof: &proof,
+        },
+        now,
+    )
+}
+
+pub fn managed_by(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Managed {
+            configuration_id, ..
+        } => Some(configuration_id.to_string()),
+        _ => None,
     }
 }
 
