@@ -258,6 +258,28 @@ impl DataDir {
         Ok(out)
     }
 
+    /// Replaces the secret of the static configuration `id`; returns the new
+    /// secret, shown once. The old one stops working once the endpoint is
+    /// rebuilt from the stored configurations ([`Self::endpoints`]).
+    pub fn reset_static(&self, id: &str) -> Result<Zeroizing<String>, DataError> {
+        let mut all = self.integrations()?;
+        let found = all
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
+        if !matches!(found.challenge, StoredChallenge::Static { .. }) {
+            return Err(DataError::Invalid(format!(
+                "desktop configuration {id} has no static secret to reset"
+            )));
+        }
+        let (challenge, secret) = StaticChallenge::generate()?;
+        found.challenge = StoredChallenge::Static {
+            secret_sha256: challenge.digest_hex(),
+        };
+        self.save_integrations(&all)?;
+        Ok(secret)
+    }
+
     /// Builds the served endpoints from the stored configurations.
     pub fn endpoints(&self, ca: Arc<Ca>) -> Result<ScepEndpoints, DataError> {
         let endpoints = ScepEndpoints::new();

@@ -3,6 +3,9 @@
 //! configurations, management attestation, EDR signals, policies and the
 //! admin tokens. [`crate::api::router`] serves it over HTTP.
 
+pub mod admin_audit;
+pub mod crl;
+pub mod integrations;
 pub mod policies;
 pub mod settings;
 pub(crate) mod tokens;
@@ -63,6 +66,7 @@ pub struct Service {
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) policies: policies::PolicyStore,
     pub(crate) metrics: Arc<crate::ops::Metrics>,
+    pub(crate) crl: crl::CrlCache,
 }
 
 /// What [`Service::open`] returns.
@@ -103,6 +107,7 @@ impl Service {
                 .add_desktop(platform, DesktopTrust::our_ca(&ca))
                 .map_err(|e| DataError::NotFound(e.to_string()))?;
         }
+        integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
         let attestor = Attestor::new(configurations, backend)
             .map_err(|e| DataError::NotFound(e.to_string()))?;
         let service = Self {
@@ -118,6 +123,7 @@ impl Service {
             attestor: RwLock::new(attestor),
             policies: policies::PolicyStore::default(),
             metrics: Arc::new(crate::ops::Metrics::new()),
+            crl: crl::CrlCache::default(),
             options,
         };
         Ok(Opened {

@@ -8,7 +8,8 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::settings::{Settings, StoredToken};
+use super::admin_audit::{self, AdminEvent};
+use super::settings::{Settings, SettingsFile, StoredToken};
 use crate::DataError;
 
 /// Tokens start with this, so secret scanners and people can tell them apart.
@@ -51,6 +52,32 @@ pub(crate) fn check<'a>(settings: &'a Settings, presented: &str) -> Option<&'a S
         }
     }
     found
+}
+
+/// Rotates the token `used` (by ID): a new token, returned once, and the
+/// used one revoked, in one settings update. `None` when `used` is no
+/// longer live (a concurrent rotation revoked it first).
+pub(crate) fn rotate(
+    file: &SettingsFile,
+    used: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(StoredToken, Zeroizing<String>)>, DataError> {
+    let (stored, token) = generate(now)?;
+    let audit = AdminEvent::new(now, used, "system.api_token.rotate", "Token", used)?
+        .with_details(serde_json::json!({ "newTokenId": stored.id }));
+    file.update(|s| {
+        let Some(old) = s
+            .admin_tokens
+            .iter_mut()
+            .find(|t| t.id == used && t.revoked.is_none())
+        else {
+            return Ok(None);
+        };
+        old.revoked = Some(now);
+        s.admin_tokens.push(stored.clone());
+        admin_audit::push(s, audit)?;
+        Ok(Some((stored, token)))
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,665 @@
+//! Device integrations ("Security > Device Integrations > Endpoint
+//! Management") and the uploaded CAs that "use my own CA" desktops trust.
+//!
+//! Each integration is one attestation [`Configuration`], saved in the
+//! settings file with its configuration ID, so the attestor is rebuilt at
+//! start with the same IDs ([`restore`]). Desktops with our CA are also SCEP
+//! configurations in the data folder (their RA and challenge secrets live
+//! there, as digests); a deactivated one is not served. Mobile ones keep
+//! their `managementHint` as its digest only. Uploaded CAs are org-wide:
+//! every "use my own CA" desktop integration trusts all of them.
+//!
+//! Every change holds the attestor's write lock from start to end, so
+//! changes are serialised and the attestor, the settings file and the
+//! served endpoints agree once it is released.
+
+use std::sync::RwLockWriteGuard;
+
+use devicetrust_attestation::hint::{ManagementHint, SecretKey};
+use devicetrust_attestation::upload::{UploadError, check_upload};
+use devicetrust_attestation::{
+    Attestor, CaDetails, ConfigError, Configuration, ConfigurationId, ConfigurationKind,
+    Configurations, DesktopTrust, MobileManagement, Platform,
+};
+use devicetrust_pki::scep::{ChallengeKind, ScepConfig};
+use devicetrust_pki::{Ca, Certificate};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use super::Service;
+use super::admin_audit::{self, AdminEvent};
+use super::settings::Settings;
+use crate::{DataError, NewIntegration, ScepEndpoints};
+
+const INTEGRATIONS: &str = "deviceIntegrations";
+const CAS: &str = "certificateAuthorities";
+
+/// The most uploaded CAs kept: attestation tries each on every desktop check.
+pub const MAX_CAS: usize = 100;
+
+/// A platform, as the admin API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationPlatform {
+    /// macOS.
+    Macos,
+    /// Windows.
+    Windows,
+    /// Android.
+    Android,
+    /// iOS and iPadOS.
+    Ios,
+}
+
+impl IntegrationPlatform {
+    /// The attestation platform.
+    pub fn attestation(self) -> Platform {
+        match self {
+            Self::Macos => Platform::MacOs,
+            Self::Windows => Platform::Windows,
+            Self::Android => Platform::Android,
+            Self::Ios => Platform::Ios,
+        }
+    }
+
+    /// Whether it attests with a client certificate.
+    pub fn is_desktop(self) -> bool {
+        self.attestation().is_desktop()
+    }
+}
+
+/// A desktop SCEP challenge type, as the admin API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChallengeType {
+    /// One static secret.
+    Static,
+    /// One-time challenges from a challenge URL.
+    Dynamic,
+}
+
+/// What an integration checks, as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationKind {
+    /// A desktop with our CA, served over SCEP (its secrets are in the data folder).
+    #[serde(rename_all = "camelCase")]
+    Scep {
+        /// The challenge type.
+        challenge: ChallengeType,
+        /// The SCEP URL given to the MDM.
+        scep_url: String,
+        /// The dynamic challenge URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        challenge_url: Option<String>,
+    },
+    /// A desktop trusting the uploaded CAs.
+    Uploaded,
+    /// Android or iOS, proven with the managementHint.
+    #[serde(rename_all = "camelCase")]
+    Mobile {
+        /// "Device management provider".
+        provider_name: String,
+        /// "Enrollment link".
+        enrollment_link: String,
+        /// The secret key, as its digest.
+        hint: ManagementHint,
+    },
+}
+
+/// One integration as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredIntegration {
+    /// Its ID in the admin API.
+    pub id: String,
+    /// Its platform.
+    pub platform: IntegrationPlatform,
+    /// The attestation configuration ID (kept across restarts).
+    pub configuration_id: u64,
+    /// Whether it attests devices (and, for SCEP, is served).
+    pub active: bool,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// What it checks.
+    pub kind: IntegrationKind,
+}
+
+/// One uploaded CA as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredCa {
+    /// Its ID: derived from its fingerprint, so the same certificate keeps it.
+    pub id: String,
+    /// The certificate, PEM.
+    pub pem: String,
+    /// When it was uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+impl StoredCa {
+    /// The certificate's details.
+    pub fn details(&self) -> Result<CaDetails, DataError> {
+        let cert = Certificate::parse(self.pem.as_bytes())?;
+        Ok(CaDetails::of(&cert))
+    }
+}
+
+/// Why an integration change was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntegrationError {
+    /// No such integration or CA.
+    #[error("no {what} {id}")]
+    NotFound {
+        /// `DeviceIntegration` or `CertificateAuthority`.
+        what: &'static str,
+        /// The ID asked for.
+        id: String,
+    },
+    /// The request is not valid for this integration.
+    #[error("{0}")]
+    Invalid(String),
+    /// The CA upload was refused.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// The attestation configurations refused the change.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// A new secret, shown once.
+#[derive(Debug)]
+pub enum NewSecret {
+    /// A mobile integration's managementHint; the old one works until `previous_valid_until`.
+    Mobile {
+        /// The new key.
+        secret: SecretKey,
+        /// End of the old key's grace period, if it has one.
+        previous_valid_until: Option<OffsetDateTime>,
+    },
+    /// A static desktop challenge's new secret (the old one stops at once).
+    Static {
+        /// The new secret.
+        secret: Zeroizing<String>,
+    },
+}
+
+/// The saved integrations, in creation order.
+pub fn integrations(settings: &Settings) -> Result<Vec<StoredIntegration>, DataError> {
+    settings.section(INTEGRATIONS)
+}
+
+/// The uploaded CAs, in upload order.
+pub fn cas(settings: &Settings) -> Result<Vec<StoredCa>, DataError> {
+    settings.section(CAS)
+}
+
+fn invalid(e: impl std::fmt::Display) -> DataError {
+    DataError::Invalid(e.to_string())
+}
+
+/// A "use my own CA" trust holding every uploaded CA.
+fn uploaded_trust(cas: &[StoredCa]) -> Result<DesktopTrust, DataError> {
+    let mut trust = DesktopTrust::uploaded();
+    for ca in cas {
+        trust.upload(ca.pem.as_bytes()).map_err(invalid)?;
+    }
+    Ok(trust)
+}
+
+fn configuration(
+    stored: &StoredIntegration,
+    ca: &Ca,
+    cas: &[StoredCa],
+) -> Result<Configuration, DataError> {
+    let kind = match &stored.kind {
+        IntegrationKind::Scep { .. } => ConfigurationKind::Desktop(DesktopTrust::our_ca(ca)),
+        IntegrationKind::Uploaded => ConfigurationKind::Desktop(uploaded_trust(cas)?),
+        IntegrationKind::Mobile {
+            provider_name,
+            enrollment_link,
+            hint,
+        } => ConfigurationKind::Mobile(MobileManagement::restore(
+            provider_name.clone(),
+            enrollment_link.clone(),
+            hint.clone(),
+        )),
+    };
+    Ok(Configuration {
+        id: ConfigurationId(stored.configuration_id),
+        platform: stored.platform.attestation(),
+        active: stored.active,
+        kind,
+    })
+}
+
+/// At start: puts every saved integration back into `configurations` under
+/// its own ID, and stops serving deactivated SCEP integrations.
+pub fn restore(
+    settings: &Settings,
+    ca: &Ca,
+    configurations: &mut Configurations,
+    endpoints: &ScepEndpoints,
+) -> Result<(), DataError> {
+    let cas = cas(settings)?;
+    for stored in integrations(settings)? {
+        configurations
+            .restore(configuration(&stored, ca, &cas)?)
+            .map_err(invalid)?;
+        if !stored.active && matches!(stored.kind, IntegrationKind::Scep { .. }) {
+            endpoints.remove(&stored.id);
+        }
+    }
+    Ok(())
+}
+
+fn random_id(prefix: &str) -> Result<String, DataError> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw)
+        .map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))?;
+    Ok(format!("{prefix}{}", hex::encode(raw)))
+}
+
+fn write_attestor(service: &Service) -> RwLockWriteGuard<'_, Attestor> {
+    service
+        .attestor
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Serves the saved SCEP configuration `id` now (rebuilt from the data folder).
+fn serve(service: &Service, id: &str) -> Result<(), DataError> {
+    let fresh = service.data.endpoints(service.ca.clone())?;
+    let endpoint = fresh
+        .remove(id)
+        .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
+    service.endpoints.insert_shared(endpoint);
+    Ok(())
+}
+
+fn event(
+    now: OffsetDateTime,
+    actor: &str,
+    event_type: &str,
+    stored: &StoredIntegration,
+) -> Result<AdminEvent, DataError> {
+    Ok(
+        AdminEvent::new(now, actor, event_type, "DeviceIntegration", &stored.id)?.with_details(
+            serde_json::json!({
+                "platform": stored.platform,
+                "configurationId": ConfigurationId(stored.configuration_id).to_string(),
+            }),
+        ),
+    )
+}
+
+/// Saves a new integration whose configuration is already in `next`, then publishes `next`.
+fn save_new(
+    service: &Service,
+    attestor: &mut Attestor,
+    next: Configurations,
+    stored: &StoredIntegration,
+    actor: &str,
+) -> Result<(), IntegrationError> {
+    let audit = event(stored.created, actor, "device.integration.create", stored)?;
+    service.settings.update(|s| {
+        let mut all = integrations(s)?;
+        all.push(stored.clone());
+        s.set_section(INTEGRATIONS, &all)?;
+        admin_audit::push(s, audit)
+    })?;
+    *attestor.configurations_mut() = next;
+    Ok(())
+}
+
+/// Adds a desktop integration with our CA and a static or dynamic
+/// challenge, served at once. Returns it and its secrets, shown once.
+pub fn add_scep(
+    service: &Service,
+    platform: IntegrationPlatform,
+    challenge: ChallengeType,
+    scep: ScepConfig,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, NewIntegration), IntegrationError> {
+    if !platform.is_desktop() {
+        return Err(IntegrationError::Invalid(
+            "SCEP integrations are for MACOS and WINDOWS".into(),
+        ));
+    }
+    let mut attestor = write_attestor(service);
+    let kind = match challenge {
+        ChallengeType::Static => ChallengeKind::Static,
+        ChallengeType::Dynamic => ChallengeKind::Dynamic,
+    };
+    let mut next = attestor.configurations().clone();
+    let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&service.ca))?;
+    let new = service
+        .data
+        .add_desktop(&service.ca, kind, &service.options.base_url, scep)?;
+    let stored = StoredIntegration {
+        id: new.id.clone(),
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Scep {
+            challenge,
+            scep_url: new.scep_url.clone(),
+            challenge_url: new.challenge_url.clone(),
+        },
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    serve(service, &stored.id)?;
+    Ok((stored, new))
+}
+
+/// Adds a desktop integration that trusts the uploaded CAs (no SCEP).
+pub fn add_uploaded(
+    service: &Service,
+    platform: IntegrationPlatform,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<StoredIntegration, IntegrationError> {
+    if !platform.is_desktop() {
+        return Err(IntegrationError::Invalid(
+            "uploaded CAs are for MACOS and WINDOWS integrations".into(),
+        ));
+    }
+    let mut attestor = write_attestor(service);
+    let mut next = attestor.configurations().clone();
+    let trust = uploaded_trust(&cas(&service.settings.read())?)?;
+    let id = next.add_desktop(platform.attestation(), trust)?;
+    let stored = StoredIntegration {
+        id: random_id("dvi")?,
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Uploaded,
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    Ok(stored)
+}
+
+/// Adds an Android or iOS integration; returns it and its managementHint
+/// secret key, shown once.
+pub fn add_mobile(
+    service: &Service,
+    platform: IntegrationPlatform,
+    provider_name: &str,
+    enrollment_link: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, SecretKey), IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut next = attestor.configurations().clone();
+    let (id, secret) = next.add_mobile(platform.attestation(), provider_name, enrollment_link)?;
+    let stored = StoredIntegration {
+        id: random_id("dvi")?,
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Mobile {
+            provider_name: provider_name.to_owned(),
+            enrollment_link: enrollment_link.to_owned(),
+            hint: mobile_hint(&next, id)?,
+        },
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    Ok((stored, secret))
+}
+
+fn mobile_hint(
+    configurations: &Configurations,
+    id: ConfigurationId,
+) -> Result<ManagementHint, IntegrationError> {
+    match &configurations.get(id)?.kind {
+        ConfigurationKind::Mobile(m) => Ok(m.hint().clone()),
+        _ => Err(ConfigError::NotMobile { id }.into()),
+    }
+}
+
+/// The saved integration `id`.
+pub fn get(service: &Service, id: &str) -> Result<StoredIntegration, IntegrationError> {
+    integrations(&service.settings.read())?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| IntegrationError::NotFound {
+            what: "DeviceIntegration",
+            id: id.to_owned(),
+        })
+}
+
+/// Replaces an integration's saved form and publishes `next` (if given).
+fn save_changed(
+    service: &Service,
+    attestor: &mut Attestor,
+    next: Option<Configurations>,
+    stored: &StoredIntegration,
+    audit: AdminEvent,
+) -> Result<(), IntegrationError> {
+    service.settings.update(|s| {
+        let mut all = integrations(s)?;
+        if let Some(slot) = all.iter_mut().find(|i| i.id == stored.id) {
+            *slot = stored.clone();
+        }
+        s.set_section(INTEGRATIONS, &all)?;
+        admin_audit::push(s, audit)
+    })?;
+    if let Some(next) = next {
+        *attestor.configurations_mut() = next;
+    }
+    Ok(())
+}
+
+/// "Reset secret key": a mobile integration's managementHint (the old key
+/// keeps working for `grace`), or a static desktop challenge's secret.
+pub fn reset_secret(
+    service: &Service,
+    id: &str,
+    grace: Option<Duration>,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, NewSecret), IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut stored = get(service, id)?;
+    let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
+    match &mut stored.kind {
+        IntegrationKind::Mobile { hint, .. } => {
+            let config = ConfigurationId(stored.configuration_id);
+            let mut next = attestor.configurations().clone();
+            let secret = next.reset_secret(config, grace, now)?;
+            let new_hint = mobile_hint(&next, config)?;
+            let previous_valid_until = new_hint.grace_until(now);
+            *hint = new_hint;
+            save_changed(service, &mut attestor, Some(next), &stored, audit)?;
+            Ok((
+                stored,
+                NewSecret::Mobile {
+                    secret,
+                    previous_valid_until,
+                },
+            ))
+        }
+        IntegrationKind::Scep {
+            challenge: ChallengeType::Static,
+            ..
+        } => {
+            if grace.is_some_and(|g| g.is_positive()) {
+                return Err(IntegrationError::Invalid(
+                    "a static SCEP challenge has no grace period: the old secret stops at once"
+                        .into(),
+                ));
+            }
+            let secret = service.data.reset_static(&stored.id)?;
+            save_changed(service, &mut attestor, None, &stored, audit)?;
+            if stored.active {
+                serve(service, &stored.id)?;
+            }
+            Ok((stored, NewSecret::Static { secret }))
+        }
+        IntegrationKind::Scep { .. } | IntegrationKind::Uploaded => Err(IntegrationError::Invalid(
+            format!("integration {id} has no secret key to reset"),
+        )),
+    }
+}
+
+/// Activates or deactivates an integration: it stops (or resumes)
+/// attesting devices, and a SCEP one stops (or resumes) being served.
+pub fn set_active(
+    service: &Service,
+    id: &str,
+    active: bool,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<StoredIntegration, IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut stored = get(service, id)?;
+    if stored.active == active {
+        return Ok(stored);
+    }
+    stored.active = active;
+    let event_type = if active {
+        "device.integration.activate"
+    } else {
+        "device.integration.deactivate"
+    };
+    let audit = event(now, actor, event_type, &stored)?;
+    let mut next = attestor.configurations().clone();
+    next.set_active(ConfigurationId(stored.configuration_id), active)?;
+    save_changed(service, &mut attestor, Some(next), &stored, audit)?;
+    if matches!(stored.kind, IntegrationKind::Scep { .. }) {
+        if active {
+            serve(service, &stored.id)?;
+        } else {
+            service.endpoints.remove(&stored.id);
+        }
+    }
+    Ok(stored)
+}
+
+/// The "use my own CA" configurations in `configurations`.
+fn uploaded_ids(all: &[StoredIntegration]) -> impl Iterator<Item = ConfigurationId> + '_ {
+    all.iter()
+        .filter(|i| i.kind == IntegrationKind::Uploaded)
+        .map(|i| ConfigurationId(i.configuration_id))
+}
+
+/// Uploads CA certificates (PEM or DER, checked by
+/// [`check_upload`]); every "use my own CA" integration trusts them at
+/// once. Returns each certificate's record and whether it was new.
+pub fn upload_ca(
+    service: &Service,
+    input: &[u8],
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<(StoredCa, bool)>, IntegrationError> {
+    let certs = check_upload(input)?;
+    let mut attestor = write_attestor(service);
+    let settings = service.settings.read();
+    let mut saved = cas(&settings)?;
+    let mut next = attestor.configurations().clone();
+    let uploaded = integrations(&settings)?;
+    let mut out = Vec::with_capacity(certs.len());
+    let mut events = Vec::new();
+    for cert in &certs {
+        let fingerprint = cert.fingerprint().to_ascii_lowercase();
+        let id = format!("ca{}", fingerprint.get(..20).unwrap_or(&fingerprint));
+        if let Some(existing) = saved.iter().find(|c| c.id == id) {
+            out.push((existing.clone(), false));
+            continue;
+        }
+        if saved.len() >= MAX_CAS {
+            return Err(IntegrationError::Invalid(format!(
+                "at most {MAX_CAS} CAs can be uploaded; delete one first"
+            )));
+        }
+        let pem = cert.to_pem().map_err(DataError::from)?;
+        for config in uploaded_ids(&uploaded) {
+            next.desktop_mut(config)?.upload(pem.as_bytes())?;
+        }
+        let stored = StoredCa {
+            id: id.clone(),
+            pem,
+            created: now,
+        };
+        events.push(
+            AdminEvent::new(now, actor, "pki.ca.upload", "CertificateAuthority", &id)?
+                .with_details(serde_json::json!({
+                    "subject": cert.subject().to_string(),
+                    "sha256": fingerprint,
+                })),
+        );
+        saved.push(stored.clone());
+        out.push((stored, true));
+    }
+    if !events.is_empty() {
+        service.settings.update(|s| {
+            s.set_section(CAS, &saved)?;
+            events.into_iter().try_for_each(|e| admin_audit::push(s, e))
+        })?;
+        *attestor.configurations_mut() = next;
+    }
+    Ok(out)
+}
+
+/// Deletes an uploaded CA: no integration trusts it any more.
+pub fn delete_ca(
+    service: &Service,
+    id: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(), IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let settings = service.settings.read();
+    let mut saved = cas(&settings)?;
+    let position =
+        saved
+            .iter()
+            .position(|c| c.id == id)
+            .ok_or_else(|| IntegrationError::NotFound {
+                what: "CertificateAuthority",
+                id: id.to_owned(),
+            })?;
+    let removed = saved.remove(position);
+    let fingerprint = removed.details()?.fingerprint;
+    let mut next = attestor.configurations().clone();
+    for config in uploaded_ids(&integrations(&settings)?) {
+        next.desktop_mut(config)?.remove(&fingerprint);
+    }
+    let audit = AdminEvent::new(now, actor, "pki.ca.delete", "CertificateAuthority", id)?;
+    service.settings.update(|s| {
+        s.set_section(CAS, &saved)?;
+        admin_audit::push(s, audit)
+    })?;
+    *attestor.configurations_mut() = next;
+    Ok(())
+}
+
+/// An uploaded CA by ID.
+pub fn get_ca(service: &Service, id: &str) -> Result<StoredCa, IntegrationError> {
+    cas(&service.settings.read())?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| IntegrationError::NotFound {
+            what: "CertificateAuthority",
+            id: id.to_owned(),
+        })
+}
+
+impl Service {
+    /// The management attestor the integrations configure (changes take
+    /// its write lock; attestation takes its read lock).
+    pub fn attestation(&self) -> &std::sync::RwLock<Attestor> {
+        &self.attestor
+    }
+}
