@@ -3,7 +3,13 @@
 //! configurations, management attestation, EDR signals, policies and the
 //! admin tokens. [`crate::api::router`] serves it over HTTP.
 
+pub mod context;
+pub mod device_api;
+pub mod device_keys;
+pub mod enrollment_tokens;
+pub mod management;
 pub mod policies;
+pub mod replay;
 pub mod settings;
 pub(crate) mod tokens;
 
@@ -31,6 +37,8 @@ pub struct ServiceOptions {
     pub org: String,
     /// Devices whose EDR signals are kept in memory.
     pub signal_capacity: NonZeroUsize,
+    /// The device API's windows and bounds.
+    pub device_api: device_api::DeviceApiOptions,
 }
 
 impl Default for ServiceOptions {
@@ -39,6 +47,7 @@ impl Default for ServiceOptions {
             base_url: "http://127.0.0.1:8080".into(),
             org: "default".into(),
             signal_capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
+            device_api: device_api::DeviceApiOptions::default(),
         }
     }
 }
@@ -59,6 +68,7 @@ pub struct Service {
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) policies: policies::PolicyStore,
+    pub(crate) device_api: device_api::DeviceApiState,
 }
 
 /// What [`Service::open`] returns.
@@ -113,6 +123,7 @@ impl Service {
             settings,
             attestor: RwLock::new(attestor),
             policies: policies::PolicyStore::default(),
+            device_api: device_api::DeviceApiState::new(&options.device_api),
             options,
         };
         Ok(Opened {
@@ -134,6 +145,31 @@ impl Service {
     /// The served SCEP configurations.
     pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
         &self.endpoints
+    }
+
+    /// The organisation it serves.
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    /// The SQLite store (registry, ledger, device keys, enrollment tokens).
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        &self.store
+    }
+
+    /// The settings file.
+    pub fn settings(&self) -> &SettingsFile {
+        &self.settings
+    }
+
+    /// The policies and device assurances.
+    pub fn policies(&self) -> &policies::PolicyStore {
+        &self.policies
+    }
+
+    /// The management attestor (its configurations, to change them).
+    pub fn attestor(&self) -> &RwLock<Attestor> {
+        &self.attestor
     }
 
     /// The options it runs with.
