@@ -63,6 +63,11 @@ impl Harness {
         });
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A fresh connection per request: a refusal sent before the
+            // body is read closes the connection, which a pooled client
+            // would only find out on its next request.
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .build()
             .into();
         Self {
@@ -126,6 +131,7 @@ impl Harness {
 
     /// Mints an enrollment token for `user` over the admin API.
     pub fn enrollment_token(&self, user: &str) -> String {
+        let user = percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
         let answer = self.admin(
             &format!("/api/v1/users/{user}/enrollment-tokens"),
             &json!({}),
