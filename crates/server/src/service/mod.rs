@@ -4,9 +4,15 @@
 //! admin tokens. [`crate::api::router`] serves it over HTTP.
 
 pub mod admin_audit;
+pub mod context;
 pub mod crl;
+pub mod device_api;
+pub mod device_keys;
+pub mod enrollment_tokens;
 pub mod integrations;
+pub mod management;
 pub mod policies;
+pub mod replay;
 pub mod settings;
 pub(crate) mod tokens;
 
@@ -36,6 +42,8 @@ pub struct ServiceOptions {
     pub signal_capacity: NonZeroUsize,
     /// Body size and time limits for every request.
     pub limits: crate::ops::Limits,
+    /// The device API's windows and bounds.
+    pub device_api: device_api::DeviceApiOptions,
 }
 
 impl Default for ServiceOptions {
@@ -45,6 +53,7 @@ impl Default for ServiceOptions {
             org: "default".into(),
             signal_capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
             limits: crate::ops::Limits::default(),
+            device_api: device_api::DeviceApiOptions::default(),
         }
     }
 }
@@ -67,6 +76,7 @@ pub struct Service {
     pub(crate) policies: policies::PolicyStore,
     pub(crate) metrics: Arc<crate::ops::Metrics>,
     pub(crate) crl: crl::CrlCache,
+    pub(crate) device_api: device_api::DeviceApiState,
 }
 
 /// What [`Service::open`] returns.
@@ -124,6 +134,7 @@ impl Service {
             policies: policies::PolicyStore::default(),
             metrics: Arc::new(crate::ops::Metrics::new()),
             crl: crl::CrlCache::default(),
+            device_api: device_api::DeviceApiState::new(&options.device_api),
             options,
         };
         Ok(Opened {
@@ -150,6 +161,31 @@ impl Service {
     /// Its metrics.
     pub fn metrics(&self) -> &Arc<crate::ops::Metrics> {
         &self.metrics
+    }
+
+    /// The organisation it serves.
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    /// The SQLite store (registry, ledger, device keys, enrollment tokens).
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        &self.store
+    }
+
+    /// The settings file.
+    pub fn settings(&self) -> &SettingsFile {
+        &self.settings
+    }
+
+    /// The policies and device assurances.
+    pub fn policies(&self) -> &policies::PolicyStore {
+        &self.policies
+    }
+
+    /// The management attestor (its configurations, to change them).
+    pub fn attestor(&self) -> &RwLock<Attestor> {
+        &self.attestor
     }
 
     /// The options it runs with.
