@@ -31,8 +31,24 @@ impl Answer {
 
     /// `errorSummary` of an Okta-shaped error, or the body's start.
     pub(crate) fn summary(&self) -> String {
-        match self.json().get("errorSummary").and_then(Value::as_str) {
-            Some(s) => s.to_owned(),
+        let json = self.json();
+        match json.get("errorSummary").and_then(Value::as_str) {
+            Some(s) => {
+                let causes: Vec<&str> = json
+                    .get("errorCauses")
+                    .and_then(Value::as_array)
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|c| c.get("errorSummary")?.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if causes.is_empty() {
+                    s.to_owned()
+                } else {
+                    format!("{s} ({})", causes.join("; "))
+                }
+            }
             None => String::from_utf8_lossy(
                 self.body
                     .get(..self.body.len().min(200))
@@ -63,6 +79,9 @@ impl Api {
     pub(crate) fn new(base: &str) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(60)))
+            // Drop idle connections before the server's 10 s keep-alive
+            // deadline does, so a request is never sent on a closing one.
+            .max_idle_age(Duration::from_secs(5))
             .http_status_as_error(false)
             .build()
             .into();

@@ -143,11 +143,12 @@ fn backend(name: &str) -> Result<&'static dyn devicetrust_pki::Backend, CliError
 
 /// Runs a parsed command line, printing a one-line reason on failure.
 pub fn run(cli: Cli) -> ExitCode {
-    // The service logs each request at info; other commands stay quiet.
-    let default_level = if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
+    // The service logs each request at info; other commands stay quiet, and
+    // the demo's narrative is not interleaved with the refusals it provokes.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Demo(_) => "error",
+        _ => "warn",
     };
     init_logging(cli.log_format, default_level);
     let result = backend(&cli.backend).and_then(|backend| match cli.command {

@@ -190,7 +190,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
             &mut device,
             &format!("user{i}"),
             json!({
-                "displayName": format!("load Mac {i}"), "platform": "MACOS", "udid": udid,
+                "displayName": format!("load Mac {i}"), "platform": "MACOS", "udid": udid, "registered": true,
                 "osVersion": "14.5.0", "diskEncryptionType": "ALL_INTERNAL_VOLUMES"
             }),
         )?;

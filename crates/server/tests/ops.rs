@@ -32,6 +32,7 @@ fn app() -> Router {
             "/echo",
             post(|body: axum::body::Bytes| async move { body.len().to_string() }),
         )
+        .route("/ignores-body", post(|| async { "ignored" }))
 }
 
 #[expect(
@@ -267,4 +268,28 @@ fn tls_config_refuses_files_that_are_not_pem() {
     std::fs::write(&junk, b"not pem").unwrap();
     let err = ops::tls_config(&junk, &junk).unwrap_err();
     assert!(err.to_string().contains("junk.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_handler_that_ignores_the_body_keeps_the_connection_usable() {
+    let (o, l) = fast();
+    let server = start(o, l).await;
+    // The body arrives after the headers, as from clients that write them
+    // separately; the handler never reads it. The connection must stay
+    // usable for the next request, as a pooling client assumes.
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /ignores-body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"{}").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = s
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    assert!(text.ends_with("ok"), "{text}");
 }

@@ -189,7 +189,7 @@ impl<'a> Story<'a> {
             &mut mac,
             "alice",
             json!({
-                "displayName": "alice's MacBook Pro", "platform": "MACOS", "udid": udid,
+                "displayName": "alice's MacBook Pro", "platform": "MACOS", "udid": udid, "registered": true,
                 "osVersion": "14.5.0", "diskEncryptionType": "ALL_INTERNAL_VOLUMES",
                 "secureHardwarePresent": true, "manufacturer": "Apple", "model": "MacBookPro18,3"
             }),
@@ -198,18 +198,38 @@ impl<'a> Story<'a> {
             registered.status == 201 && mac.id.is_some(),
             "the device is registered, ACTIVE, bound to alice",
         );
+        if !registered.ok() {
+            n.say(&format!(
+                "HTTP {}: {}",
+                registered.status,
+                registered.summary()
+            ));
+        }
         let device_id = mac.id.clone().unwrap_or_default();
         n.say(&format!("device {device_id}"));
         if let Some(m) = &mdm {
             let proof = flows::prove_desktop(self.backend, &mac, m)?;
+            let managed = proof.0.json().get("managed") == Some(&Value::Bool(true));
+            if !managed {
+                n.say(&format!(
+                    "HTTP {}: {}",
+                    proof.0.status,
+                    String::from_utf8_lossy(&proof.0.body)
+                ));
+            }
             n.check(
-                proof.0.json().get("managed") == Some(&Value::Bool(true)),
+                managed,
                 "the nonce signed with the SCEP certificate's key proves management",
             );
             let replay = mac.signed("POST", "/device/v1/management-proof", Some(&proof.1))?;
             n.check(
                 replay.json().get("managed") != Some(&Value::Bool(true)),
-                "the same signed nonce replayed is refused",
+                "the same signed nonce replayed is refused (and the latest proof is what counts)",
+            );
+            let fresh = flows::prove_desktop(self.backend, &mac, m)?;
+            n.check(
+                fresh.0.json().get("managed") == Some(&Value::Bool(true)),
+                "a fresh nonce proves management again",
             );
         }
         let session = mac.signed(
@@ -297,7 +317,7 @@ impl<'a> Story<'a> {
             &mut mac,
             "alice",
             json!({
-                "displayName": "alice's MacBook Pro", "platform": "MACOS", "udid": udid,
+                "displayName": "alice's MacBook Pro", "platform": "MACOS", "udid": udid, "registered": true,
                 "osVersion": "14.5.0", "diskEncryptionType": "ALL_INTERNAL_VOLUMES"
             }),
         )?;
@@ -330,7 +350,7 @@ impl<'a> Story<'a> {
             &mut phone,
             "bob",
             json!({
-                "displayName": "bob's iPhone", "platform": "IOS", "udid": format!("{}-{}", random_hex(4), random_hex(8)),
+                "displayName": "bob's iPhone", "platform": "IOS", "registered": true, "udid": format!("{}-{}", random_hex(4), random_hex(8)),
                 "osVersion": "17.4"
             }),
         )?;

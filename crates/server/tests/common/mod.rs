@@ -278,6 +278,7 @@ pub fn attest(server: &Server, ca: &Ca, device: &str) -> Outcome {
     let proof = nonce::prove(signer.as_ref(), &issued.nonce).unwrap();
     attestor.attest_desktop(
         &DesktopRequest {
+            hardware_id: None,
             platform: AttestedPlatform::MacOs,
             org: "default",
             device_id: device,

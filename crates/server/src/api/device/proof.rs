@@ -140,6 +140,13 @@ fn prove(
             platform,
             org: service.org.as_str(),
             device_id: device.id.as_str(),
+            // The MDM names the device by the identifier it knows (the
+            // guide's {DeviceUid}), written before Okta Verify registered it.
+            hardware_id: device
+                .profile
+                .udid
+                .as_deref()
+                .or(device.profile.sid.as_deref()),
             leaf,
             intermediates,
             nonce: &nonce,
