@@ -88,6 +88,11 @@ impl ReplayCache {
         self.len
     }
 
+    /// Whether no nonce is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn prune_device(&mut self, device: &str, now: OffsetDateTime) {
         let mut emptied = false;
         if let Some(seen) = self.devices.get_mut(device) {

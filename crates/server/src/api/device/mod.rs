@@ -7,6 +7,10 @@
 //!   ([`proof`]), `POST /device/v1/signals` ([`signals`]),
 //!   `GET /device/v1/me` ([`me`]), `POST /device/v1/sessions` ([`sessions`]);
 //! - `POST /api/v1/users/{userId}/enrollment-tokens` (admin): [`tokens`].
+//!
+//! Request signatures cover the path the device sent. Mount these routes
+//! with `merge` at the root: `nest` strips its prefix from the URI the
+//! extractor sees, and every signature would then fail.
 
 pub(crate) mod auth;
 pub(crate) mod body;

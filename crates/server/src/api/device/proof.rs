@@ -152,7 +152,13 @@ fn prove(
             nonce: &nonce,
             proof: &proof,
         };
-        (attestor.attest_desktop(&request, now), leaf.serial().ok())
+        // Only our CA's certificates are in our ledger; another CA's serial
+        // could collide with one of ours and bind the wrong certificate.
+        let ours = leaf.issuer() == service.ca.intermediate().subject();
+        (
+            attestor.attest_desktop(&request, now),
+            leaf.serial().ok().filter(|_| ours),
+        )
     } else {
         let hint = Zeroizing::new(
             body.management_hint
