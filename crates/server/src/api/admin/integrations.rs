@@ -268,7 +268,8 @@ async fn create(
         }
         v
     };
-    tracing::info!(actor = %admin.token_id, id = %body["id"], "device integration added");
+    let id = body.get("id").cloned().unwrap_or_default();
+    tracing::info!(actor = %admin.token_id, %id, "device integration added");
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

@@ -223,7 +223,7 @@ async fn logs(
     let mut all: Vec<Entry> = device_events.into_iter().chain(admin_events).collect();
     // Newest first; stable, so events at the same instant keep their log order reversed.
     all.reverse();
-    all.sort_by(|a, b| b.published.cmp(&a.published));
+    all.sort_by_key(|e| std::cmp::Reverse(e.published));
     all.truncate(limit);
     Ok(Json(all.into_iter().map(|e| e.json).collect()))
 }
