@@ -9,6 +9,7 @@ pub mod integrations;
 pub mod policies;
 pub mod settings;
 pub(crate) mod tokens;
+pub mod uploaded_cas;
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};
