@@ -297,7 +297,7 @@ mod tests {
                 )),
             })
             .unwrap();
-        let back = restored.get(ConfigurationId(7)).unwrap();
+        let back = restored.get(ConfigurationId(7)).unwrap().clone();
         assert!(!back.active);
         let ConfigurationKind::Mobile(m) = &back.kind else {
             panic!("mobile expected");
@@ -309,7 +309,8 @@ mod tests {
             .add_desktop(Platform::MacOs, DesktopTrust::uploaded())
             .unwrap();
         assert_eq!(next, ConfigurationId(8));
-        let again = restored.restore(restored.get(next).unwrap().clone());
+        let copy = restored.get(next).unwrap().clone();
+        let again = restored.restore(copy);
         assert!(matches!(again, Err(ConfigError::Duplicate { .. })));
         // A mobile configuration for a desktop platform is refused.
         let wrong = restored.restore(Configuration {

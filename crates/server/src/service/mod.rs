@@ -15,6 +15,7 @@ pub mod policies;
 pub mod replay;
 pub mod settings;
 pub(crate) mod tokens;
+pub mod uploaded_cas;
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};

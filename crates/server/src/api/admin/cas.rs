@@ -19,7 +19,7 @@ use super::{body, now};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-use crate::service::integrations::{self, StoredCa};
+use crate::service::uploaded_cas::{self, StoredCa};
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -58,7 +58,7 @@ async fn upload(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let raw = body(raw)?;
-    let stored = integrations::upload_ca(&service, &raw, &admin.token_id, now())
+    let stored = uploaded_cas::upload_ca(&service, &raw, &admin.token_id, now())
         .map_err(integration_error)?;
     let mut views = stored
         .iter()
@@ -77,7 +77,7 @@ async fn list(
     State(service): State<Arc<Service>>,
     _admin: Admin,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let all = integrations::cas(&service.settings.read()).map_err(|e| ApiError::internal(&e))?;
+    let all = uploaded_cas::cas(&service.settings.read()).map_err(|e| ApiError::internal(&e))?;
     Ok(Json(all.iter().map(view).collect::<Result<_, _>>()?))
 }
 
@@ -86,7 +86,7 @@ async fn one(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ca = integrations::get_ca(&service, &id).map_err(integration_error)?;
+    let ca = uploaded_cas::get_ca(&service, &id).map_err(integration_error)?;
     Ok(Json(view(&ca)?))
 }
 
@@ -95,7 +95,7 @@ async fn remove(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    integrations::delete_ca(&service, &id, &admin.token_id, now()).map_err(integration_error)?;
+    uploaded_cas::delete_ca(&service, &id, &admin.token_id, now()).map_err(integration_error)?;
     tracing::info!(actor = %admin.token_id, %id, "certificate authority deleted");
     Ok(StatusCode::NO_CONTENT)
 }
