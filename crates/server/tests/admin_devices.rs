@@ -247,9 +247,11 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
         assert_eq!(answer.status, 200);
         assert_eq!(answer.content_type.as_deref(), Some("application/pkix-crl"));
         let crl = Crl::from_der(&answer.body).unwrap();
+        // Now, not the test's start: the service signs the CRL when asked,
+        // and a thisUpdate one second after the start is not "not yet valid".
         crl.verify(
             ca.intermediate(),
-            now,
+            time::OffsetDateTime::now_utc(),
             &devicetrust_pki::KeyPolicy::default(),
             backend,
         )

@@ -30,12 +30,17 @@ async fn decide(
     policy: String,
     request: DecisionRequest,
 ) -> Result<Json<Value>, ApiError> {
+    let metrics = service.metrics.clone();
     let response: DecisionResponse = tokio::task::spawn_blocking(move || {
         service.decide(&policy, &request, OffsetDateTime::now_utc())
     })
     .await
     .map_err(|e| ApiError::internal(&e))?
     .map_err(from_decision)?;
+    metrics.decision(match response.decision.access {
+        devicetrust_policy::model::Access::Allow => "ALLOW",
+        devicetrust_policy::model::Access::Deny => "DENY",
+    });
     tracing::info!(access = ?response.decision.access,
         rule = response.decision.rule.as_ref().map(|r| r.id.as_str()), "decision");
     serde_json::to_value(&response)

@@ -20,7 +20,7 @@ pub mod uploaded_cas;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
-use devicetrust_attestation::{Attestor, Configurations, DesktopTrust, Platform};
+use devicetrust_attestation::{Attestor, Configurations};
 use devicetrust_devices::OrgId;
 use devicetrust_edr::SignalCache;
 use devicetrust_pki::{Backend, Ca};
@@ -112,12 +112,9 @@ impl Service {
         } else {
             None
         };
+        // Only the platforms an admin added attest devices ("Add Platform"):
+        // deactivating one must stop its certificates counting as managed.
         let mut configurations = Configurations::new();
-        for platform in [Platform::MacOs, Platform::Windows] {
-            configurations
-                .add_desktop(platform, DesktopTrust::our_ca(&ca))
-                .map_err(|e| DataError::NotFound(e.to_string()))?;
-        }
         integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
         let attestor = Attestor::new(configurations, backend)
             .map_err(|e| DataError::NotFound(e.to_string()))?;
@@ -157,6 +154,31 @@ impl Service {
     /// The served SCEP configurations.
     pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
         &self.endpoints
+    }
+
+    /// Forgets what a device proved and the request nonces it used (its key
+    /// changed: a new Okta Verify instance).
+    pub(crate) fn forget_device_proofs(&self, device: &str) {
+        self.device_api
+            .proofs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget(device);
+        self.device_api
+            .replay
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget_device(device);
+    }
+
+    /// Forgets everything held in memory about a deleted device: proofs,
+    /// request nonces and EDR signals.
+    pub(crate) fn forget_device(&self, device: &str) {
+        self.forget_device_proofs(device);
+        self.signals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(device);
     }
 
     /// Its metrics.

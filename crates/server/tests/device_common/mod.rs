@@ -61,23 +61,29 @@ impl Harness {
         runtime.spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
+        // Pooled connections: the service reads every body before routing,
+        // so a refusal sent early must not leave a connection unusable.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            // A fresh connection per request: a refusal sent before the
-            // body is read closes the connection, which a pooled client
-            // would only find out on its next request.
-            .max_idle_connections(0)
-            .max_idle_connections_per_host(0)
             .build()
             .into();
-        Self {
+        let harness = Self {
             service,
             admin_token,
             base,
             agent,
             _runtime: runtime,
             _dir: dir,
+        };
+        // "Add Platform" for both desktops with our CA: only added platforms attest.
+        for platform in ["MACOS", "WINDOWS"] {
+            let added = harness.admin(
+                "/api/v1/device-integrations",
+                &serde_json::json!({"platform": platform, "ca": "OKTA", "challenge": {"type": "STATIC"}}),
+            );
+            assert_eq!(added.status, 201, "{added:?}");
         }
+        harness
     }
 
     /// A raw request with optional headers.
@@ -168,6 +174,16 @@ impl Harness {
             .issue(&ca.parse_request(&csr).unwrap(), &IssueOptions::default())
             .unwrap();
         (leaf, signer)
+    }
+
+    /// A GET whose answer is text, not JSON.
+    pub fn raw_text(&self, path: &str) -> String {
+        let mut response = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        response.body_mut().read_to_string().unwrap()
     }
 
     /// Authorize over HTTP.

@@ -275,6 +275,7 @@ async fn delete(
         .registry
         .transition(&service.org, &actor(&admin)?, &id, Operation::Delete, now())
         .map_err(store_error)?;
+    service.forget_device(id.as_str());
     tracing::info!(device = %id, actor = %admin.token_id, "device deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -75,6 +75,7 @@ pub(crate) async fn register(
     })?;
     let key = device_keys::parse_public_key(body.public_key.as_bytes()).map_err(from_key)?;
     let screen_lock = body.screen_lock_type.unwrap_or(ScreenLockType::None);
+    let metrics = service.metrics.clone();
     let registered = tokio::task::spawn_blocking(move || {
         enroll(
             &service,
@@ -86,7 +87,16 @@ pub(crate) async fn register(
         )
     })
     .await
-    .map_err(|e| ApiError::internal(&e))??;
+    .map_err(|e| ApiError::internal(&e))?;
+    metrics.enrollment(
+        "device",
+        if registered.is_ok() {
+            "registered"
+        } else {
+            "refused"
+        },
+    );
+    let registered = registered?;
     let json = serde_json::to_value(&registered).map_err(|e| ApiError::internal(&e))?;
     Ok((StatusCode::CREATED, Json(json)))
 }
@@ -153,7 +163,8 @@ fn enroll(
         .as_ref()
         .is_some_and(|k| k.spki_hex != presented.spki_hex)
     {
-        forget_device_state(service, device.id.as_str());
+        // A new key is a new Okta Verify instance: what the old one proved is void.
+        service.forget_device_proofs(device.id.as_str());
     }
     service
         .store
@@ -164,20 +175,4 @@ fn enroll(
         device,
         key_id: presented.key_id,
     })
-}
-
-/// A new key is a new Okta Verify instance: what the old one proved is void.
-fn forget_device_state(service: &Service, device: &str) {
-    service
-        .device_api
-        .proofs
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .forget(device);
-    service
-        .device_api
-        .replay
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .forget_device(device);
 }
