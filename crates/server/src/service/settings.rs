@@ -6,7 +6,7 @@
 //! Per-device data lives in SQLite.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -79,7 +79,7 @@ impl Settings {
 #[derive(Debug)]
 pub struct SettingsFile {
     path: PathBuf,
-    current: RwLock<Settings>,
+    current: RwLock<Arc<Settings>>,
     /// Serialises writers so two updates cannot interleave their renames.
     writer: std::sync::Mutex<()>,
 }
@@ -102,17 +102,20 @@ impl SettingsFile {
         };
         Ok(Self {
             path: path.to_path_buf(),
-            current: RwLock::new(current),
+            current: RwLock::new(Arc::new(current)),
             writer: std::sync::Mutex::new(()),
         })
     }
 
     /// A copy of the current settings.
-    pub fn read(&self) -> Settings {
+    ///
+    /// A snapshot, shared: every request reads the settings (the admin
+    /// token check does), so reading must not copy them.
+    pub fn read(&self) -> Arc<Settings> {
         self.current
             .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
     }
 
     /// Applies `change` to a copy, writes it durably, then publishes it.
@@ -125,9 +128,10 @@ impl SettingsFile {
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = self.read();
+        let mut next = Settings::clone(&self.read());
         let out = change(&mut next)?;
         self.write(&next)?;
+        let next = Arc::new(next);
         match self.current.write() {
             Ok(mut s) => *s = next,
             Err(poisoned) => *poisoned.into_inner() = next,
