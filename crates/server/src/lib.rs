@@ -31,6 +31,7 @@
 
 mod data_dir;
 mod endpoints;
+pub mod intune;
 pub mod message_param;
 mod scep_routes;
 
