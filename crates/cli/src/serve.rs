@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
-use devicetrust_pki::scep::{ChallengeKind, ContentEncryption, ScepConfig};
+use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
-use devicetrust_server::{DataDir, scep_router};
+use devicetrust_server::intune::IntuneSettings;
+use devicetrust_server::{DataDir, NewChallenge, scep_router};
+use zeroize::Zeroizing;
 use serde_json::json;
 
 use crate::CliError;
@@ -50,6 +52,9 @@ pub enum IntegrationsCommand {
         /// Hold each request for an admin's approval.
         #[arg(long)]
         manual_approval: bool,
+        /// Intune settings (with `--challenge intune`).
+        #[command(flatten)]
+        intune: IntuneArgs,
     },
     /// List the configurations (without secrets).
     List {
@@ -57,6 +62,75 @@ pub enum IntegrationsCommand {
         #[arg(long)]
         data: PathBuf,
     },
+}
+
+/// Where and as whom to reach Intune (`--challenge intune`).
+#[derive(Debug, Default, clap::Args)]
+pub struct IntuneArgs {
+    /// The Entra ID tenant (ID or domain, e.g. contoso.onmicrosoft.com).
+    #[arg(long)]
+    pub intune_tenant: Option<String>,
+    /// The registered application's client ID.
+    #[arg(long)]
+    pub intune_client_id: Option<String>,
+    /// A file holding the application's client secret (else the
+    /// DEVICETRUST_INTUNE_CLIENT_SECRET environment variable). Never on the command line.
+    #[arg(long)]
+    pub intune_client_secret_file: Option<PathBuf>,
+    /// Entra ID's authority (default https://login.microsoftonline.com).
+    #[arg(long)]
+    pub intune_authority_url: Option<String>,
+    /// Microsoft Graph, for service discovery (default https://graph.microsoft.com).
+    #[arg(long)]
+    pub intune_graph_url: Option<String>,
+    /// A fixed validation-service URL, skipping discovery.
+    #[arg(long)]
+    pub intune_service_url: Option<String>,
+}
+
+/// The environment variable the Intune client secret may come from.
+pub const INTUNE_SECRET_ENV: &str = "DEVICETRUST_INTUNE_CLIENT_SECRET";
+
+impl IntuneArgs {
+    fn challenge(self) -> Result<NewChallenge, CliError> {
+        let missing = |flag: &str| CliError::Failed(format!("--challenge intune needs {flag}"));
+        let tenant = self.intune_tenant.ok_or_else(|| missing("--intune-tenant"))?;
+        let client_id = self
+            .intune_client_id
+            .ok_or_else(|| missing("--intune-client-id"))?;
+        let client_secret = match &self.intune_client_secret_file {
+            Some(path) => {
+                let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Failed(format!("{}: {e}", path.display()))
+                })?);
+                Zeroizing::new(raw.trim().to_owned())
+            }
+            None => Zeroizing::new(std::env::var(INTUNE_SECRET_ENV).map_err(|_| {
+                missing(&format!("--intune-client-secret-file or {INTUNE_SECRET_ENV}"))
+            })?),
+        };
+        let mut settings = IntuneSettings::new(tenant, client_id);
+        if let Some(url) = self.intune_authority_url {
+            settings.authority_url = url;
+        }
+        if let Some(url) = self.intune_graph_url {
+            settings.graph_url = url;
+        }
+        settings.service_url = self.intune_service_url;
+        Ok(NewChallenge::Intune {
+            settings,
+            client_secret,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.intune_tenant.is_some()
+            || self.intune_client_id.is_some()
+            || self.intune_client_secret_file.is_some()
+            || self.intune_authority_url.is_some()
+            || self.intune_graph_url.is_some()
+            || self.intune_service_url.is_some()
+    }
 }
 
 /// A platform.
@@ -73,6 +147,8 @@ pub enum ChallengeArg {
     Static,
     /// NDES-style one-time challenges.
     Dynamic,
+    /// Delegated to Microsoft Intune's SCEP validation service.
+    Intune,
 }
 
 pub(crate) fn integrations(
@@ -88,6 +164,7 @@ pub(crate) fn integrations(
             allow_sha1,
             allow_des,
             manual_approval,
+            intune,
         } => {
             let dir = DataDir::new(&data);
             let ca = dir.open_or_init_ca(backend).map_err(failed)?;
@@ -102,12 +179,18 @@ pub(crate) fn integrations(
             if allow_des {
                 scep.policy.minimum_encryption = ContentEncryption::DesCbc;
             }
-            let kind = match challenge {
-                ChallengeArg::Static => ChallengeKind::Static,
-                ChallengeArg::Dynamic => ChallengeKind::Dynamic,
+            if !matches!(challenge, ChallengeArg::Intune) && intune.any() {
+                return Err(CliError::Failed(
+                    "the --intune-* options go with --challenge intune".into(),
+                ));
+            }
+            let new = match challenge {
+                ChallengeArg::Static => NewChallenge::Static,
+                ChallengeArg::Dynamic => NewChallenge::Dynamic,
+                ChallengeArg::Intune => intune.challenge()?,
             };
             let created = dir
-                .add_desktop(&ca, kind, &base_url, scep)
+                .add_desktop(&ca, new, &base_url, scep)
                 .map_err(failed)?;
             print_json(&serde_json::to_value(&created).map_err(failed)?);
         }

@@ -34,8 +34,11 @@ mod endpoints;
 pub mod intune;
 pub mod message_param;
 mod scep_routes;
+mod secret_file;
 
-pub use data_dir::{DataDir, DataError, DesktopIntegration, NewIntegration, StoredChallenge};
+pub use data_dir::{
+    DataDir, DataError, DesktopIntegration, NewChallenge, NewIntegration, StoredChallenge,
+};
 pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use scep_routes::{MAX_BODY, router as scep_router};
 

@@ -13,7 +13,7 @@ use cms::cert::IssuerAndSerialNumber;
 use der::Decode;
 use time::{Duration, OffsetDateTime};
 
-use super::challenge::{Challenge, ChallengeContext, ChallengeKind};
+use super::challenge::{Challenge, ChallengeContext, ChallengeError, ChallengeKind};
 use super::{
     CertRep, ContentEncryption, FailInfo, MessageType, PkiMessage, PkiStatus, Rejected, ScepError,
     ScepPolicy, degenerate_certs_only,
@@ -483,14 +483,17 @@ impl ScepService {
             None => match self.challenge.verify(&ctx) {
                 Ok(()) => self.challenge.kind(),
                 Err(e) => {
-                    return self.remember(
-                        message,
-                        key,
-                        Reply::Failure(
-                            FailInfo::BadRequest,
-                            format!("{} challenge: {e}", self.challenge.kind()),
-                        ),
+                    let reply = Reply::Failure(
+                        FailInfo::BadRequest,
+                        format!("{} challenge: {e}", self.challenge.kind()),
                     );
+                    // A validator that could not be asked gave no answer: a
+                    // resend of this transaction asks again instead of
+                    // replaying the refusal.
+                    if matches!(e, ChallengeError::Unavailable(_)) {
+                        return Ok(reply);
+                    }
+                    return self.remember(message, key, reply);
                 }
             },
         };
