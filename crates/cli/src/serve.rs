@@ -9,8 +9,8 @@ use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::intune::IntuneSettings;
 use devicetrust_server::{DataDir, NewChallenge, scep_router};
-use zeroize::Zeroizing;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::CliError;
 use crate::output::print_json;
@@ -94,19 +94,24 @@ pub const INTUNE_SECRET_ENV: &str = "DEVICETRUST_INTUNE_CLIENT_SECRET";
 impl IntuneArgs {
     fn challenge(self) -> Result<NewChallenge, CliError> {
         let missing = |flag: &str| CliError::Failed(format!("--challenge intune needs {flag}"));
-        let tenant = self.intune_tenant.ok_or_else(|| missing("--intune-tenant"))?;
+        let tenant = self
+            .intune_tenant
+            .ok_or_else(|| missing("--intune-tenant"))?;
         let client_id = self
             .intune_client_id
             .ok_or_else(|| missing("--intune-client-id"))?;
         let client_secret = match &self.intune_client_secret_file {
             Some(path) => {
-                let raw = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    CliError::Failed(format!("{}: {e}", path.display()))
-                })?);
+                let raw = Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?,
+                );
                 Zeroizing::new(raw.trim().to_owned())
             }
             None => Zeroizing::new(std::env::var(INTUNE_SECRET_ENV).map_err(|_| {
-                missing(&format!("--intune-client-secret-file or {INTUNE_SECRET_ENV}"))
+                missing(&format!(
+                    "--intune-client-secret-file or {INTUNE_SECRET_ENV}"
+                ))
             })?),
         };
         let mut settings = IntuneSettings::new(tenant, client_id);
@@ -189,9 +194,7 @@ pub(crate) fn integrations(
                 ChallengeArg::Dynamic => NewChallenge::Dynamic,
                 ChallengeArg::Intune => intune.challenge()?,
             };
-            let created = dir
-                .add_desktop(&ca, new, &base_url, scep)
-                .map_err(failed)?;
+            let created = dir.add_desktop(&ca, new, &base_url, scep).map_err(failed)?;
             print_json(&serde_json::to_value(&created).map_err(failed)?);
         }
         IntegrationsCommand::List { data } => {

@@ -43,5 +43,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Zeroizing<String>> {
     }
     let text = std::str::from_utf8(&raw)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "secret is not UTF-8"))?;
-    Ok(Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+    Ok(Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }

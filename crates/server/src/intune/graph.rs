@@ -75,7 +75,11 @@ impl Discovery {
             return Ok(url.clone());
         }
         let url = self.lookup(http, tokens)?;
-        tracing::info!(service = VALIDATION_SERVICE_NAME, url, "found the Intune SCEP validation service");
+        tracing::info!(
+            service = VALIDATION_SERVICE_NAME,
+            url,
+            "found the Intune SCEP validation service"
+        );
         *found = Some(url.clone());
         Ok(url)
     }

@@ -98,7 +98,7 @@ pub enum IntuneError {
         reason: String,
     },
     /// Entra ID refused the client credentials.
-    #[error("token request refused (HTTP {status}) {error}")]
+    #[error("token request refused (HTTP {status}): {error:?}")]
     Token {
         /// The status.
         status: u16,
@@ -350,7 +350,8 @@ impl Challenge for IntuneChallenge {
         if ctx.request.challenge_password().is_none() {
             return Err(ChallengeError::Missing);
         }
-        let body = validator::validate_body(ctx.transaction_id, &csr_base64(ctx), &self.caller_info);
+        let body =
+            validator::validate_body(ctx.transaction_id, &csr_base64(ctx), &self.caller_info);
         self.call(Action::Validate, &body).map_err(|e| {
             tracing::warn!(transaction_id = ctx.transaction_id, error = %e, "intune did not validate the request");
             ChallengeError::from(e)

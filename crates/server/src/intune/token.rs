@@ -12,11 +12,19 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use zeroize::Zeroizing;
 
 use super::IntuneError;
 use super::http::{Http, json};
+
+/// Everything but RFC 3986's unreserved characters is escaped, in the
+/// tenant path segment and in form fields alike.
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Refresh this long before a token expires (or at half its life, if shorter).
 const EARLY_REFRESH: Duration = Duration::from_secs(300);
@@ -68,7 +76,7 @@ impl TokenSource {
         client_id: &str,
         client_secret: Zeroizing<String>,
     ) -> Self {
-        let tenant = utf8_percent_encode(tenant, NON_ALPHANUMERIC);
+        let tenant = utf8_percent_encode(tenant, ESCAPE);
         Self {
             url: format!(
                 "{}/{tenant}/oauth2/v2.0/token",
@@ -114,7 +122,7 @@ impl TokenSource {
         http: &Http,
         scope: &str,
     ) -> Result<(Zeroizing<String>, Duration), IntuneError> {
-        let field = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        let field = |s: &str| utf8_percent_encode(s, ESCAPE).to_string();
         let form = Zeroizing::new(format!(
             "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
             field(&self.client_id),

@@ -167,3 +167,38 @@ pub(crate) fn post(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_the_library_shapes() {
+        let v = validate_body("TX", "Q1NS", "devicetrust/0");
+        assert_eq!(
+            v,
+            json!({"request": {"transactionId": "TX", "certificateRequest": "Q1NS", "callerInfo": "devicetrust/0"}})
+        );
+        let long = "e".repeat(400);
+        let f = failure_body("TX", "Q1NS", "c", 0x8000_4005, &long);
+        assert_eq!(f["notification"]["hResult"], json!(2_147_500_037_i64));
+        assert_eq!(
+            f["notification"]["errorDescription"].as_str().map(str::len),
+            Some(255)
+        );
+        let keys: Vec<&str> = f["notification"]
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            [
+                "callerInfo",
+                "certificateRequest",
+                "errorDescription",
+                "hResult",
+                "transactionId"
+            ]
+        );
+    }
+}
