@@ -109,8 +109,19 @@ impl Served {
             .read_line(&mut first)
             .unwrap();
         assert!(first.contains("listening"), "{first}");
+        let id = json_field(&integration, "id");
+        // Capturing (see crates/pki/tests/data/scep/captures/README.md): the
+        // server writes the traffic; keep the throw-away RA that decrypts it.
+        if let Some(capture) = std::env::var_os("DEVICETRUST_SCEP_CAPTURE_DIR") {
+            let capture = PathBuf::from(capture);
+            std::fs::create_dir_all(&capture).unwrap();
+            for ext in ["key", "pem"] {
+                let name = format!("ra-{id}.{ext}");
+                std::fs::copy(data.join(&name), capture.join(&name)).unwrap();
+            }
+        }
         Self {
-            id: json_field(&integration, "id"),
+            id,
             url: json_field(&integration, "scepUrl"),
             integration,
             child,

@@ -29,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture;
 mod data_dir;
 mod endpoints;
 pub mod intune;
