@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use devicetrust_pki::scep::{
-    ContentEncryption, MessageType, PkiMessage, PkiStatus, RequestMessage, ScepConfig,
-    ScepService, StaticChallenge,
+    ContentEncryption, MessageType, PkiMessage, PkiStatus, RequestMessage, ScepConfig, ScepService,
+    StaticChallenge,
 };
 use devicetrust_pki::{
     Backend, Ca, CaConfig, Certificate, KeyAlgorithm, MemoryLedger, PrivateKey, RequestBuilder,
@@ -113,13 +113,16 @@ fn pki_operation(c: &mut Criterion) {
         let mut next = 0u64;
         c.bench_function(&format!("scep_pkcsreq/{}", backend.name()), |b| {
             b.iter_custom(|iters| {
-                let requests: Vec<Vec<u8>> = (0..iters)
-                    .map(|i| setup.request(next + i))
-                    .collect();
+                let requests: Vec<Vec<u8>> = (0..iters).map(|i| setup.request(next + i)).collect();
                 next += iters;
                 let start = Instant::now();
                 for request in &requests {
-                    black_box(setup.service.pki_operation(black_box(request)).expect("reply"));
+                    black_box(
+                        setup
+                            .service
+                            .pki_operation(black_box(request))
+                            .expect("reply"),
+                    );
                 }
                 start.elapsed()
             })
