@@ -77,10 +77,10 @@ pub struct IntuneArgs {
     /// DEVICETRUST_INTUNE_CLIENT_SECRET environment variable). Never on the command line.
     #[arg(long)]
     pub intune_client_secret_file: Option<PathBuf>,
-    /// Entra ID's authority (default https://login.microsoftonline.com).
+    /// Entra ID's authority (default `https://login.microsoftonline.com`).
     #[arg(long)]
     pub intune_authority_url: Option<String>,
-    /// Microsoft Graph, for service discovery (default https://graph.microsoft.com).
+    /// Microsoft Graph, for service discovery (default `https://graph.microsoft.com`).
     #[arg(long)]
     pub intune_graph_url: Option<String>,
     /// A fixed validation-service URL, skipping discovery.

@@ -6,10 +6,10 @@
 //! library does:
 //!
 //! 1. a client-credentials token from Entra ID for the application the
-//!    admin registered (tenant, client ID and secret) ([`token`]);
-//! 2. the service's URL, looked up once through Microsoft Graph ([`graph`]);
+//!    admin registered (tenant, client ID and secret) (module `token`);
+//! 2. the service's URL, looked up once through Microsoft Graph (module `graph`);
 //! 3. `validateRequest` before issuing, then `successNotification` or
-//!    `failureNotification` after ([`validator`]).
+//!    `failureNotification` after (module `validator`).
 //!
 //! Only the answer code `Success` admits a request. A refusal becomes
 //! [`ChallengeError::Refused`]; a service that cannot be reached, answers
