@@ -52,7 +52,7 @@ pub const DEFAULT_INTUNE_RESOURCE_URL: &str = "https://api.manage.microsoft.com"
 /// The validation service's API version the library sends.
 pub const DEFAULT_API_VERSION: &str = "2018-02-20";
 /// Default bound on each HTTP exchange, in seconds.
-pub const DEFAULT_TIMEOUT_SECONDS: u32 = 20;
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 10;
 /// Largest response body read from any of the three services.
 pub const MAX_RESPONSE: u64 = 256 * 1024;
 /// The HRESULT reported when an admitted request then failed (`E_FAIL`).
