@@ -296,7 +296,7 @@ fn dead_url() -> String {
 /// The fake, a data folder with two Intune configurations ("main", discovered
 /// through Graph; "down", a fixed service URL where nothing listens), and
 /// `scep_router` serving them.
-fn world() -> (World, String, String) {
+fn world() -> (World, String, String, String) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -340,7 +340,21 @@ fn world() -> (World, String, String) {
                 client_secret: Zeroizing::new(SECRET.to_owned()),
             },
             "http://unused",
-            scep,
+            scep.clone(),
+        )
+        .unwrap();
+    let held = data
+        .add_desktop(
+            &ca,
+            NewChallenge::Intune {
+                settings: settings(&fake.base),
+                client_secret: Zeroizing::new(SECRET.to_owned()),
+            },
+            "http://unused",
+            ScepConfig {
+                manual_approval: true,
+                ..scep
+            },
         )
         .unwrap();
     assert_eq!(
@@ -361,6 +375,7 @@ fn world() -> (World, String, String) {
         },
         main.id,
         down.id,
+        held.id,
     )
 }
 
@@ -446,7 +461,7 @@ fn assert_refused(enrollment: &Enrollment, case: &str) {
 
 #[test]
 fn enrollment_issues_only_when_intune_validates() {
-    let (world, main, down) = world();
+    let (world, main, down, _) = world();
     let mut n = 0;
 
     // 1. Intune validates: issued, and the fake saw exactly our request.
@@ -674,4 +689,57 @@ fn unusable_settings_are_refused_before_anything_is_written() {
         assert!(result.is_err(), "{case}");
         assert!(data.integrations().unwrap().is_empty(), "{case}");
     }
+}
+
+#[test]
+fn an_admin_decision_on_a_held_request_is_reported_to_intune() {
+    let (world, _, _, held) = world();
+    let service = || world.endpoints.get(&held).unwrap();
+    let (approved, rejected) = (device(100), device(101));
+    for dev in [&approved, &rejected] {
+        assert!(matches!(enroll(&world, &held, dev), Enrollment::Pending));
+    }
+    // Validated before being held; no notification yet.
+    assert_eq!(world.fake.count("/validateRequest"), 2);
+    assert_eq!(world.fake.count("/successNotification"), 0);
+
+    let tx = transaction_id_for(&approved.key);
+    let cert = service().service.approve(&tx).unwrap();
+    let seen = world.fake.seen();
+    let success: Vec<Value> = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/successNotification"))
+        .map(Seen::json)
+        .collect();
+    assert_eq!(success.len(), 1);
+    assert_eq!(success[0]["notification"]["transactionId"], json!(tx));
+    assert_eq!(
+        success[0]["notification"]["certificateSerialNumber"],
+        json!(cert.serial().unwrap().to_string())
+    );
+
+    let tx = transaction_id_for(&rejected.key);
+    service().service.reject(&tx, "not one of ours").unwrap();
+    let failure: Vec<Value> = world
+        .fake
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("/failureNotification"))
+        .map(Seen::json)
+        .collect();
+    assert_eq!(failure.len(), 1);
+    let note = &failure[0]["notification"];
+    assert_eq!(note["transactionId"], json!(tx));
+    assert_eq!(note["hResult"], json!(0x8000_4005_u32));
+    assert!(
+        note["errorDescription"]
+            .as_str()
+            .unwrap()
+            .contains("rejected by an admin: not one of ours")
+    );
+    assert_eq!(
+        note["certificateRequest"],
+        json!(base64::engine::general_purpose::STANDARD.encode(&rejected.csr))
+    );
+    drop(world.runtime);
 }
