@@ -22,8 +22,10 @@
 //! challenge's secret it cannot be stored as a hash; it lives in
 //! [`Zeroizing`] memory and is never logged nor shown by `Debug`.
 
+mod error;
 mod graph;
 mod http;
+mod settings;
 mod token;
 mod validator;
 
@@ -35,7 +37,9 @@ use devicetrust_pki::scep::{Challenge, ChallengeContext, ChallengeError, Challen
 use devicetrust_pki::{Certificate, HashAlgorithm};
 use zeroize::Zeroizing;
 
+pub use error::IntuneError;
 pub use graph::{INTUNE_APP_ID, VALIDATION_SERVICE_NAME};
+pub use settings::IntuneSettings;
 pub use validator::SUCCESS_CODE;
 
 use self::graph::Discovery;
@@ -57,169 +61,6 @@ pub const DEFAULT_TIMEOUT_SECONDS: u32 = 10;
 pub const MAX_RESPONSE: u64 = 256 * 1024;
 /// The HRESULT reported when an admitted request then failed (`E_FAIL`).
 pub const FAILURE_HRESULT: u32 = 0x8000_4005;
-
-/// Why a call to Intune (or Entra ID, or Graph) did not succeed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IntuneError {
-    /// The settings are unusable.
-    #[error("intune settings: {0}")]
-    Config(String),
-    /// No connection, a timeout, or a broken exchange.
-    #[error("{url}: {reason}")]
-    Transport {
-        /// Where.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// A non-2xx status.
-    #[error("{url}: HTTP {status}")]
-    Status {
-        /// Where.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// A body over [`MAX_RESPONSE`].
-    #[error("{url}: response over {limit} bytes")]
-    TooLarge {
-        /// Where.
-        url: String,
-        /// The limit.
-        limit: u64,
-    },
-    /// A body that is not the JSON expected.
-    #[error("{url}: unexpected response: {reason}")]
-    BadJson {
-        /// Where.
-        url: String,
-        /// The parser's reason.
-        reason: String,
-    },
-    /// Entra ID refused the client credentials.
-    #[error("token request refused (HTTP {status}): {error:?}")]
-    Token {
-        /// The status.
-        status: u16,
-        /// The OAuth error code, e.g. `invalid_client`.
-        error: String,
-    },
-    /// Graph lists no validation service.
-    #[error("graph lists no {service} endpoint for Intune")]
-    NotDiscovered {
-        /// The service looked for.
-        service: &'static str,
-    },
-    /// The service answered with a code other than `Success`.
-    #[error("{code}: {description}")]
-    Refused {
-        /// Its code, e.g. `ChallengeExpired`.
-        code: String,
-        /// Its description.
-        description: String,
-    },
-    /// Something of ours broke (a poisoned lock, no randomness).
-    #[error("internal: {0}")]
-    Internal(&'static str),
-}
-
-impl From<IntuneError> for ChallengeError {
-    fn from(e: IntuneError) -> Self {
-        match e {
-            IntuneError::Refused { .. } => Self::Refused(e.to_string()),
-            other => Self::Unavailable(other.to_string()),
-        }
-    }
-}
-
-fn default_authority() -> String {
-    DEFAULT_AUTHORITY_URL.into()
-}
-fn default_graph() -> String {
-    DEFAULT_GRAPH_URL.into()
-}
-fn default_resource() -> String {
-    DEFAULT_INTUNE_RESOURCE_URL.into()
-}
-fn default_api_version() -> String {
-    DEFAULT_API_VERSION.into()
-}
-fn default_timeout() -> u32 {
-    DEFAULT_TIMEOUT_SECONDS
-}
-
-/// Where and as whom to reach Intune; everything but the client secret,
-/// so it can be stored and shown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IntuneSettings {
-    /// The Entra ID tenant: its ID or a domain such as `contoso.onmicrosoft.com`.
-    pub tenant: String,
-    /// The registered application's (client) ID.
-    pub client_id: String,
-    /// Entra ID's authority, without the tenant.
-    #[serde(default = "default_authority")]
-    pub authority_url: String,
-    /// Microsoft Graph, for service discovery.
-    #[serde(default = "default_graph")]
-    pub graph_url: String,
-    /// The Intune resource tokens are asked for.
-    #[serde(default = "default_resource")]
-    pub intune_resource_url: String,
-    /// A fixed validation-service URL; skips discovery through Graph.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_url: Option<String>,
-    /// The validation service's `api-version`.
-    #[serde(default = "default_api_version")]
-    pub api_version: String,
-    /// Bound on each HTTP exchange (connect, send, read), in seconds.
-    #[serde(default = "default_timeout")]
-    pub timeout_seconds: u32,
-}
-
-impl IntuneSettings {
-    /// Settings for `tenant` and `client_id` with Microsoft's public endpoints.
-    pub fn new(tenant: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Self {
-            tenant: tenant.into(),
-            client_id: client_id.into(),
-            authority_url: default_authority(),
-            graph_url: default_graph(),
-            intune_resource_url: default_resource(),
-            service_url: None,
-            api_version: default_api_version(),
-            timeout_seconds: default_timeout(),
-        }
-    }
-
-    fn check(&self) -> Result<(), IntuneError> {
-        let bad = |what: &str| Err(IntuneError::Config(what.to_owned()));
-        if self.tenant.trim().is_empty() || self.tenant.len() > 256 {
-            return bad("the tenant is empty or too long");
-        }
-        if self.client_id.trim().is_empty() || self.client_id.len() > 256 {
-            return bad("the client ID is empty or too long");
-        }
-        let urls = [
-            Some(&self.authority_url),
-            Some(&self.graph_url),
-            Some(&self.intune_resource_url),
-            self.service_url.as_ref(),
-        ];
-        for url in urls.into_iter().flatten() {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(IntuneError::Config(format!(
-                    "{url:?} is not an http(s) URL"
-                )));
-            }
-        }
-        if !(1..=300).contains(&self.timeout_seconds) {
-            return bad("the timeout must be 1 to 300 seconds");
-        }
-        Ok(())
-    }
-}
 
 /// A [`Challenge`] that asks Intune.
 pub struct IntuneChallenge {
