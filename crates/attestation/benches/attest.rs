@@ -82,6 +82,7 @@ fn attest(attestor: &Attestor, leaf_der: &[u8], nonce: &str, proof: &nonce::Proo
     attestor
         .attest_desktop(
             &DesktopRequest {
+                hardware_id: None,
                 platform: Platform::MacOs,
                 org: "acme",
                 device_id: "dev-42",

@@ -54,6 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 let parsed = attestor.parse_certificate(&leaf_der)?;
                 let outcome = attestor.attest_desktop(
                     &DesktopRequest {
+                        hardware_id: None,
                         platform: Platform::MacOs,
                         org: "acme",
                         device_id: "dev-42",

@@ -100,6 +100,9 @@ pub struct DesktopRequest<'a> {
     pub org: &'a str,
     /// The registered device's ID.
     pub device_id: &'a str,
+    /// The identifier the device's MDM knows it by (its UDID), which the
+    /// certificate may name instead; see [`crate::binding::check_binding_to`].
+    pub hardware_id: Option<&'a str>,
     /// Its client certificate.
     pub leaf: &'a Certificate,
     /// Intermediates it sent along.
@@ -214,6 +217,7 @@ impl Attestor {
             leaf: request.leaf,
             intermediates: request.intermediates,
             device_id: Some(request.device_id),
+            hardware_id: request.hardware_id,
         };
         let mut reasons = Vec::new();
         let mut attested = None;

@@ -58,7 +58,21 @@ pub fn device_ids(cert: &Certificate) -> Result<Vec<String>, CheckError> {
 
 /// Checks that every device ID `cert` names is `expected`.
 pub fn check_binding(cert: &Certificate, expected: &str) -> Result<(), CheckError> {
-    match device_ids(cert)?.into_iter().find(|id| id != expected) {
+    check_binding_to(cert, expected, None)
+}
+
+/// Checks that every device ID `cert` names is the device: its registry ID
+/// `expected`, or `hardware_id`, the identifier its MDM knows it by (the
+/// guide's `{DeviceUid}`: the UDID Jamf writes as `$UDID`, Intune's device
+/// ID), which the MDM writes into the certificate before the device is
+/// ever registered.
+pub fn check_binding_to(
+    cert: &Certificate,
+    expected: &str,
+    hardware_id: Option<&str>,
+) -> Result<(), CheckError> {
+    let ours = |id: &String| id == expected || hardware_id.is_some_and(|h| id == h);
+    match device_ids(cert)?.into_iter().find(|id| !ours(id)) {
         Some(found) => Err(CheckError::DeviceMismatch {
             expected: expected.to_owned(),
             found,

@@ -130,6 +130,7 @@ fn verify_inner(args: &VerifyArgs, backend: &dyn Backend) -> Result<Report, Repo
     let options = ChainOptions::default();
     let verifier = ChainVerifier::new(&options, backend);
     let evidence = DesktopEvidence {
+        hardware_id: None,
         leaf: &leaf,
         intermediates: &intermediates,
         device_id: args.device.as_deref(),

@@ -35,6 +35,16 @@ impl MobileManagement {
     pub fn hint(&self) -> &ManagementHint {
         &self.hint
     }
+
+    /// A saved mobile configuration, put back together from its stored
+    /// parts (the secret key only as its stored digest), when a service restarts.
+    pub fn restore(provider_name: String, enrollment_link: String, hint: ManagementHint) -> Self {
+        Self {
+            provider_name,
+            enrollment_link,
+            hint,
+        }
+    }
 }
 
 /// What a configuration checks.
@@ -87,6 +97,12 @@ pub enum ConfigError {
     /// The random source failed.
     #[error("{0}")]
     Random(#[from] devicetrust_pki::Error),
+    /// A restored configuration's ID is already taken.
+    #[error("configuration {id} already exists")]
+    Duplicate {
+        /// The ID.
+        id: ConfigurationId,
+    },
 }
 
 /// Every configuration of an organisation.
@@ -172,6 +188,28 @@ impl Configurations {
         }
     }
 
+    /// Puts back a saved configuration under its own ID, so that IDs stay
+    /// the same across restarts. Later additions get IDs after the highest.
+    pub fn restore(&mut self, configuration: Configuration) -> Result<(), ConfigError> {
+        let id = configuration.id;
+        let kind = match &configuration.kind {
+            ConfigurationKind::Desktop(_) => "desktop",
+            ConfigurationKind::Mobile(_) => "mobile",
+        };
+        if configuration.platform.is_desktop() != (kind == "desktop") {
+            return Err(ConfigError::WrongPlatform {
+                platform: configuration.platform,
+                kind,
+            });
+        }
+        if self.entries.iter().any(|c| c.id == id) {
+            return Err(ConfigError::Duplicate { id });
+        }
+        self.last_id = self.last_id.max(id.0);
+        self.entries.push(configuration);
+        Ok(())
+    }
+
     /// Activates or deactivates a configuration.
     pub fn set_active(&mut self, id: ConfigurationId, active: bool) -> Result<(), ConfigError> {
         self.get_mut(id)?.active = active;
@@ -227,5 +265,60 @@ impl Configurations {
         self.entries
             .iter()
             .filter(move |c| c.active && c.platform == platform)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restored_configuration_keeps_its_id_and_its_key() {
+        let mut saved = Configurations::new();
+        let (id, secret) = saved
+            .add_mobile(Platform::Android, "UEM", "https://uem.example/enroll")
+            .unwrap();
+        let original = saved.get(id).unwrap().clone();
+        let ConfigurationKind::Mobile(m) = &original.kind else {
+            panic!("mobile expected");
+        };
+        let hint = m.hint().clone();
+
+        let mut restored = Configurations::new();
+        restored
+            .restore(Configuration {
+                id: ConfigurationId(7),
+                platform: Platform::Android,
+                active: false,
+                kind: ConfigurationKind::Mobile(MobileManagement::restore(
+                    "UEM".into(),
+                    "https://uem.example/enroll".into(),
+                    hint,
+                )),
+            })
+            .unwrap();
+        let back = restored.get(ConfigurationId(7)).unwrap().clone();
+        assert!(!back.active);
+        let ConfigurationKind::Mobile(m) = &back.kind else {
+            panic!("mobile expected");
+        };
+        let now = OffsetDateTime::now_utc();
+        assert!(m.hint().check(secret.expose(), now).is_some());
+        // The next addition continues after the restored ID; the same ID twice is refused.
+        let next = restored
+            .add_desktop(Platform::MacOs, DesktopTrust::uploaded())
+            .unwrap();
+        assert_eq!(next, ConfigurationId(8));
+        let copy = restored.get(next).unwrap().clone();
+        let again = restored.restore(copy);
+        assert!(matches!(again, Err(ConfigError::Duplicate { .. })));
+        // A mobile configuration for a desktop platform is refused.
+        let wrong = restored.restore(Configuration {
+            id: ConfigurationId(9),
+            platform: Platform::Windows,
+            active: true,
+            kind: back.kind.clone(),
+        });
+        assert!(matches!(wrong, Err(ConfigError::WrongPlatform { .. })));
     }
 }

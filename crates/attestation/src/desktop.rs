@@ -51,6 +51,9 @@ pub struct DesktopEvidence<'a> {
     pub intermediates: &'a [Certificate],
     /// The registered device's ID, if known: checked against the certificate.
     pub device_id: Option<&'a str>,
+    /// The identifier the device's MDM knows it by (UDID), which a
+    /// certificate may name instead of `device_id`.
+    pub hardware_id: Option<&'a str>,
 }
 
 impl DesktopTrust {
@@ -148,7 +151,7 @@ impl DesktopTrust {
     ) -> Result<VerifiedChain<'c>, Vec<CheckError>> {
         let mut errors = verifier.check_leaf(evidence.leaf, time);
         if let Some(device) = evidence.device_id
-            && let Err(e) = binding::check_binding(evidence.leaf, device)
+            && let Err(e) = binding::check_binding_to(evidence.leaf, device, evidence.hardware_id)
         {
             errors.push(e);
         }

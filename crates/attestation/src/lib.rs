@@ -36,6 +36,7 @@
 //! let proof = nonce::prove(signer.as_ref(), &issued.nonce)?;
 //!
 //! let request = DesktopRequest {
+//!     hardware_id: None,
 //!     platform: Platform::MacOs, org: "acme", device_id: "dev-42",
 //!     leaf: &leaf, intermediates: &[], nonce: &issued.nonce, proof: &proof,
 //! };

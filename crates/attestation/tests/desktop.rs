@@ -49,6 +49,7 @@ fn attest(
     let proof = nonce::prove(device.signer.as_ref(), &issued.nonce).unwrap();
     attestor.attest_desktop(
         &DesktopRequest {
+            hardware_id: None,
             platform,
             org: "acme",
             device_id,

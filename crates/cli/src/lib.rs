@@ -14,11 +14,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api_client;
 mod attest;
 mod ca;
 mod demo;
 mod devices;
+mod flows;
 mod http_transport;
+mod load;
 mod output;
 mod policy;
 mod scep;
@@ -28,6 +31,7 @@ pub use attest::AttestCommand;
 pub use ca::CaCommand;
 pub use demo::DemoArgs;
 pub use devices::DevicesCommand;
+pub use load::LoadArgs;
 pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
 pub use serve::{INTUNE_SECRET_ENV, IntegrationsCommand, IntuneArgs, ServeArgs};
@@ -40,9 +44,22 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "rustcrypto")]
     pub backend: String,
 
+    /// Log format on stderr: `text`, or `json` (one object per line, for log pipelines).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The commands.
@@ -70,6 +87,8 @@ pub enum Command {
     /// App sign-on policies: check, eval (with an explanation), diff.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Load the whole service on loopback: enrollments and authorize calls together.
+    Load(LoadArgs),
 }
 
 /// A command's failure: a one-line reason and an exit code.
@@ -124,7 +143,14 @@ fn backend(name: &str) -> Result<&'static dyn devicetrust_pki::Backend, CliError
 
 /// Runs a parsed command line, printing a one-line reason on failure.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging();
+    // The service logs each request at info; other commands stay quiet, and
+    // the demo's narrative is not interleaved with the refusals it provokes.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Demo(_) => "error",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, default_level);
     let result = backend(&cli.backend).and_then(|backend| match cli.command {
         Command::Ca(cmd) => ca::run(cmd, backend),
         Command::Demo(args) => demo::run(&args, backend),
@@ -134,6 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Devices(cmd) => devices::run(cmd),
         Command::Attest(cmd) => attest::run(cmd, backend),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Load(args) => load::run(&args, backend),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,13 +171,17 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Logs go to stderr, quiet unless `RUST_LOG` asks for more, so stdout stays machine-readable.
-fn init_logging() {
+/// Logs go to stderr, at `default_level` unless `RUST_LOG` says otherwise,
+/// so stdout stays machine-readable.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    // A second init (tests calling run twice) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second init (tests calling run twice) is harmless; ignore it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

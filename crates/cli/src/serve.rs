@@ -2,13 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Subcommand, ValueEnum};
 use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
+use devicetrust_server::api::router;
 use devicetrust_server::intune::IntuneSettings;
-use devicetrust_server::{DataDir, NewChallenge, scep_router};
+use devicetrust_server::ops;
+use devicetrust_server::{DataDir, NewChallenge, Service, ServiceOptions};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -24,6 +25,15 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The URL devices reach the service at (default: http(s)://<listen address>).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Device-integration commands.
@@ -210,23 +220,43 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 }
 
 pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
-    let dir = DataDir::new(&args.data);
-    let ca = Arc::new(dir.open_or_init_ca(backend).map_err(failed)?);
-    let endpoints = Arc::new(dir.endpoints(ca).map_err(failed)?);
-    let ids = endpoints.ids();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(failed)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ops::tls_config(cert, key).map_err(failed)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(failed)?;
         let addr = listener.local_addr().map_err(failed)?;
-        let app = scep_router(endpoints).route("/healthz", axum::routing::get(|| async { "ok" }));
-        print_json(&json!({
+        let options = ServiceOptions {
+            base_url: args
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{addr}")),
+            ..ServiceOptions::default()
+        };
+        let opened = Service::open(DataDir::new(&args.data), backend, options).map_err(failed)?;
+        let ids = opened.service.endpoints().ids();
+        let mut started = json!({
             "listening": addr.to_string(),
-            "scep": ids.iter().map(|id| format!("http://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
-        }));
+            "scep": ids.iter().map(|id| format!("{scheme}://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
+        });
+        if let (Some(token), Some(map)) = (&opened.admin_token, started.as_object_mut()) {
+            // Shown this once; only its SHA-256 is kept.
+            map.insert("adminToken".into(), json!(token.as_str()));
+        }
+        print_json(&started);
         tracing::info!(%addr, "serving");
-        devicetrust_server::serve(listener, app).await.map_err(failed)
+        let listen = ops::ListenOptions {
+            tls,
+            ..ops::ListenOptions::default()
+        };
+        ops::serve_until(listener, router(opened.service), listen, ops::shutdown_signal())
+            .await
+            .map_err(failed)
     })
 }

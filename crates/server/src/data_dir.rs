@@ -20,6 +20,7 @@ use devicetrust_pki::scep::{
     Challenge, ChallengeKind, DynamicChallenges, ScepConfig, ScepService, StaticChallenge,
 };
 use devicetrust_pki::{Backend, Ca, CaConfig, CaDir, Certificate, KeyAlgorithm, PrivateKey};
+use devicetrust_store::SqliteStore;
 use zeroize::Zeroizing;
 
 use crate::endpoints::{ScepEndpoint, ScepEndpoints};
@@ -47,6 +48,9 @@ pub enum DataError {
     /// Something asked for is not there.
     #[error("{0}")]
     NotFound(String),
+    /// A change was refused as invalid.
+    #[error("{0}")]
+    Invalid(String),
     /// Intune settings that cannot work.
     #[error(transparent)]
     Intune(#[from] IntuneError),
@@ -166,14 +170,29 @@ impl DataDir {
     /// the device registry shares, so a deactivation and its revocations
     /// commit together.
     pub fn open_or_init_ca(&self, backend: &'static dyn Backend) -> Result<Ca, DataError> {
+        Ok(self.open_ca_and_store(backend)?.0)
+    }
+
+    /// Like [`open_or_init_ca`](Self::open_or_init_ca), also returning the
+    /// SQLite store that is the CA's ledger, for the device registry to share.
+    pub fn open_ca_and_store(
+        &self,
+        backend: &'static dyn Backend,
+    ) -> Result<(Ca, Arc<SqliteStore>), DataError> {
         let ca_dir = CaDir::new(self.file("ca"));
         if !self.file("ca").join("ca.json").exists() {
             std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&self.dir, e))?;
             ca_dir.init(CaConfig::default(), backend)?;
         }
         let db = devicetrust_store::commands::database_path(&self.dir);
-        let ledger = devicetrust_store::SqliteStore::open(&db).map_err(|e| self.io(&db, e))?;
-        Ok(ca_dir.open_with_ledger(backend, Arc::new(ledger))?)
+        let store = Arc::new(SqliteStore::open(&db).map_err(|e| self.io(&db, e))?);
+        let ca = ca_dir.open_with_ledger(backend, store.clone())?;
+        Ok((ca, store))
+    }
+
+    /// The folder itself.
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
 
     fn io(&self, path: &Path, e: impl std::fmt::Display) -> DataError {
@@ -302,6 +321,28 @@ impl DataDir {
         });
         self.save_integrations(&all)?;
         Ok(out)
+    }
+
+    /// Replaces the secret of the static configuration `id`; returns the new
+    /// secret, shown once. The old one stops working once the endpoint is
+    /// rebuilt from the stored configurations ([`Self::endpoints`]).
+    pub fn reset_static(&self, id: &str) -> Result<Zeroizing<String>, DataError> {
+        let mut all = self.integrations()?;
+        let found = all
+            .iter_mut()
+            .find(|i| i.id == id)
+            .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
+        if !matches!(found.challenge, StoredChallenge::Static { .. }) {
+            return Err(DataError::Invalid(format!(
+                "desktop configuration {id} has no static secret to reset"
+            )));
+        }
+        let (challenge, secret) = StaticChallenge::generate()?;
+        found.challenge = StoredChallenge::Static {
+            secret_sha256: challenge.digest_hex(),
+        };
+        self.save_integrations(&all)?;
+        Ok(secret)
     }
 
     /// Builds the served endpoints from the stored configurations.

@@ -36,6 +36,18 @@ impl ScepEndpoints {
         }
     }
 
+    /// Adds (or replaces) an endpoint built elsewhere (see [`Self::remove`]).
+    pub fn insert_shared(&self, endpoint: Arc<ScepEndpoint>) {
+        if let Ok(mut map) = self.by_id.write() {
+            map.insert(endpoint.id.clone(), endpoint);
+        }
+    }
+
+    /// Stops serving an endpoint, returning it.
+    pub fn remove(&self, id: &str) -> Option<Arc<ScepEndpoint>> {
+        self.by_id.write().ok().and_then(|mut map| map.remove(id))
+    }
+
     /// The endpoint with this ID.
     pub fn get(&self, id: &str) -> Option<Arc<ScepEndpoint>> {
         self.by_id.read().ok().and_then(|map| map.get(id).cloned())

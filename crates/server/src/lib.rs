@@ -29,45 +29,32 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod capture;
 mod data_dir;
 mod endpoints;
 pub mod intune;
 pub mod message_param;
+pub mod ops;
 mod scep_routes;
 mod secret_file;
+pub mod service;
 
 pub use data_dir::{
     DataDir, DataError, DesktopIntegration, NewChallenge, NewIntegration, StoredChallenge,
 };
 pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use scep_routes::{MAX_BODY, router as scep_router};
+pub use service::{Opened, Service, ServiceOptions};
 
-/// Serves `router` on `listener` until Ctrl-C or SIGTERM, finishing requests in flight.
+/// Serves `router` on `listener` (plain HTTP, default deadlines) until
+/// Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    ops::serve_until(
+        listener,
+        router,
+        ops::ListenOptions::default(),
+        ops::shutdown_signal(),
+    )
+    .await
 }

@@ -38,6 +38,14 @@ pub enum Error {
         /// The newest this build knows.
         supported: i64,
     },
+    /// A bounded table is full.
+    #[error("too many {what} (limit {limit})")]
+    LimitReached {
+        /// What is bounded.
+        what: &'static str,
+        /// The bound.
+        limit: usize,
+    },
     /// A write was attempted inside a read-only transaction (a bug in the caller).
     #[error("write attempted in a read-only transaction")]
     ReadOnly,

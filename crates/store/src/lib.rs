@@ -41,5 +41,8 @@ mod tx;
 pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use registry::{Registry, TransitionOutcome};
-pub use sqlite::{SqliteStore, latest_schema_version};
+pub use sqlite::{
+    DeviceKeyRecord, EnrollmentTokenRecord, SqliteStore, TokenLimits, TokenUse,
+    latest_schema_version,
+};
 pub use tx::{Store, Tx};

@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::{Error, Result};
 
 /// The migrations, in order. Never edit one that has shipped: add another.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "
     CREATE TABLE devices (
         org_id TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -94,7 +95,32 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (org_id, user_id, seq)
     );
     ",
-)];
+    ),
+    (
+        2,
+        // The device API: each registered device's own public key (one per
+        // device, replaced on re-registration), and one-time enrollment
+        // tokens, stored as digests.
+        "
+    CREATE TABLE device_keys (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, device_id)
+    );
+
+    CREATE TABLE enrollment_tokens (
+        id TEXT NOT NULL PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX enrollment_tokens_by_user ON enrollment_tokens (org_id, user_id);
+    CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens (expires_ms);
+    ",
+    ),
+];
 
 /// The newest schema version this build knows.
 pub fn latest() -> i64 {

@@ -14,6 +14,7 @@
 //! every write in the group. Reads first commit any open group, so they
 //! never see a write that is not yet durable.
 
+mod device_api;
 mod ledger;
 mod migrations;
 mod tx;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::{Error, Result, Store, Tx};
+pub use device_api::{DeviceKeyRecord, EnrollmentTokenRecord, TokenLimits, TokenUse};
 pub use migrations::latest as latest_schema_version;
 use tx::SqliteTx;
 

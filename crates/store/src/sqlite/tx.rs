@@ -70,6 +70,16 @@ impl<'a> SqliteTx<'a> {
         Self { tx, read_only }
     }
 
+    /// The connection, for writes: refused in a read-only transaction.
+    pub(super) fn conn_for_write(&self) -> Result<&'a Connection> {
+        self.writable().map(|()| self.tx)
+    }
+
+    /// The connection, for reads.
+    pub(super) fn conn(&self) -> &'a Connection {
+        self.tx
+    }
+
     fn writable(&self) -> Result<()> {
         if self.read_only {
             Err(Error::ReadOnly)
@@ -223,6 +233,7 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM sessions WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM factor_enrollments WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM device_certificates WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM device_keys WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM devices WHERE org_id = ?1 AND id = ?2",
         ] {
             self.exec("deleting a device", sql, args)?;

@@ -1,0 +1,87 @@
+//! The admin API (docs/api.md, "Admin API"): every route takes the
+//! [`Admin`](super::auth::Admin) extractor, and its token's ID is the actor
+//! of every audit record. Bodies are limited to [`MAX_ADMIN_BODY`]; over it
+//! the answer is 413 with Okta's error object.
+
+mod cas;
+mod devices;
+mod integrations;
+mod logs;
+mod policies;
+mod search;
+mod tokens;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+use crate::service::Service;
+
+/// The largest admin request body (a policy document or a CA bundle fits easily).
+pub const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+pub(crate) fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .merge(tokens::routes())
+        .merge(devices::routes())
+        .merge(integrations::routes())
+        .merge(cas::routes())
+        .merge(policies::routes())
+        .merge(logs::routes())
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
+        // Public, and outside the admin body limit: it takes no body.
+        .merge(cas::public_routes())
+}
+
+/// The body, or 413 / 400 as Okta error objects rather than axum's plain text.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(MAX_ADMIN_BODY)
+        } else {
+            ApiError::invalid("Api validation failed: the request body could not be read")
+        }
+    })
+}
+
+/// Parses a JSON body; a failure names the JSON path, line and column.
+fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ApiError::invalid("Api validation failed: request body").with_cause(format!(
+            "`{path}` (line {}, column {}): {inner}",
+            inner.line(),
+            inner.column()
+        ))
+    })?;
+    de.end().map_err(|e| {
+        ApiError::invalid("Api validation failed: request body")
+            .with_cause(format!("trailing data: {e}"))
+    })?;
+    Ok(value)
+}
+
+/// A JSON body, or 413 / 400.
+fn json_body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    json(&body(raw)?)
+}
+
+/// The query string, or 400 as an Okta error object.
+fn query<T>(query: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query
+        .map(|q| q.0)
+        .map_err(|e| ApiError::invalid("Api validation failed: query").with_cause(e.body_text()))
+}
+
+/// Now, for the audit log and records.
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}

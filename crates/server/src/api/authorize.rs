@@ -1,0 +1,78 @@
+//! The decision API: `POST /api/v1/authorize` and the policy simulator
+//! `POST /api/v1/policies/{id}/simulate` (both admin). The service fills in
+//! the device's state, management proof and fresh signals
+//! ([`crate::service::context`]); simulate also takes a whole `context`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::ApiError;
+use super::auth::Admin;
+use super::device::body::JsonBody;
+use super::device::errors::from_decision;
+use crate::service::Service;
+use crate::service::context::{DecisionRequest, DecisionResponse};
+
+pub(crate) fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/api/v1/authorize", post(authorize))
+        .route("/api/v1/policies/{id}/simulate", post(simulate))
+}
+
+async fn decide(
+    service: Arc<Service>,
+    policy: String,
+    request: DecisionRequest,
+) -> Result<Json<Value>, ApiError> {
+    let metrics = service.metrics.clone();
+    let response: DecisionResponse = tokio::task::spawn_blocking(move || {
+        service.decide(&policy, &request, OffsetDateTime::now_utc())
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(from_decision)?;
+    metrics.decision(match response.decision.access {
+        devicetrust_policy::model::Access::Allow => "ALLOW",
+        devicetrust_policy::model::Access::Deny => "DENY",
+    });
+    tracing::info!(access = ?response.decision.access,
+        rule = response.decision.rule.as_ref().map(|r| r.id.as_str()), "decision");
+    serde_json::to_value(&response)
+        .map(Json)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+async fn authorize(
+    State(service): State<Arc<Service>>,
+    _admin: Admin,
+    JsonBody(request): JsonBody<DecisionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if request.context.is_some() {
+        return Err(ApiError::invalid("Api validation failed").with_cause(
+            "context: the decision API fills in the device itself; use simulate for a raw context",
+        ));
+    }
+    let policy = request.policy_id.clone().ok_or_else(|| {
+        ApiError::invalid("Api validation failed").with_cause("policyId is required")
+    })?;
+    decide(service, policy, request).await
+}
+
+async fn simulate(
+    State(service): State<Arc<Service>>,
+    _admin: Admin,
+    Path(policy): Path<String>,
+    JsonBody(request): JsonBody<DecisionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    if request.policy_id.as_ref().is_some_and(|p| *p != policy) {
+        return Err(ApiError::invalid("Api validation failed")
+            .with_cause("policyId in the body differs from the path"));
+    }
+    decide(service, policy, request).await
+}

@@ -1,0 +1,86 @@
+//! `GET /device/v1/me`: the device's own record and status, whether it is
+//! managed (and until when), and how old its signals are. Allowed for a
+//! suspended device, so Okta Verify can tell its user why it stopped working.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use devicetrust_devices::DeviceStatus;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::auth::SignedRequest;
+use super::errors::from_store;
+use crate::api::ApiError;
+use crate::service::Service;
+
+fn rfc3339(t: OffsetDateTime) -> Result<String, ApiError> {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| ApiError::internal(&e))
+}
+
+pub(crate) async fn me(
+    State(service): State<Arc<Service>>,
+    signed: SignedRequest,
+) -> Result<Json<Value>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let device = signed.device;
+    let options = &service.options.device_api;
+    let proof = service
+        .device_api
+        .proofs
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(device.id.as_str())
+        .cloned();
+    let active = device.status == DeviceStatus::Active;
+    let managed = active
+        && proof
+            .as_ref()
+            .is_some_and(|p| p.is_fresh(options.proof_max_age, now));
+    let mut signals = Map::new();
+    {
+        let cache = service
+            .signals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(record) = cache.record(device.id.as_str()) {
+            for schema in devicetrust_edr::schemas() {
+                if let Some(set) = record.get(schema.id) {
+                    signals.insert(
+                        schema.id.to_owned(),
+                        json!({
+                            "collectedAt": rfc3339(set.collected_at())?,
+                            "ageSeconds": (now - set.collected_at()).whole_seconds(),
+                            "stale": options.freshness.stale(set, now).is_some(),
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    let key = service
+        .store
+        .device_key(&service.org, &device.id)
+        .map_err(from_store)?;
+    let mut answer = Map::new();
+    answer.insert("status".into(), json!(device.status));
+    answer.insert("managed".into(), json!(managed));
+    if managed
+        && let Some(until) = proof
+            .as_ref()
+            .and_then(|p| p.managed_until(options.proof_max_age))
+    {
+        answer.insert("managedUntil".into(), json!(rfc3339(until)?));
+    }
+    if let Some(proof) = proof {
+        answer.insert("lastProof".into(), json!(proof));
+    }
+    answer.insert("signals".into(), Value::Object(signals));
+    if let Some(key) = key {
+        answer.insert("keyId".into(), json!(key.key_id));
+    }
+    answer.insert("device".into(), json!(device));
+    Ok(Json(Value::Object(answer)))
+}

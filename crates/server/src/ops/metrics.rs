@@ -1,0 +1,250 @@
+//! Prometheus metrics, kept in process and rendered as the text exposition
+//! format at `/metrics`: request counts and latencies by route, SCEP and
+//! device enrollments by outcome, and decisions by access.
+//!
+//! Labels come from a closed set (matched route templates, not raw paths),
+//! so a scanner hitting random URLs cannot grow the series without bound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 16] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if seconds <= *bound {
+                *count = count.saturating_add(1);
+            }
+        }
+        self.count = self.count.saturating_add(1);
+        self.sum += seconds;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: BTreeMap<(String, &'static str, u16), u64>,
+    durations: BTreeMap<String, Histogram>,
+    enrollments: BTreeMap<(&'static str, &'static str), u64>,
+    decisions: BTreeMap<&'static str, u64>,
+    in_flight: i64,
+}
+
+/// The service's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
+    let slot = map.entry(key).or_insert(0);
+    *slot = slot.saturating_add(1);
+}
+
+impl Metrics {
+    /// No observations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+
+    /// Records one finished request.
+    pub fn request(&self, route: &str, method: &'static str, status: u16, took: Duration) {
+        self.with(|m| {
+            bump(&mut m.requests, (route.to_owned(), method, status));
+            m.durations
+                .entry(route.to_owned())
+                .or_default()
+                .observe(took.as_secs_f64());
+        });
+    }
+
+    /// Records an enrollment: `kind` is `scep` or `device`, `outcome` e.g. `issued`, `refused`.
+    pub fn enrollment(&self, kind: &'static str, outcome: &'static str) {
+        self.with(|m| bump(&mut m.enrollments, (kind, outcome)));
+    }
+
+    /// Records a policy decision (`ALLOW` or `DENY`).
+    pub fn decision(&self, access: &'static str) {
+        self.with(|m| bump(&mut m.decisions, access));
+    }
+
+    /// The number of requests recorded for `route` (any method and status).
+    pub fn requests_for(&self, route: &str) -> u64 {
+        self.with(|m| {
+            m.requests
+                .iter()
+                .filter(|((r, _, _), _)| r == route)
+                .map(|(_, n)| *n)
+                .sum()
+        })
+    }
+
+    /// The Prometheus text exposition of everything recorded.
+    pub fn render(&self) -> String {
+        self.with(|m| {
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_http_requests_total HTTP requests by route template, method and status.\n# TYPE devicetrust_http_requests_total counter"
+            );
+            for ((route, method, status), n) in &m.requests {
+                let _ = writeln!(
+                    out,
+                    "devicetrust_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_http_request_duration_seconds Time from request to response headers.\n# TYPE devicetrust_http_request_duration_seconds histogram"
+            );
+            for (route, h) in &m.durations {
+                let route = escape(route);
+                for (bound, n) in BUCKETS.iter().zip(h.counts.iter()) {
+                    let _ = writeln!(
+                        out,
+                        "devicetrust_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "devicetrust_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\ndevicetrust_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\ndevicetrust_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.count, h.sum, h.count
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_http_requests_in_flight Requests being handled.\n# TYPE devicetrust_http_requests_in_flight gauge\ndevicetrust_http_requests_in_flight {}",
+                m.in_flight
+            );
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_enrollments_total Enrollments by kind (scep, device) and outcome.\n# TYPE devicetrust_enrollments_total counter"
+            );
+            for ((kind, outcome), n) in &m.enrollments {
+                let _ = writeln!(
+                    out,
+                    "devicetrust_enrollments_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_decisions_total Policy decisions by access.\n# TYPE devicetrust_decisions_total counter"
+            );
+            for (access, n) in &m.decisions {
+                let _ = writeln!(out, "devicetrust_decisions_total{{access=\"{access}\"}} {n}");
+            }
+            out
+        })
+    }
+}
+
+/// Label values escape `\`, `"` and newlines (Prometheus text format).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Middleware: counts, times and logs every request by its route template.
+/// The log line holds the method, route template, status and latency, never
+/// the path, headers or body: SCEP GET requests carry the message in the
+/// query, and headers carry tokens.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    metrics.with(|m| m.in_flight = m.in_flight.saturating_add(1));
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.with(|m| m.in_flight = m.in_flight.saturating_sub(1));
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::info!(
+        method,
+        route,
+        status,
+        latency_us = took.as_micros(),
+        "request"
+    );
+    metrics.request(&route, method, status, took);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_buckets_and_escapes_labels() {
+        let m = Metrics::new();
+        m.request("/a\"b", "GET", 200, Duration::from_micros(300));
+        m.request("/a\"b", "GET", 200, Duration::from_millis(20));
+        m.enrollment("scep", "issued");
+        m.decision("DENY");
+        let text = m.render();
+        assert!(
+            text.contains(
+                r#"devicetrust_http_requests_total{route="/a\"b",method="GET",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"devicetrust_http_request_duration_seconds_bucket{route="/a\"b",le="0.0005"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"devicetrust_http_request_duration_seconds_bucket{route="/a\"b",le="0.025"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="issued"} 1"#));
+        assert!(text.contains(r#"devicetrust_decisions_total{access="DENY"} 1"#));
+        assert_eq!(m.requests_for("/a\"b"), 2);
+    }
+}

@@ -1,0 +1,520 @@
+//! Device integrations ("Security > Device Integrations > Endpoint
+//! Management"). The uploaded CAs that "use my own CA" desktops trust are
+//! in [`super::uploaded_cas`].
+//!
+//! Each integration is one attestation [`Configuration`], saved in the
+//! settings file with its configuration ID, so the attestor is rebuilt at
+//! start with the same IDs ([`restore`]). Desktops with our CA are also SCEP
+//! configurations in the data folder (their RA and challenge secrets live
+//! there, as digests); a deactivated one is not served. Mobile ones keep
+//! their `managementHint` as its digest only.
+//!
+//! Every change holds the attestor's write lock from start to end, so
+//! changes are serialised and the attestor, the settings file and the
+//! served endpoints agree once it is released.
+
+use std::sync::RwLockWriteGuard;
+
+use devicetrust_attestation::hint::{ManagementHint, SecretKey};
+use devicetrust_attestation::upload::UploadError;
+use devicetrust_attestation::{
+    Attestor, ConfigError, Configuration, ConfigurationId, ConfigurationKind, Configurations,
+    DesktopTrust, MobileManagement, Platform,
+};
+use devicetrust_pki::Ca;
+use devicetrust_pki::scep::ScepConfig;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use super::Service;
+use super::admin_audit::{self, AdminEvent};
+use super::settings::Settings;
+use super::uploaded_cas::{StoredCa, cas, uploaded_trust};
+use crate::{DataError, NewChallenge, NewIntegration, ScepEndpoints};
+
+const INTEGRATIONS: &str = "deviceIntegrations";
+
+/// A platform, as the admin API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationPlatform {
+    /// macOS.
+    Macos,
+    /// Windows.
+    Windows,
+    /// Android.
+    Android,
+    /// iOS and iPadOS.
+    Ios,
+}
+
+impl IntegrationPlatform {
+    /// The attestation platform.
+    pub fn attestation(self) -> Platform {
+        match self {
+            Self::Macos => Platform::MacOs,
+            Self::Windows => Platform::Windows,
+            Self::Android => Platform::Android,
+            Self::Ios => Platform::Ios,
+        }
+    }
+
+    /// Whether it attests with a client certificate.
+    pub fn is_desktop(self) -> bool {
+        self.attestation().is_desktop()
+    }
+}
+
+/// A desktop SCEP challenge type, as the admin API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChallengeType {
+    /// One static secret.
+    Static,
+    /// One-time challenges from a challenge URL.
+    Dynamic,
+}
+
+/// What an integration checks, as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IntegrationKind {
+    /// A desktop with our CA, served over SCEP (its secrets are in the data folder).
+    #[serde(rename_all = "camelCase")]
+    Scep {
+        /// The challenge type.
+        challenge: ChallengeType,
+        /// The SCEP URL given to the MDM.
+        scep_url: String,
+        /// The dynamic challenge URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        challenge_url: Option<String>,
+    },
+    /// A desktop trusting the uploaded CAs.
+    Uploaded,
+    /// Android or iOS, proven with the managementHint.
+    #[serde(rename_all = "camelCase")]
+    Mobile {
+        /// "Device management provider".
+        provider_name: String,
+        /// "Enrollment link".
+        enrollment_link: String,
+        /// The secret key, as its digest.
+        hint: ManagementHint,
+    },
+}
+
+/// One integration as saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredIntegration {
+    /// Its ID in the admin API.
+    pub id: String,
+    /// Its platform.
+    pub platform: IntegrationPlatform,
+    /// The attestation configuration ID (kept across restarts).
+    pub configuration_id: u64,
+    /// Whether it attests devices (and, for SCEP, is served).
+    pub active: bool,
+    /// When it was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// What it checks.
+    pub kind: IntegrationKind,
+}
+
+/// Why an integration change was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntegrationError {
+    /// No such integration or CA.
+    #[error("no {what} {id}")]
+    NotFound {
+        /// `DeviceIntegration` or `CertificateAuthority`.
+        what: &'static str,
+        /// The ID asked for.
+        id: String,
+    },
+    /// The request is not valid for this integration.
+    #[error("{0}")]
+    Invalid(String),
+    /// The CA upload was refused.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// The attestation configurations refused the change.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// A new secret, shown once.
+#[derive(Debug)]
+pub enum NewSecret {
+    /// A mobile integration's managementHint; the old one works until `previous_valid_until`.
+    Mobile {
+        /// The new key.
+        secret: SecretKey,
+        /// End of the old key's grace period, if it has one.
+        previous_valid_until: Option<OffsetDateTime>,
+    },
+    /// A static desktop challenge's new secret (the old one stops at once).
+    Static {
+        /// The new secret.
+        secret: Zeroizing<String>,
+    },
+}
+
+/// The saved integrations, in creation order.
+pub fn integrations(settings: &Settings) -> Result<Vec<StoredIntegration>, DataError> {
+    settings.section(INTEGRATIONS)
+}
+
+pub(super) fn invalid(e: impl std::fmt::Display) -> DataError {
+    DataError::Invalid(e.to_string())
+}
+
+fn configuration(
+    stored: &StoredIntegration,
+    ca: &Ca,
+    cas: &[StoredCa],
+) -> Result<Configuration, DataError> {
+    let kind = match &stored.kind {
+        IntegrationKind::Scep { .. } => ConfigurationKind::Desktop(DesktopTrust::our_ca(ca)),
+        IntegrationKind::Uploaded => ConfigurationKind::Desktop(uploaded_trust(cas)?),
+        IntegrationKind::Mobile {
+            provider_name,
+            enrollment_link,
+            hint,
+        } => ConfigurationKind::Mobile(MobileManagement::restore(
+            provider_name.clone(),
+            enrollment_link.clone(),
+            hint.clone(),
+        )),
+    };
+    Ok(Configuration {
+        id: ConfigurationId(stored.configuration_id),
+        platform: stored.platform.attestation(),
+        active: stored.active,
+        kind,
+    })
+}
+
+/// At start: puts every saved integration back into `configurations` under
+/// its own ID, and stops serving deactivated SCEP integrations.
+pub fn restore(
+    settings: &Settings,
+    ca: &Ca,
+    configurations: &mut Configurations,
+    endpoints: &ScepEndpoints,
+) -> Result<(), DataError> {
+    let cas = cas(settings)?;
+    for stored in integrations(settings)? {
+        configurations
+            .restore(configuration(&stored, ca, &cas)?)
+            .map_err(invalid)?;
+        if !stored.active && matches!(stored.kind, IntegrationKind::Scep { .. }) {
+            endpoints.remove(&stored.id);
+        }
+    }
+    Ok(())
+}
+
+fn random_id(prefix: &str) -> Result<String, DataError> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw)
+        .map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))?;
+    Ok(format!("{prefix}{}", hex::encode(raw)))
+}
+
+pub(super) fn write_attestor(service: &Service) -> RwLockWriteGuard<'_, Attestor> {
+    service
+        .attestor
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Serves the saved SCEP configuration `id` now (rebuilt from the data folder).
+fn serve(service: &Service, id: &str) -> Result<(), DataError> {
+    let fresh = service.data.endpoints(service.ca.clone())?;
+    let endpoint = fresh
+        .remove(id)
+        .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
+    service.endpoints.insert_shared(endpoint);
+    Ok(())
+}
+
+fn event(
+    now: OffsetDateTime,
+    actor: &str,
+    event_type: &str,
+    stored: &StoredIntegration,
+) -> Result<AdminEvent, DataError> {
+    Ok(
+        AdminEvent::new(now, actor, event_type, "DeviceIntegration", &stored.id)?.with_details(
+            serde_json::json!({
+                "platform": stored.platform,
+                "configurationId": ConfigurationId(stored.configuration_id).to_string(),
+            }),
+        ),
+    )
+}
+
+/// Saves a new integration whose configuration is already in `next`, then publishes `next`.
+fn save_new(
+    service: &Service,
+    attestor: &mut Attestor,
+    next: Configurations,
+    stored: &StoredIntegration,
+    actor: &str,
+) -> Result<(), IntegrationError> {
+    let audit = event(stored.created, actor, "device.integration.create", stored)?;
+    service.settings.update(|s| {
+        let mut all = integrations(s)?;
+        all.push(stored.clone());
+        s.set_section(INTEGRATIONS, &all)?;
+        admin_audit::push(s, audit)
+    })?;
+    *attestor.configurations_mut() = next;
+    Ok(())
+}
+
+/// Adds a desktop integration with our CA and a static or dynamic
+/// challenge, served at once. Returns it and its secrets, shown once.
+pub fn add_scep(
+    service: &Service,
+    platform: IntegrationPlatform,
+    challenge: ChallengeType,
+    scep: ScepConfig,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, NewIntegration), IntegrationError> {
+    if !platform.is_desktop() {
+        return Err(IntegrationError::Invalid(
+            "SCEP integrations are for MACOS and WINDOWS".into(),
+        ));
+    }
+    let mut attestor = write_attestor(service);
+    // The admin API offers static and dynamic challenges; Intune is set up
+    // from the command line (`integrations add desktop --challenge intune`).
+    let kind = match challenge {
+        ChallengeType::Static => NewChallenge::Static,
+        ChallengeType::Dynamic => NewChallenge::Dynamic,
+    };
+    let mut next = attestor.configurations().clone();
+    let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&service.ca))?;
+    let new = service
+        .data
+        .add_desktop(&service.ca, kind, &service.options.base_url, scep)?;
+    let stored = StoredIntegration {
+        id: new.id.clone(),
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Scep {
+            challenge,
+            scep_url: new.scep_url.clone(),
+            challenge_url: new.challenge_url.clone(),
+        },
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    serve(service, &stored.id)?;
+    Ok((stored, new))
+}
+
+/// Adds a desktop integration that trusts the uploaded CAs (no SCEP).
+pub fn add_uploaded(
+    service: &Service,
+    platform: IntegrationPlatform,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<StoredIntegration, IntegrationError> {
+    if !platform.is_desktop() {
+        return Err(IntegrationError::Invalid(
+            "uploaded CAs are for MACOS and WINDOWS integrations".into(),
+        ));
+    }
+    let mut attestor = write_attestor(service);
+    let mut next = attestor.configurations().clone();
+    let trust = uploaded_trust(&cas(&service.settings.read())?)?;
+    let id = next.add_desktop(platform.attestation(), trust)?;
+    let stored = StoredIntegration {
+        id: random_id("dvi")?,
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Uploaded,
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    Ok(stored)
+}
+
+/// Adds an Android or iOS integration; returns it and its managementHint
+/// secret key, shown once.
+pub fn add_mobile(
+    service: &Service,
+    platform: IntegrationPlatform,
+    provider_name: &str,
+    enrollment_link: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, SecretKey), IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut next = attestor.configurations().clone();
+    let (id, secret) = next.add_mobile(platform.attestation(), provider_name, enrollment_link)?;
+    let stored = StoredIntegration {
+        id: random_id("dvi")?,
+        platform,
+        configuration_id: id.0,
+        active: true,
+        created: now,
+        kind: IntegrationKind::Mobile {
+            provider_name: provider_name.to_owned(),
+            enrollment_link: enrollment_link.to_owned(),
+            hint: mobile_hint(&next, id)?,
+        },
+    };
+    save_new(service, &mut attestor, next, &stored, actor)?;
+    Ok((stored, secret))
+}
+
+fn mobile_hint(
+    configurations: &Configurations,
+    id: ConfigurationId,
+) -> Result<ManagementHint, IntegrationError> {
+    match &configurations.get(id)?.kind {
+        ConfigurationKind::Mobile(m) => Ok(m.hint().clone()),
+        _ => Err(ConfigError::NotMobile { id }.into()),
+    }
+}
+
+/// The saved integration `id`.
+pub fn get(service: &Service, id: &str) -> Result<StoredIntegration, IntegrationError> {
+    integrations(&service.settings.read())?
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| IntegrationError::NotFound {
+            what: "DeviceIntegration",
+            id: id.to_owned(),
+        })
+}
+
+/// Replaces an integration's saved form and publishes `next` (if given).
+fn save_changed(
+    service: &Service,
+    attestor: &mut Attestor,
+    next: Option<Configurations>,
+    stored: &StoredIntegration,
+    audit: AdminEvent,
+) -> Result<(), IntegrationError> {
+    service.settings.update(|s| {
+        let mut all = integrations(s)?;
+        if let Some(slot) = all.iter_mut().find(|i| i.id == stored.id) {
+            *slot = stored.clone();
+        }
+        s.set_section(INTEGRATIONS, &all)?;
+        admin_audit::push(s, audit)
+    })?;
+    if let Some(next) = next {
+        *attestor.configurations_mut() = next;
+    }
+    Ok(())
+}
+
+/// "Reset secret key": a mobile integration's managementHint (the old key
+/// keeps working for `grace`), or a static desktop challenge's secret.
+pub fn reset_secret(
+    service: &Service,
+    id: &str,
+    grace: Option<Duration>,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<(StoredIntegration, NewSecret), IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut stored = get(service, id)?;
+    let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
+    match &mut stored.kind {
+        IntegrationKind::Mobile { hint, .. } => {
+            let config = ConfigurationId(stored.configuration_id);
+            let mut next = attestor.configurations().clone();
+            let secret = next.reset_secret(config, grace, now)?;
+            let new_hint = mobile_hint(&next, config)?;
+            let previous_valid_until = new_hint.grace_until(now);
+            *hint = new_hint;
+            save_changed(service, &mut attestor, Some(next), &stored, audit)?;
+            Ok((
+                stored,
+                NewSecret::Mobile {
+                    secret,
+                    previous_valid_until,
+                },
+            ))
+        }
+        IntegrationKind::Scep {
+            challenge: ChallengeType::Static,
+            ..
+        } => {
+            if grace.is_some_and(|g| g.is_positive()) {
+                return Err(IntegrationError::Invalid(
+                    "a static SCEP challenge has no grace period: the old secret stops at once"
+                        .into(),
+                ));
+            }
+            let secret = service.data.reset_static(&stored.id)?;
+            save_changed(service, &mut attestor, None, &stored, audit)?;
+            if stored.active {
+                serve(service, &stored.id)?;
+            }
+            Ok((stored, NewSecret::Static { secret }))
+        }
+        IntegrationKind::Scep { .. } | IntegrationKind::Uploaded => Err(IntegrationError::Invalid(
+            format!("integration {id} has no secret key to reset"),
+        )),
+    }
+}
+
+/// Activates or deactivates an integration: it stops (or resumes)
+/// attesting devices, and a SCEP one stops (or resumes) being served.
+pub fn set_active(
+    service: &Service,
+    id: &str,
+    active: bool,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<StoredIntegration, IntegrationError> {
+    let mut attestor = write_attestor(service);
+    let mut stored = get(service, id)?;
+    if stored.active == active {
+        return Ok(stored);
+    }
+    stored.active = active;
+    let event_type = if active {
+        "device.integration.activate"
+    } else {
+        "device.integration.deactivate"
+    };
+    let audit = event(now, actor, event_type, &stored)?;
+    let mut next = attestor.configurations().clone();
+    next.set_active(ConfigurationId(stored.configuration_id), active)?;
+    save_changed(service, &mut attestor, Some(next), &stored, audit)?;
+    if matches!(stored.kind, IntegrationKind::Scep { .. }) {
+        if active {
+            serve(service, &stored.id)?;
+        } else {
+            service.endpoints.remove(&stored.id);
+        }
+    }
+    Ok(stored)
+}
+
+impl Service {
+    /// The management attestor the integrations configure (changes take
+    /// its write lock; attestation takes its read lock).
+    pub fn attestation(&self) -> &std::sync::RwLock<Attestor> {
+        &self.attestor
+    }
+}

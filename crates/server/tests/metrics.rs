@@ -1,0 +1,75 @@
+//! `/metrics` over the whole service: requests by route template,
+//! device enrollments and decisions are counted as they happen.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+mod device_common;
+
+use device_common::*;
+use serde_json::json;
+
+fn metrics(h: &Harness) -> String {
+    let answer = h.send("GET", "/metrics", &[], b"");
+    assert_eq!(answer.status, 200);
+    // The exposition is text, not JSON: read it raw.
+    let text = h.raw_text("/metrics");
+    assert!(
+        text.contains("# TYPE devicetrust_http_requests_total counter"),
+        "{text}"
+    );
+    text
+}
+
+#[test]
+fn enrollments_decisions_and_routes_are_counted() {
+    let h = Harness::start();
+    store_guide_policies(&h);
+    let pc = h.register("alice", windows("S-1-5-21-9"));
+    // A used enrollment token is refused: a refused enrollment.
+    let token = h.enrollment_token("alice");
+    let key = devicetrust_pki::default_backend()
+        .generate(devicetrust_pki::KeyAlgorithm::EcP256)
+        .unwrap();
+    let body = register_body(&token, &key, windows("S-1-5-21-10"));
+    let first = h.send(
+        "POST",
+        "/device/v1/register",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(first.status, 201, "{first:?}");
+    let again = h.send(
+        "POST",
+        "/device/v1/register",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_ne!(again.status, 201, "{again:?}");
+    for policy in [LOW, MEDIUM, HIGH] {
+        let answer =
+            h.authorize(&json!({"policyId": policy, "userId": "alice", "deviceId": pc.id}));
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    let text = metrics(&h);
+    for line in [
+        r#"devicetrust_enrollments_total{kind="device",outcome="registered"} 2"#,
+        r#"devicetrust_enrollments_total{kind="device",outcome="refused"} 1"#,
+        r#"devicetrust_http_requests_total{route="/api/v1/authorize",method="POST",status="200"} 3"#,
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    let decisions: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("devicetrust_decisions_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(decisions, 3, "{text}");
+    // Device IDs never become labels.
+    assert!(!text.contains(&pc.id), "{text}");
+}

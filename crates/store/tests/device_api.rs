@@ -1,0 +1,194 @@
+//! The device API's tables: device keys and one-time enrollment tokens.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a panic is a failed test"
+)]
+
+use devicetrust_devices::{
+    Actor, DeviceProfile, EnrollmentRequest, Operation, OrgId, Platform, SessionMethod, UserId,
+};
+use devicetrust_store::{
+    DeviceKeyRecord, EnrollmentTokenRecord, Error, Registry, SqliteStore, TokenLimits, TokenUse,
+};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+fn t0() -> OffsetDateTime {
+    time::macros::datetime!(2026-01-01 00:00 UTC)
+}
+
+fn token(id: &str, user: &str, expires_at: OffsetDateTime) -> EnrollmentTokenRecord {
+    EnrollmentTokenRecord {
+        id: id.into(),
+        org: OrgId::new("acme").unwrap(),
+        user: UserId::new(user).unwrap(),
+        sha256: "ab".repeat(32),
+        created: t0(),
+        expires_at,
+    }
+}
+
+const LIMITS: TokenLimits = TokenLimits {
+    per_org: 3,
+    per_user: 2,
+};
+
+#[test]
+fn a_token_is_consumed_once_and_only_with_the_right_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let org = OrgId::new("acme").unwrap();
+    store
+        .insert_enrollment_token(
+            &token("t1", "alice", t0() + Duration::minutes(15)),
+            LIMITS,
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .consume_enrollment_token(&org, "t1", t0(), |_| false)
+            .unwrap(),
+        TokenUse::Mismatch
+    );
+    // Another org cannot use it.
+    let other = OrgId::new("other").unwrap();
+    assert_eq!(
+        store
+            .consume_enrollment_token(&other, "t1", t0(), |_| true)
+            .unwrap(),
+        TokenUse::Unknown
+    );
+    match store
+        .consume_enrollment_token(&org, "t1", t0(), |_| true)
+        .unwrap()
+    {
+        TokenUse::Consumed(r) => assert_eq!(r.user.as_str(), "alice"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store
+            .consume_enrollment_token(&org, "t1", t0(), |_| true)
+            .unwrap(),
+        TokenUse::Unknown
+    );
+}
+
+#[test]
+fn expired_tokens_are_refused_and_tokens_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let org = OrgId::new("acme").unwrap();
+    let exp = t0() + Duration::minutes(15);
+    store
+        .insert_enrollment_token(&token("a1", "alice", exp), LIMITS, t0())
+        .unwrap();
+    store
+        .insert_enrollment_token(&token("a2", "alice", exp), LIMITS, t0())
+        .unwrap();
+    let err = store
+        .insert_enrollment_token(&token("a3", "alice", exp), LIMITS, t0())
+        .unwrap_err();
+    assert!(matches!(err, Error::LimitReached { limit: 2, .. }), "{err}");
+    store
+        .insert_enrollment_token(&token("b1", "bob", exp), LIMITS, t0())
+        .unwrap();
+    let err = store
+        .insert_enrollment_token(&token("c1", "carol", exp), LIMITS, t0())
+        .unwrap_err();
+    assert!(matches!(err, Error::LimitReached { limit: 3, .. }), "{err}");
+    // Past expiry: refused, and pruned so the bound frees up.
+    let later = exp + Duration::seconds(1);
+    assert_eq!(
+        store
+            .consume_enrollment_token(&org, "a1", later, |_| true)
+            .unwrap(),
+        TokenUse::Expired
+    );
+    store
+        .insert_enrollment_token(
+            &token("c1", "carol", later + Duration::minutes(15)),
+            LIMITS,
+            later,
+        )
+        .unwrap();
+    // Survives a reopen.
+    drop(store);
+    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    assert!(matches!(
+        store
+            .consume_enrollment_token(&org, "c1", later, |_| true)
+            .unwrap(),
+        TokenUse::Consumed(_)
+    ));
+}
+
+#[test]
+fn device_keys_are_replaced_persist_and_go_with_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let registry = Registry::new(store.clone());
+    let org = OrgId::new("acme").unwrap();
+    let admin = Actor::new("admin").unwrap();
+    let mut profile = DeviceProfile::new("Mac", Platform::Macos);
+    profile.udid = Some("U1".into());
+    let device = registry
+        .enroll(
+            &org,
+            &admin,
+            &EnrollmentRequest::new(UserId::new("alice").unwrap(), profile),
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(store.device_key(&org, &device.id).unwrap(), None);
+    let key = |id: &str| DeviceKeyRecord {
+        key_id: id.into(),
+        spki_hex: "30".into(),
+        created: t0(),
+    };
+    store.put_device_key(&org, &device.id, &key("k1")).unwrap();
+    store.put_device_key(&org, &device.id, &key("k2")).unwrap();
+    assert_eq!(store.device_key(&org, &device.id).unwrap(), Some(key("k2")));
+    // Scoped by org.
+    assert_eq!(
+        store
+            .device_key(&OrgId::new("other").unwrap(), &device.id)
+            .unwrap(),
+        None
+    );
+    drop(registry);
+    drop(store);
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    assert_eq!(store.device_key(&org, &device.id).unwrap(), Some(key("k2")));
+    let registry = Registry::new(store.clone());
+    let session = registry
+        .sign_in(
+            &org,
+            &device.id,
+            &UserId::new("alice").unwrap(),
+            SessionMethod::OktaVerify,
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        store.session(&org, &session.id).unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(
+        store
+            .session(&OrgId::new("other").unwrap(), &session.id)
+            .unwrap(),
+        None
+    );
+    registry
+        .transition(&org, &admin, &device.id, Operation::Deactivate, t0())
+        .unwrap();
+    registry
+        .transition(&org, &admin, &device.id, Operation::Delete, t0())
+        .unwrap();
+    assert_eq!(store.device_key(&org, &device.id).unwrap(), None);
+}
