@@ -25,7 +25,7 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The URL devices reach the service at (default: http(s)://<listen address>).
+    /// The URL devices reach the service at (default: `http(s)://<listen address>`).
     #[arg(long)]
     pub base_url: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
