@@ -23,7 +23,10 @@ use base64::Engine;
 use devicetrust_pki::scep::client::{
     ClientError, Enrollment, ScepClient, Transport, transaction_id_for,
 };
-use devicetrust_pki::scep::{FailInfo, MessageType, Outcome, ScepConfig, ScepPolicy};
+use devicetrust_pki::scep::{
+    Challenge, ChallengeContext, ChallengeError, FailInfo, MessageType, Outcome, ScepConfig,
+    ScepPolicy,
+};
 use devicetrust_pki::{
     Certificate, HashAlgorithm, KeyAlgorithm, KeyPolicy, PrivateKey, RequestBuilder,
     default_backend,
@@ -742,4 +745,51 @@ fn an_admin_decision_on_a_held_request_is_reported_to_intune() {
         json!(base64::engine::general_purpose::STANDARD.encode(&rejected.csr))
     );
     drop(world.runtime);
+}
+
+#[test]
+fn https_endpoints_fail_cleanly_in_a_build_without_tls() {
+    // Microsoft's own endpoints, as configured by default: https. This build
+    // has no TLS client, so the challenge refuses (unavailable), saying why,
+    // without a connection attempt and without a panic.
+    let challenge = IntuneChallenge::new(
+        IntuneSettings::new(TENANT, CLIENT_ID),
+        Zeroizing::new(SECRET.into()),
+    )
+    .unwrap();
+    let backend = default_backend();
+    let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
+    let csr = RequestBuilder::new("CN=d")
+        .challenge_password("c")
+        .sign(backend.signer(&key).unwrap().as_ref())
+        .unwrap();
+    let request =
+        devicetrust_pki::CertificateRequest::from_der(&csr, &KeyPolicy::default(), backend)
+            .unwrap();
+    let ctx = ChallengeContext {
+        request: &request,
+        transaction_id: "T",
+        now: time::OffsetDateTime::now_utc(),
+    };
+    match challenge.verify(&ctx) {
+        Err(ChallengeError::Unavailable(reason)) => {
+            assert!(reason.contains("plain http only"), "{reason}");
+            assert!(
+                reason.contains("https://login.microsoftonline.com/"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // And a request without a challenge password is refused before any call.
+    let bare = RequestBuilder::new("CN=d")
+        .sign(backend.signer(&key).unwrap().as_ref())
+        .unwrap();
+    let bare = devicetrust_pki::CertificateRequest::from_der(&bare, &KeyPolicy::default(), backend)
+        .unwrap();
+    let ctx = ChallengeContext {
+        request: &bare,
+        ..ctx
+    };
+    assert_eq!(challenge.verify(&ctx), Err(ChallengeError::Missing));
 }

@@ -103,6 +103,13 @@ impl IntuneChallenge {
             client_secret,
         );
         let discovery = Discovery::new(&settings.graph_url, settings.service_url.as_deref());
+        if !http::TLS && settings.uses_https() {
+            tracing::warn!(
+                tenant = %settings.tenant,
+                "intune challenge configured with https URLs: {}",
+                http::NO_TLS
+            );
+        }
         Ok(Self {
             settings,
             caller_info,

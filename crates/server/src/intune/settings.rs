@@ -66,6 +66,16 @@ impl IntuneSettings {
         }
     }
 
+    /// Whether an endpoint contacted needs TLS: the authority, and either the
+    /// fixed service URL or Graph (whose answer Microsoft serves over https).
+    /// The Intune resource URL is only a token scope, never contacted.
+    pub(crate) fn uses_https(&self) -> bool {
+        let service = self.service_url.as_deref().unwrap_or(&self.graph_url);
+        [self.authority_url.as_str(), service]
+            .iter()
+            .any(|u| u.starts_with("https://"))
+    }
+
     pub(crate) fn check(&self) -> Result<(), IntuneError> {
         let bad = |what: &str| Err(IntuneError::Config(what.to_owned()));
         if self.tenant.trim().is_empty() || self.tenant.len() > 256 {
