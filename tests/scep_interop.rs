@@ -109,8 +109,19 @@ impl Served {
             .read_line(&mut first)
             .unwrap();
         assert!(first.contains("listening"), "{first}");
+        let id = json_field(&integration, "id");
+        // Capturing (see crates/pki/tests/data/scep/captures/README.md): the
+        // server writes the traffic; keep the throw-away RA that decrypts it.
+        if let Some(capture) = std::env::var_os("DEVICETRUST_SCEP_CAPTURE_DIR") {
+            let capture = PathBuf::from(capture);
+            std::fs::create_dir_all(&capture).unwrap();
+            for ext in ["key", "pem"] {
+                let name = format!("ra-{id}.{ext}");
+                std::fs::copy(data.join(&name), capture.join(&name)).unwrap();
+            }
+        }
         Self {
-            id: json_field(&integration, "id"),
+            id,
             url: json_field(&integration, "scepUrl"),
             integration,
             child,
@@ -486,4 +497,96 @@ fn http_refuses_unknown_operations_oversized_empty_and_garbage_bodies() {
         ),
         200
     );
+}
+
+#[test]
+fn integrations_add_desktop_intune_prints_json_and_keeps_the_secret_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret_file = dir.path().join("client-secret.txt");
+    let secret = "intune-client-secret-for-the-cli-test";
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let add = |extra: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "integrations",
+            "add",
+            "desktop",
+            "--data",
+            data.to_str().unwrap(),
+            "--challenge",
+        ])
+        .args(extra)
+        .env_remove("DEVICETRUST_INTUNE_CLIENT_SECRET");
+        if let Some(value) = env {
+            cmd.env("DEVICETRUST_INTUNE_CLIENT_SECRET", value);
+        }
+        run(&mut cmd)
+    };
+    let tenant = ["--intune-tenant", "contoso.onmicrosoft.com"];
+    let client = ["--intune-client-id", "11111111-2222-3333-4444-555555555555"];
+
+    // From a file, and from the environment.
+    let from_file = [
+        &["intune"][..],
+        &tenant,
+        &client,
+        &[
+            "--intune-client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--intune-service-url",
+            "http://127.0.0.1:1/svc",
+        ],
+    ]
+    .concat();
+    let from_env = [&["intune"][..], &tenant, &client].concat();
+    for (args, env) in [(from_file, None), (from_env, Some(secret))] {
+        let (ok, out) = add(&args, env);
+        assert!(ok, "{out}");
+        let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(v["challenge"], "intune", "{out}");
+        assert!(v["scepUrl"].as_str().unwrap().ends_with("/pkiclient.exe"));
+        assert!(!out.contains(secret));
+        let id = v["id"].as_str().unwrap();
+        let stored = std::fs::read_to_string(data.join(format!("intune-{id}.secret"))).unwrap();
+        assert_eq!(stored, secret, "the trailing line break is not part of it");
+    }
+    let json = std::fs::read_to_string(data.join("integrations.json")).unwrap();
+    assert!(!json.contains(secret));
+    assert!(json.contains("\"type\": \"intune\""), "{json}");
+    let (ok, listed) =
+        run(Command::new(BIN).args(["integrations", "list", "--data", data.to_str().unwrap()]));
+    assert!(ok && !listed.contains(secret), "{listed}");
+
+    // Missing pieces and misplaced options are refused, and nothing is added.
+    let cases: [(&[&str], Option<&str>, &str); 4] = [
+        (
+            &["intune", "--intune-tenant", "t"],
+            Some(secret),
+            "--intune-client-id",
+        ),
+        (
+            &["intune", "--intune-client-id", "c"],
+            Some(secret),
+            "--intune-tenant",
+        ),
+        (
+            &["intune", "--intune-tenant", "t", "--intune-client-id", "c"],
+            None,
+            "DEVICETRUST_INTUNE_CLIENT_SECRET",
+        ),
+        (
+            &["static", "--intune-tenant", "t"],
+            None,
+            "--challenge intune",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (ok, out) = add(args, env);
+        assert!(!ok && out.contains(expected), "{args:?}: {out}");
+    }
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("integrations.json")).unwrap())
+            .unwrap();
+    assert_eq!(after.as_array().unwrap().len(), 2);
 }

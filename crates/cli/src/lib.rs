@@ -34,7 +34,7 @@ pub use devices::DevicesCommand;
 pub use load::LoadArgs;
 pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
-pub use serve::{IntegrationsCommand, ServeArgs};
+pub use serve::{INTUNE_SECRET_ENV, IntegrationsCommand, IntuneArgs, ServeArgs};
 
 /// Device context for access decisions: a CA for management attestation, and more.
 #[derive(Debug, Parser)]

@@ -4,12 +4,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use devicetrust_pki::scep::{ChallengeKind, ContentEncryption, ScepConfig};
+use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::api::router;
+use devicetrust_server::intune::IntuneSettings;
 use devicetrust_server::ops;
-use devicetrust_server::{DataDir, Service, ServiceOptions};
+use devicetrust_server::{DataDir, NewChallenge, Service, ServiceOptions};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::CliError;
 use crate::output::print_json;
@@ -23,7 +25,7 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The URL devices reach the service at (default: http(s)://<listen address>).
+    /// The URL devices reach the service at (default: `http(s)://<listen address>`).
     #[arg(long)]
     pub base_url: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
@@ -60,6 +62,9 @@ pub enum IntegrationsCommand {
         /// Hold each request for an admin's approval.
         #[arg(long)]
         manual_approval: bool,
+        /// Intune settings (with `--challenge intune`).
+        #[command(flatten)]
+        intune: IntuneArgs,
     },
     /// List the configurations (without secrets).
     List {
@@ -67,6 +72,80 @@ pub enum IntegrationsCommand {
         #[arg(long)]
         data: PathBuf,
     },
+}
+
+/// Where and as whom to reach Intune (`--challenge intune`).
+#[derive(Debug, Default, clap::Args)]
+pub struct IntuneArgs {
+    /// The Entra ID tenant (ID or domain, e.g. contoso.onmicrosoft.com).
+    #[arg(long)]
+    pub intune_tenant: Option<String>,
+    /// The registered application's client ID.
+    #[arg(long)]
+    pub intune_client_id: Option<String>,
+    /// A file holding the application's client secret (else the
+    /// DEVICETRUST_INTUNE_CLIENT_SECRET environment variable). Never on the command line.
+    #[arg(long)]
+    pub intune_client_secret_file: Option<PathBuf>,
+    /// Entra ID's authority (default `https://login.microsoftonline.com`).
+    #[arg(long)]
+    pub intune_authority_url: Option<String>,
+    /// Microsoft Graph, for service discovery (default `https://graph.microsoft.com`).
+    #[arg(long)]
+    pub intune_graph_url: Option<String>,
+    /// A fixed validation-service URL, skipping discovery.
+    #[arg(long)]
+    pub intune_service_url: Option<String>,
+}
+
+/// The environment variable the Intune client secret may come from.
+pub const INTUNE_SECRET_ENV: &str = "DEVICETRUST_INTUNE_CLIENT_SECRET";
+
+impl IntuneArgs {
+    fn challenge(self) -> Result<NewChallenge, CliError> {
+        let missing = |flag: &str| CliError::Failed(format!("--challenge intune needs {flag}"));
+        let tenant = self
+            .intune_tenant
+            .ok_or_else(|| missing("--intune-tenant"))?;
+        let client_id = self
+            .intune_client_id
+            .ok_or_else(|| missing("--intune-client-id"))?;
+        let client_secret = match &self.intune_client_secret_file {
+            Some(path) => {
+                let raw = Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?,
+                );
+                Zeroizing::new(raw.trim().to_owned())
+            }
+            None => Zeroizing::new(std::env::var(INTUNE_SECRET_ENV).map_err(|_| {
+                missing(&format!(
+                    "--intune-client-secret-file or {INTUNE_SECRET_ENV}"
+                ))
+            })?),
+        };
+        let mut settings = IntuneSettings::new(tenant, client_id);
+        if let Some(url) = self.intune_authority_url {
+            settings.authority_url = url;
+        }
+        if let Some(url) = self.intune_graph_url {
+            settings.graph_url = url;
+        }
+        settings.service_url = self.intune_service_url;
+        Ok(NewChallenge::Intune {
+            settings,
+            client_secret,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.intune_tenant.is_some()
+            || self.intune_client_id.is_some()
+            || self.intune_client_secret_file.is_some()
+            || self.intune_authority_url.is_some()
+            || self.intune_graph_url.is_some()
+            || self.intune_service_url.is_some()
+    }
 }
 
 /// A platform.
@@ -83,6 +162,8 @@ pub enum ChallengeArg {
     Static,
     /// NDES-style one-time challenges.
     Dynamic,
+    /// Delegated to Microsoft Intune's SCEP validation service.
+    Intune,
 }
 
 pub(crate) fn integrations(
@@ -98,6 +179,7 @@ pub(crate) fn integrations(
             allow_sha1,
             allow_des,
             manual_approval,
+            intune,
         } => {
             let dir = DataDir::new(&data);
             let ca = dir.open_or_init_ca(backend).map_err(failed)?;
@@ -112,13 +194,17 @@ pub(crate) fn integrations(
             if allow_des {
                 scep.policy.minimum_encryption = ContentEncryption::DesCbc;
             }
-            let kind = match challenge {
-                ChallengeArg::Static => ChallengeKind::Static,
-                ChallengeArg::Dynamic => ChallengeKind::Dynamic,
+            if !matches!(challenge, ChallengeArg::Intune) && intune.any() {
+                return Err(CliError::Failed(
+                    "the --intune-* options go with --challenge intune".into(),
+                ));
+            }
+            let new = match challenge {
+                ChallengeArg::Static => NewChallenge::Static,
+                ChallengeArg::Dynamic => NewChallenge::Dynamic,
+                ChallengeArg::Intune => intune.challenge()?,
             };
-            let created = dir
-                .add_desktop(&ca, kind, &base_url, scep)
-                .map_err(failed)?;
+            let created = dir.add_desktop(&ca, new, &base_url, scep).map_err(failed)?;
             print_json(&serde_json::to_value(&created).map_err(failed)?);
         }
         IntegrationsCommand::List { data } => {

@@ -5,7 +5,13 @@
 //! DIR/ca/                      the CA (devicetrust_pki::CaDir)
 //! DIR/integrations.json        the desktop configurations (secrets only as SHA-256)
 //! DIR/ra-<id>.pem, .key        each configuration's SCEP RA certificate and key (0600)
+//! DIR/intune-<id>.secret       an Intune configuration's client secret (0600; see below)
 //! ```
+//!
+//! The Intune client secret is the one secret stored as itself: we present
+//! it to Entra ID, so it must be readable later, and a hash would be useless.
+//! It is kept out of `integrations.json` (which `integrations list` prints)
+//! in its own 0600 file, like the RA keys.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +24,8 @@ use devicetrust_store::SqliteStore;
 use zeroize::Zeroizing;
 
 use crate::endpoints::{ScepEndpoint, ScepEndpoints};
+use crate::intune::{IntuneChallenge, IntuneError, IntuneSettings};
+use crate::secret_file;
 
 /// Data-folder failures.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +51,9 @@ pub enum DataError {
     /// A change was refused as invalid.
     #[error("{0}")]
     Invalid(String),
+    /// Intune settings that cannot work.
+    #[error(transparent)]
+    Intune(#[from] IntuneError),
 }
 
 /// How a desktop configuration admits SCEP requests.
@@ -66,6 +77,37 @@ pub enum StoredChallenge {
         /// Challenge validity in minutes.
         validity_minutes: u32,
     },
+    /// Delegated to Microsoft Intune; the client secret is in `intune-<id>.secret`.
+    Intune(IntuneSettings),
+}
+
+/// The challenge of a configuration being added.
+#[non_exhaustive]
+pub enum NewChallenge {
+    /// A static secret, generated.
+    Static,
+    /// One-time challenges; the challenge URL's credentials are generated.
+    Dynamic,
+    /// Delegated to Intune.
+    Intune {
+        /// Tenant, application and endpoints.
+        settings: IntuneSettings,
+        /// The application's client secret.
+        client_secret: Zeroizing<String>,
+    },
+}
+
+impl std::fmt::Debug for NewChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Static => f.write_str("Static"),
+            Self::Dynamic => f.write_str("Dynamic"),
+            Self::Intune { settings, .. } => f
+                .debug_struct("Intune")
+                .field("settings", settings)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// One desktop SCEP configuration as stored.
@@ -184,15 +226,24 @@ impl DataDir {
         std::fs::rename(&tmp, &path).map_err(|e| self.io(&path, e))
     }
 
-    /// Adds a desktop configuration with our CA and a static or dynamic
-    /// challenge: makes its RA, stores it, and returns its URL and secrets once.
+    /// Adds a desktop configuration with our CA and a static, dynamic or
+    /// Intune challenge: makes its RA, stores it, and returns its URL and
+    /// generated secrets once.
     pub fn add_desktop(
         &self,
         ca: &Ca,
-        challenge: ChallengeKind,
+        challenge: NewChallenge,
         base_url: &str,
         scep: ScepConfig,
     ) -> Result<NewIntegration, DataError> {
+        // Refuse unusable Intune settings before anything is written.
+        if let NewChallenge::Intune {
+            settings,
+            client_secret,
+        } = &challenge
+        {
+            IntuneChallenge::new(settings.clone(), client_secret.clone())?;
+        }
         let mut raw = [0u8; 6];
         getrandom_fill(&mut raw)?;
         let id = format!("scep{}", hex::encode(raw));
@@ -204,7 +255,7 @@ impl DataDir {
         let base = base_url.trim_end_matches('/');
         let scep_url = format!("{base}/scep/{id}/pkiclient.exe");
         let (stored, out) = match challenge {
-            ChallengeKind::Static => {
+            NewChallenge::Static => {
                 let (c, secret) = StaticChallenge::generate()?;
                 (
                     StoredChallenge::Static {
@@ -212,7 +263,7 @@ impl DataDir {
                     },
                     NewIntegration {
                         id: id.clone(),
-                        challenge,
+                        challenge: ChallengeKind::Static,
                         scep_url,
                         secret_key: Some(secret.to_string()),
                         challenge_url: None,
@@ -221,7 +272,7 @@ impl DataDir {
                     },
                 )
             }
-            ChallengeKind::Dynamic => {
+            NewChallenge::Dynamic => {
                 let validity = DynamicChallenges::DEFAULT_VALIDITY;
                 let (store, creds) =
                     DynamicChallenges::generate(validity, DynamicChallenges::DEFAULT_CAPACITY)?;
@@ -233,7 +284,7 @@ impl DataDir {
                     },
                     NewIntegration {
                         id: id.clone(),
-                        challenge,
+                        challenge: ChallengeKind::Dynamic,
                         scep_url,
                         secret_key: None,
                         challenge_url: Some(format!("{base}/scep/{id}/mscep_admin/")),
@@ -242,10 +293,24 @@ impl DataDir {
                     },
                 )
             }
-            other => {
-                return Err(DataError::NotFound(format!(
-                    "the {other} challenge is not available for desktop configurations in this build"
-                )));
+            NewChallenge::Intune {
+                settings,
+                client_secret,
+            } => {
+                let path = self.file(&format!("intune-{id}.secret"));
+                secret_file::write(&path, &client_secret).map_err(|e| self.io(&path, e))?;
+                (
+                    StoredChallenge::Intune(settings),
+                    NewIntegration {
+                        id: id.clone(),
+                        challenge: ChallengeKind::Intune,
+                        scep_url,
+                        secret_key: None,
+                        challenge_url: None,
+                        username: None,
+                        password: None,
+                    },
+                )
             }
         };
         let mut all = self.integrations()?;
@@ -316,6 +381,14 @@ impl DataDir {
                         DynamicChallenges::DEFAULT_CAPACITY,
                     ));
                     (store.clone() as Arc<dyn Challenge>, Some(store))
+                }
+                StoredChallenge::Intune(settings) => {
+                    let path = self.file(&format!("intune-{}.secret", integration.id));
+                    let secret = secret_file::read(&path).map_err(|e| self.io(&path, e))?;
+                    (
+                        Arc::new(IntuneChallenge::new(settings.clone(), secret)?),
+                        None,
+                    )
                 }
             };
             let service = ScepService::new(

@@ -30,14 +30,19 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod capture;
 mod data_dir;
 mod endpoints;
+pub mod intune;
 pub mod message_param;
 pub mod ops;
 mod scep_routes;
+mod secret_file;
 pub mod service;
 
-pub use data_dir::{DataDir, DataError, DesktopIntegration, NewIntegration, StoredChallenge};
+pub use data_dir::{
+    DataDir, DataError, DesktopIntegration, NewChallenge, NewIntegration, StoredChallenge,
+};
 pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use scep_routes::{MAX_BODY, router as scep_router};
 pub use service::{Opened, Service, ServiceOptions};

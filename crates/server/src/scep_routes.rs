@@ -93,8 +93,18 @@ async fn scep(
 
 async fn pki_operation(endpoint: Arc<ScepEndpoint>, message: Vec<u8>) -> Response {
     // RSA decryption and signing take milliseconds: keep them off the async workers.
-    let result =
-        tokio::task::spawn_blocking(move || endpoint.service.pki_operation(&message)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let reply = endpoint.service.pki_operation(&message);
+        if crate::capture::enabled() {
+            crate::capture::exchange(
+                &endpoint.id,
+                &message,
+                reply.as_ref().ok().map(Vec::as_slice),
+            );
+        }
+        reply
+    })
+    .await;
     match result {
         Ok(Ok(reply)) => {
             ([(header::CONTENT_TYPE, "application/x-pki-message")], reply).into_response()

@@ -13,7 +13,7 @@ use cms::cert::IssuerAndSerialNumber;
 use der::Decode;
 use time::{Duration, OffsetDateTime};
 
-use super::challenge::{Challenge, ChallengeContext, ChallengeKind};
+use super::challenge::{Challenge, ChallengeContext, ChallengeError, ChallengeKind};
 use super::{
     CertRep, ContentEncryption, FailInfo, MessageType, PkiMessage, PkiStatus, Rejected, ScepError,
     ScepPolicy, degenerate_certs_only,
@@ -265,7 +265,26 @@ impl ScepService {
                 }
             }
         };
-        let cert = self.ca.issue(&request, &self.issue_options())?;
+        // The challenge that admitted the request hears how it ended (Intune
+        // wants its success or failure notification after an approval too).
+        let ctx = ChallengeContext {
+            request: &request,
+            transaction_id,
+            now: OffsetDateTime::now_utc(),
+        };
+        let admitted_here = challenge == self.challenge.kind();
+        let cert = match self.ca.issue(&request, &self.issue_options()) {
+            Ok(cert) => cert,
+            Err(e) => {
+                if admitted_here {
+                    self.challenge.failed(&ctx, &e.to_string());
+                }
+                return Err(e.into());
+            }
+        };
+        if admitted_here {
+            self.challenge.issued(&ctx, &cert);
+        }
         let mut state = self.lock()?;
         if let Some(tx) = state.transactions.get_mut(transaction_id) {
             tx.state = TxState::Issued(Box::new(cert.clone()));
@@ -285,29 +304,42 @@ impl ScepService {
     /// Rejects a pending request; the client's next CertPoll gets FAILURE.
     pub fn reject(&self, transaction_id: &str, reason: &str) -> Result<(), ScepError> {
         let mut state = self.lock()?;
-        match state.transactions.get_mut(transaction_id) {
-            Some(tx) if matches!(tx.state, TxState::Pending { .. }) => {
-                tx.state = TxState::Rejected {
+        let was = match state.transactions.get_mut(transaction_id) {
+            Some(tx) if matches!(tx.state, TxState::Pending { .. }) => std::mem::replace(
+                &mut tx.state,
+                TxState::Rejected {
                     fail_info: FailInfo::BadRequest,
                     reason: reason.to_owned(),
-                };
-            }
+                },
+            ),
             _ => {
                 return Err(ScepError::BadAttribute {
                     attribute: "transactionID",
                     reason: "no pending request with this transaction".into(),
                 });
             }
-        }
+        };
+        let reason = format!("rejected by an admin: {reason}");
         record(
             &mut state,
             transaction_id,
             None,
             Outcome::Refused {
                 fail_info: FailInfo::BadRequest,
-                reason: format!("rejected by an admin: {reason}"),
+                reason: reason.clone(),
             },
         );
+        drop(state);
+        if let TxState::Pending { request, challenge } = was
+            && challenge == self.challenge.kind()
+        {
+            let ctx = ChallengeContext {
+                request: &request,
+                transaction_id,
+                now: OffsetDateTime::now_utc(),
+            };
+            self.challenge.failed(&ctx, &reason);
+        }
         Ok(())
     }
 
@@ -483,14 +515,17 @@ impl ScepService {
             None => match self.challenge.verify(&ctx) {
                 Ok(()) => self.challenge.kind(),
                 Err(e) => {
-                    return self.remember(
-                        message,
-                        key,
-                        Reply::Failure(
-                            FailInfo::BadRequest,
-                            format!("{} challenge: {e}", self.challenge.kind()),
-                        ),
+                    let reply = Reply::Failure(
+                        FailInfo::BadRequest,
+                        format!("{} challenge: {e}", self.challenge.kind()),
                     );
+                    // A validator that could not be asked gave no answer: a
+                    // resend of this transaction asks again instead of
+                    // replaying the refusal.
+                    if matches!(e, ChallengeError::Unavailable(_)) {
+                        return Ok(reply);
+                    }
+                    return self.remember(message, key, reply);
                 }
             },
         };

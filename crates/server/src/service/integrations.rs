@@ -22,7 +22,7 @@ use devicetrust_attestation::{
     DesktopTrust, MobileManagement, Platform,
 };
 use devicetrust_pki::Ca;
-use devicetrust_pki::scep::{ChallengeKind, ScepConfig};
+use devicetrust_pki::scep::ScepConfig;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
@@ -31,7 +31,7 @@ use super::Service;
 use super::admin_audit::{self, AdminEvent};
 use super::settings::Settings;
 use super::uploaded_cas::{StoredCa, cas, uploaded_trust};
-use crate::{DataError, NewIntegration, ScepEndpoints};
+use crate::{DataError, NewChallenge, NewIntegration, ScepEndpoints};
 
 const INTEGRATIONS: &str = "deviceIntegrations";
 
@@ -297,9 +297,11 @@ pub fn add_scep(
         ));
     }
     let mut attestor = write_attestor(service);
+    // The admin API offers static and dynamic challenges; Intune is set up
+    // from the command line (`integrations add desktop --challenge intune`).
     let kind = match challenge {
-        ChallengeType::Static => ChallengeKind::Static,
-        ChallengeType::Dynamic => ChallengeKind::Dynamic,
+        ChallengeType::Static => NewChallenge::Static,
+        ChallengeType::Dynamic => NewChallenge::Dynamic,
     };
     let mut next = attestor.configurations().clone();
     let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&service.ca))?;

@@ -1,0 +1,795 @@
+//! The Intune-delegated challenge against a local fake of Entra ID's token
+//! endpoint, Graph's service discovery and Intune's `ScepActions`, all on
+//! loopback. Real SCEP enrollments go through `scep_router` (served from a
+//! data folder, so the stored configuration and its secret file are used)
+//! with our SCEP client; the fake records every request it receives.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test helpers: a failure is a failed test"
+)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use devicetrust_pki::scep::client::{
+    ClientError, Enrollment, ScepClient, Transport, transaction_id_for,
+};
+use devicetrust_pki::scep::{
+    Challenge, ChallengeContext, ChallengeError, FailInfo, MessageType, Outcome, ScepConfig,
+    ScepPolicy,
+};
+use devicetrust_pki::{
+    Certificate, HashAlgorithm, KeyAlgorithm, KeyPolicy, PrivateKey, RequestBuilder,
+    default_backend,
+};
+use devicetrust_server::intune::{IntuneChallenge, IntuneSettings};
+use devicetrust_server::{DataDir, NewChallenge, ScepEndpoints, StoredChallenge, scep_router};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+const TENANT: &str = "contoso.onmicrosoft.com";
+const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+const SECRET: &str = "s3cr3t-Value~with&odd=chars+";
+const GRAPH_TOKEN: &str = "graph-token";
+const INTUNE_TOKEN: &str = "intune-token";
+
+/// How the fake's `validateRequest` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Accept,
+    Refuse,
+    Status500,
+    Garbage,
+    Oversized,
+    Slow,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
+struct FakeState {
+    base: String,
+    mode: Mutex<Mode>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl FakeState {
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn count(&self, suffix: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.path.ends_with(suffix))
+            .count()
+    }
+}
+
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    std::str::from_utf8(body)
+        .ok()?
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+}
+
+async fn fake(
+    axum::extract::State(state): axum::extract::State<Arc<FakeState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    state.seen.lock().unwrap().push(Seen {
+        method: method.clone(),
+        path: path.clone(),
+        headers: headers.clone(),
+        body: body.to_vec(),
+    });
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let ok = |v: Value| {
+        (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
+            .into_response()
+    };
+    if path == format!("/{TENANT}/oauth2/v2.0/token") {
+        if form_field(&body, "client_secret").as_deref() != Some(SECRET)
+            || form_field(&body, "client_id").as_deref() != Some(CLIENT_ID)
+            || form_field(&body, "grant_type").as_deref() != Some("client_credentials")
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "invalid_client", "error_description": "bad secret"}).to_string(),
+            )
+                .into_response();
+        }
+        let token = match form_field(&body, "scope").as_deref() {
+            Some(s) if s.ends_with("/graph/.default") => GRAPH_TOKEN,
+            Some(s) if s.ends_with("/intune-resource/.default") => INTUNE_TOKEN,
+            _ => return StatusCode::BAD_REQUEST.into_response(),
+        };
+        return ok(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token}));
+    }
+    if path == "/graph/v1.0/servicePrincipals/appId=0000000a-0000-0000-c000-000000000000/endpoints"
+    {
+        if bearer != format!("Bearer {GRAPH_TOKEN}") {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        return ok(json!({"value": [
+            {"providerName": "ScepRequestValidationOther", "uri": "http://127.0.0.1:9/wrong"},
+            {"providerName": "ScepRequestValidationFEService",
+             "uri": format!("{}/TrafficGateway/PassThroughRoutingService/ScepRequestValidationFEService/", state.base)},
+        ]}));
+    }
+    let Some(action) = path.strip_prefix(
+        "/TrafficGateway/PassThroughRoutingService/ScepRequestValidationFEService/ScepActions/",
+    ) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if bearer != format!("Bearer {INTUNE_TOKEN}") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let mode = *state.mode.lock().unwrap();
+    match (action, mode) {
+        ("validateRequest", Mode::Refuse) => ok(json!({
+            "code": "ChallengeExpired",
+            "errorDescription": "The challenge has expired.",
+        })),
+        ("validateRequest", Mode::Status500) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
+        }
+        ("validateRequest", Mode::Garbage) => {
+            (StatusCode::OK, "<html>gateway says hello").into_response()
+        }
+        // Valid JSON meaning yes, were it read whole: the size limit must refuse it.
+        ("validateRequest", Mode::Oversized) => ok(json!({
+            "code": "Success",
+            "errorDescription": "x".repeat(2 * 1024 * 1024),
+        })),
+        ("validateRequest", Mode::Slow) => {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            ok(json!({"code": "Success", "errorDescription": ""}))
+        }
+        _ => ok(json!({"code": "Success", "errorDescription": ""})),
+    }
+}
+
+/// A SCEP transport over HTTP for our client.
+struct Http {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Http {
+    fn new(url: String) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self { url, agent }
+    }
+
+    fn read(
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(String, Vec<u8>), ClientError> {
+        let mut r = r.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let status = r.status();
+        let body = r
+            .body_mut()
+            .read_to_vec()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            return Err(ClientError::Transport(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        Ok((ct, body))
+    }
+}
+
+impl Transport for Http {
+    fn get_ca_caps(&self) -> Result<String, ClientError> {
+        let url = format!("{}?operation=GetCACaps", self.url);
+        Ok(String::from_utf8_lossy(&Self::read(self.agent.get(&url).call())?.1).into_owned())
+    }
+
+    fn get_ca_cert(&self) -> Result<(String, Vec<u8>), ClientError> {
+        let url = format!("{}?operation=GetCACert", self.url);
+        Self::read(self.agent.get(&url).call())
+    }
+
+    fn pki_operation(&self, message: &[u8], _post: bool) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}?operation=PKIOperation", self.url);
+        Ok(Self::read(
+            self.agent
+                .post(&url)
+                .header("content-type", "application/x-pki-message")
+                .send(message),
+        )?
+        .1)
+    }
+}
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    fake: Arc<FakeState>,
+    scep_base: String,
+    endpoints: Arc<ScepEndpoints>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+fn settings(fake_base: &str) -> IntuneSettings {
+    let mut s = IntuneSettings::new(TENANT, CLIENT_ID);
+    s.authority_url = fake_base.to_owned();
+    s.graph_url = format!("{fake_base}/graph");
+    s.intune_resource_url = format!("{fake_base}/intune-resource");
+    s.timeout_seconds = 1;
+    s
+}
+
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/nothing-here")
+}
+
+/// The fake, a data folder with two Intune configurations ("main", discovered
+/// through Graph; "down", a fixed service URL where nothing listens), and
+/// `scep_router` serving them.
+fn world() -> (World, String, String, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(FakeState {
+            base: format!("http://{addr}"),
+            mode: Mutex::new(Mode::Accept),
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = Router::new().fallback(fake).with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        state
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    let backend = default_backend();
+    let ca = data.open_or_init_ca(backend).unwrap();
+    let scep = ScepConfig::default();
+    let main = data
+        .add_desktop(
+            &ca,
+            NewChallenge::Intune {
+                settings: settings(&fake.base),
+                client_secret: Zeroizing::new(SECRET.to_owned()),
+            },
+            "http://unused",
+            scep.clone(),
+        )
+        .unwrap();
+    let mut down_settings = settings(&fake.base);
+    down_settings.service_url = Some(dead_url());
+    let down = data
+        .add_desktop(
+            &ca,
+            NewChallenge::Intune {
+                settings: down_settings,
+                client_secret: Zeroizing::new(SECRET.to_owned()),
+            },
+            "http://unused",
+            scep.clone(),
+        )
+        .unwrap();
+    let held = data
+        .add_desktop(
+            &ca,
+            NewChallenge::Intune {
+                settings: settings(&fake.base),
+                client_secret: Zeroizing::new(SECRET.to_owned()),
+            },
+            "http://unused",
+            ScepConfig {
+                manual_approval: true,
+                ..scep
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&main).unwrap()["challenge"],
+        json!("intune")
+    );
+    drop(ca);
+    let ca = Arc::new(data.open_or_init_ca(backend).unwrap());
+    let endpoints = Arc::new(data.endpoints(ca).unwrap());
+    let addr = runtime.block_on(serve(scep_router(endpoints.clone())));
+    (
+        World {
+            runtime,
+            fake,
+            scep_base: format!("http://{addr}"),
+            endpoints,
+            _dir: dir,
+        },
+        main.id,
+        down.id,
+        held.id,
+    )
+}
+
+struct Device {
+    key: PrivateKey,
+    cert: Certificate,
+    csr: Vec<u8>,
+}
+
+fn device(n: usize) -> Device {
+    let backend = default_backend();
+    let key = backend.generate(KeyAlgorithm::RSA2048).unwrap();
+    let signer = backend.signer(&key).unwrap();
+    let cert = Certificate::self_signed("CN=device", signer.as_ref(), 1).unwrap();
+    let csr = RequestBuilder::new(&format!("CN=intune-device-{n}"))
+        .challenge_password("opaque-intune-challenge-blob")
+        .sign(signer.as_ref())
+        .unwrap();
+    Device { key, cert, csr }
+}
+
+fn enroll(world: &World, id: &str, device: &Device) -> Enrollment {
+    let transport = Http::new(format!("{}/scep/{id}/pkiclient.exe", world.scep_base));
+    let policy = ScepPolicy {
+        key_policy: KeyPolicy::default(),
+        ..ScepPolicy::default()
+    };
+    let client = ScepClient::connect(transport, default_backend(), policy).unwrap();
+    client
+        .enroll(
+            &device.key,
+            &device.csr,
+            &device.cert,
+            MessageType::PkcsReq,
+            None,
+        )
+        .unwrap()
+}
+
+fn issued_serials(world: &World, id: &str) -> Vec<String> {
+    world
+        .endpoints
+        .get(id)
+        .unwrap()
+        .service
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.outcome {
+            Outcome::Issued { serial, .. } => Some(serial.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_refusal(world: &World, id: &str, transaction_id: &str) -> String {
+    world
+        .endpoints
+        .get(id)
+        .unwrap()
+        .service
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.transaction_id == transaction_id)
+        .and_then(|e| match e.outcome {
+            Outcome::Refused { fail_info, reason } => {
+                assert_eq!(fail_info, FailInfo::BadRequest);
+                Some(reason)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no refusal recorded for {transaction_id}"))
+}
+
+fn assert_refused(enrollment: &Enrollment, case: &str) {
+    match enrollment {
+        Enrollment::Failed { fail_info, .. } => {
+            assert_eq!(*fail_info, Some(FailInfo::BadRequest), "{case}");
+        }
+        other => panic!("{case}: expected FAILURE badRequest, got {other:?}"),
+    }
+}
+
+#[test]
+fn enrollment_issues_only_when_intune_validates() {
+    let (world, main, down, _) = world();
+    let mut n = 0;
+
+    // 1. Intune validates: issued, and the fake saw exactly our request.
+    let dev = device(n);
+    n += 1;
+    let tx = transaction_id_for(&dev.key);
+    let first = enroll(&world, &main, &dev);
+    let Enrollment::Issued { certificate, .. } = first else {
+        panic!(
+            "expected a certificate, got {first:?}; events {:?}; fake saw {:?}",
+            world.endpoints.get(&main).unwrap().service.events(),
+            world
+                .fake
+                .seen()
+                .iter()
+                .map(|s| (&s.method, &s.path))
+                .collect::<Vec<_>>()
+        );
+    };
+    let seen = world.fake.seen();
+    let validate: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/ScepActions/validateRequest"))
+        .collect();
+    assert_eq!(validate.len(), 1);
+    let v = validate[0];
+    assert_eq!(v.method, Method::POST);
+    let body = v.json();
+    assert_eq!(body["request"]["transactionId"], json!(tx));
+    assert_eq!(
+        body["request"]["certificateRequest"],
+        json!(base64::engine::general_purpose::STANDARD.encode(&dev.csr))
+    );
+    assert!(
+        body["request"]["callerInfo"]
+            .as_str()
+            .unwrap()
+            .starts_with("devicetrust/")
+    );
+    assert_eq!(v.header("authorization"), format!("Bearer {INTUNE_TOKEN}"));
+    assert_eq!(v.header("api-version"), "2018-02-20");
+    assert_eq!(v.header("content-type"), "application/json");
+    assert!(v.header("user-agent").starts_with("devicetrust/"));
+    let request_id = v.header("client-request-id");
+    assert_eq!(request_id.len(), 36, "{request_id}");
+    assert_eq!(&request_id[14..15], "4", "a version-4 UUID: {request_id}");
+
+    let success: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/ScepActions/successNotification"))
+        .collect();
+    assert_eq!(success.len(), 1);
+    let note = &success[0].json()["notification"];
+    assert_eq!(note["transactionId"], json!(tx));
+    assert_eq!(
+        note["certificateThumbprint"],
+        json!(hex::encode_upper(
+            HashAlgorithm::Sha1.digest(certificate.der())
+        ))
+    );
+    assert_eq!(
+        note["certificateSerialNumber"],
+        json!(certificate.serial().unwrap().to_string())
+    );
+    assert_eq!(
+        note["issuingCertificateAuthority"],
+        json!(certificate.issuer().to_string())
+    );
+    let expires = note["certificateExpirationDateUtc"].as_str().unwrap();
+    assert!(expires.ends_with('Z'), "{expires}");
+    assert_eq!(
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+            .unwrap(),
+        certificate.not_after()
+    );
+    assert_eq!(
+        issued_serials(&world, &main),
+        vec![certificate.serial().unwrap().to_string()]
+    );
+
+    // 2. Every way Intune can say no, or not answer: FAILURE badRequest,
+    //    nothing issued, the reason recorded.
+    let cases: &[(&str, Mode, &str)] = &[
+        ("refused", Mode::Refuse, "ChallengeExpired"),
+        ("HTTP 500", Mode::Status500, "HTTP 500"),
+        ("garbage JSON", Mode::Garbage, "unexpected response"),
+        ("oversized body", Mode::Oversized, "response over"),
+        ("too slow", Mode::Slow, "unavailable"),
+    ];
+    for (case, mode, reason) in cases {
+        world.fake.set(*mode);
+        let dev = device(n);
+        n += 1;
+        let before = world.fake.count("/successNotification");
+        assert_refused(&enroll(&world, &main, &dev), case);
+        let recorded = last_refusal(&world, &main, &transaction_id_for(&dev.key));
+        assert!(recorded.contains(reason), "{case}: {recorded}");
+        if *mode == Mode::Refuse {
+            assert!(recorded.contains("refused by the validator"), "{recorded}");
+        } else {
+            assert!(recorded.contains("unavailable"), "{case}: {recorded}");
+        }
+        assert_eq!(world.fake.count("/successNotification"), before, "{case}");
+        assert_eq!(issued_serials(&world, &main).len(), 1, "{case}");
+    }
+
+    // 3. An outage is no answer: once Intune is back, a resend of the same
+    //    transaction is validated afresh (a refusal, in contrast, sticks).
+    world.fake.set(Mode::Status500);
+    let dev = device(n);
+    n += 1;
+    assert_refused(&enroll(&world, &main, &dev), "outage");
+    world.fake.set(Mode::Accept);
+    assert!(matches!(
+        enroll(&world, &main, &dev),
+        Enrollment::Issued { .. }
+    ));
+    assert_eq!(issued_serials(&world, &main).len(), 2);
+
+    // 4. Nothing listening at the service URL: refused, nothing issued.
+    let dev = device(n);
+    assert_refused(&enroll(&world, &down, &dev), "service down");
+    let recorded = last_refusal(&world, &down, &transaction_id_for(&dev.key));
+    assert!(recorded.contains("unavailable"), "{recorded}");
+    assert!(issued_serials(&world, &down).is_empty());
+
+    // 5. Tokens are cached: one per scope per configuration for all of the above.
+    let tokens: Vec<Value> = world
+        .fake
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("/oauth2/v2.0/token"))
+        .map(|s| json!(form_field(&s.body, "scope")))
+        .collect();
+    assert_eq!(
+        tokens.len(),
+        3,
+        "graph and intune for main, intune for down: {tokens:?}"
+    );
+    // Discovery is cached too, and redone only after a transport failure
+    // (the timeout), in case the service moved: twice in all.
+    assert_eq!(world.fake.count("/endpoints"), 2);
+    // Neither the token nor the secret ever went to the SCEP service.
+    for seen in world.fake.seen() {
+        if seen.path.contains("ScepActions") {
+            assert!(!String::from_utf8_lossy(&seen.body).contains(SECRET));
+        }
+    }
+    drop(world.runtime);
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output_and_integrations_json() {
+    let mut s = IntuneSettings::new(TENANT, CLIENT_ID);
+    s.service_url = Some("http://127.0.0.1:1/svc".into());
+    let challenge = IntuneChallenge::new(s.clone(), Zeroizing::new(SECRET.into())).unwrap();
+    let new = NewChallenge::Intune {
+        settings: s,
+        client_secret: Zeroizing::new(SECRET.into()),
+    };
+    for debug in [
+        format!("{challenge:?}"),
+        format!("{challenge:#?}"),
+        format!("{new:?}"),
+    ] {
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(debug.contains(CLIENT_ID), "{debug}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    let ca = data.open_or_init_ca(default_backend()).unwrap();
+    let added = data
+        .add_desktop(&ca, new, "http://h", ScepConfig::default())
+        .unwrap();
+    let json = std::fs::read_to_string(dir.path().join("integrations.json")).unwrap();
+    assert!(!json.contains(SECRET), "{json}");
+    assert!(!format!("{added:?}").contains(SECRET));
+    assert!(!serde_json::to_string(&added).unwrap().contains(SECRET));
+    let secret_path = dir.path().join(format!("intune-{}.secret", added.id));
+    assert_eq!(std::fs::read_to_string(&secret_path).unwrap(), SECRET);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_path)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let stored = data.integrations().unwrap();
+    assert!(matches!(&stored[0].challenge, StoredChallenge::Intune(s) if s.tenant == TENANT));
+    assert!(!format!("{stored:?}").contains(SECRET));
+}
+
+#[test]
+fn unusable_settings_are_refused_before_anything_is_written() {
+    type Edit = fn(&mut IntuneSettings);
+    let cases: &[(&str, Edit, &str)] = &[
+        ("empty tenant", |s| s.tenant = " ".into(), "secret"),
+        ("empty client", |s| s.client_id = String::new(), "secret"),
+        (
+            "ftp authority",
+            |s| s.authority_url = "ftp://x".into(),
+            "secret",
+        ),
+        ("zero timeout", |s| s.timeout_seconds = 0, "secret"),
+        ("empty secret", |_| {}, ""),
+    ];
+    for (case, edit, secret) in cases {
+        let mut s = IntuneSettings::new(TENANT, CLIENT_ID);
+        edit(&mut s);
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let ca = data.open_or_init_ca(default_backend()).unwrap();
+        let result = data.add_desktop(
+            &ca,
+            NewChallenge::Intune {
+                settings: s,
+                client_secret: Zeroizing::new((*secret).into()),
+            },
+            "http://h",
+            ScepConfig::default(),
+        );
+        assert!(result.is_err(), "{case}");
+        assert!(data.integrations().unwrap().is_empty(), "{case}");
+    }
+}
+
+#[test]
+fn an_admin_decision_on_a_held_request_is_reported_to_intune() {
+    let (world, _, _, held) = world();
+    let service = || world.endpoints.get(&held).unwrap();
+    let (approved, rejected) = (device(100), device(101));
+    for dev in [&approved, &rejected] {
+        assert!(matches!(enroll(&world, &held, dev), Enrollment::Pending));
+    }
+    // Validated before being held; no notification yet.
+    assert_eq!(world.fake.count("/validateRequest"), 2);
+    assert_eq!(world.fake.count("/successNotification"), 0);
+
+    let tx = transaction_id_for(&approved.key);
+    let cert = service().service.approve(&tx).unwrap();
+    let seen = world.fake.seen();
+    let success: Vec<Value> = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/successNotification"))
+        .map(Seen::json)
+        .collect();
+    assert_eq!(success.len(), 1);
+    assert_eq!(success[0]["notification"]["transactionId"], json!(tx));
+    assert_eq!(
+        success[0]["notification"]["certificateSerialNumber"],
+        json!(cert.serial().unwrap().to_string())
+    );
+
+    let tx = transaction_id_for(&rejected.key);
+    service().service.reject(&tx, "not one of ours").unwrap();
+    let failure: Vec<Value> = world
+        .fake
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("/failureNotification"))
+        .map(Seen::json)
+        .collect();
+    assert_eq!(failure.len(), 1);
+    let note = &failure[0]["notification"];
+    assert_eq!(note["transactionId"], json!(tx));
+    assert_eq!(note["hResult"], json!(0x8000_4005_u32));
+    assert!(
+        note["errorDescription"]
+            .as_str()
+            .unwrap()
+            .contains("rejected by an admin: not one of ours")
+    );
+    assert_eq!(
+        note["certificateRequest"],
+        json!(base64::engine::general_purpose::STANDARD.encode(&rejected.csr))
+    );
+    drop(world.runtime);
+}
+
+#[test]
+fn https_endpoints_fail_cleanly_in_a_build_without_tls() {
+    // Microsoft's own endpoints, as configured by default: https. This build
+    // has no TLS client, so the challenge refuses (unavailable), saying why,
+    // without a connection attempt and without a panic.
+    let challenge = IntuneChallenge::new(
+        IntuneSettings::new(TENANT, CLIENT_ID),
+        Zeroizing::new(SECRET.into()),
+    )
+    .unwrap();
+    let backend = default_backend();
+    let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
+    let csr = RequestBuilder::new("CN=d")
+        .challenge_password("c")
+        .sign(backend.signer(&key).unwrap().as_ref())
+        .unwrap();
+    let request =
+        devicetrust_pki::CertificateRequest::from_der(&csr, &KeyPolicy::default(), backend)
+            .unwrap();
+    let ctx = ChallengeContext {
+        request: &request,
+        transaction_id: "T",
+        now: time::OffsetDateTime::now_utc(),
+    };
+    match challenge.verify(&ctx) {
+        Err(ChallengeError::Unavailable(reason)) => {
+            assert!(reason.contains("plain http only"), "{reason}");
+            assert!(
+                reason.contains("https://login.microsoftonline.com/"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // And a request without a challenge password is refused before any call.
+    let bare = RequestBuilder::new("CN=d")
+        .sign(backend.signer(&key).unwrap().as_ref())
+        .unwrap();
+    let bare = devicetrust_pki::CertificateRequest::from_der(&bare, &KeyPolicy::default(), backend)
+        .unwrap();
+    let ctx = ChallengeContext {
+        request: &bare,
+        ..ctx
+    };
+    assert_eq!(challenge.verify(&ctx), Err(ChallengeError::Missing));
+}
