@@ -793,3 +793,82 @@ fn https_endpoints_fail_cleanly_in_a_build_without_tls() {
     };
     assert_eq!(challenge.verify(&ctx), Err(ChallengeError::Missing));
 }
+
+#[test]
+fn the_admin_api_adds_an_intune_platform_that_serves_at_once() {
+    let (world, ..) = world();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = world
+        .runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let options = devicetrust_server::ServiceOptions {
+        base_url: base.clone(),
+        ..devicetrust_server::ServiceOptions::default()
+    };
+    let opened =
+        devicetrust_server::Service::open(DataDir::new(dir.path()), default_backend(), options)
+            .unwrap();
+    let token = opened.admin_token.unwrap();
+    let router = devicetrust_server::api::router(opened.service);
+    world
+        .runtime
+        .spawn(async move { axum::serve(listener, router).await });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let add = |challenge: Value| {
+        let mut response = agent
+            .post(&format!("{base}/api/v1/device-integrations"))
+            .header("authorization", format!("SSWS {}", token.as_str()))
+            .header("content-type", "application/json")
+            .send(json!({"platform": "WINDOWS", "ca": "OKTA", "challenge": challenge}).to_string())
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str::<Value>(&response.body_mut().read_to_string().unwrap()).unwrap(),
+        )
+    };
+    // Missing settings are refused with the field named.
+    let (status, refused) = add(json!({"type": "INTUNE", "tenant": TENANT, "clientId": CLIENT_ID}));
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("clientSecret"), "{refused}");
+    let (status, refused) = add(json!({"type": "STATIC", "clientSecret": SECRET}));
+    assert_eq!(status, 400, "{refused}");
+
+    let (status, created) = add(json!({
+        "type": "INTUNE", "tenant": TENANT, "clientId": CLIENT_ID, "clientSecret": SECRET,
+        "authorityUrl": world.fake.base, "graphUrl": format!("{}/graph", world.fake.base),
+        "intuneResourceUrl": format!("{}/intune-resource", world.fake.base)
+    }));
+    assert_eq!(status, 201, "{created}");
+    assert!(!created.to_string().contains(SECRET), "{created}");
+    let scep_url = created["scepUrl"].as_str().unwrap().to_owned();
+    let before = world.fake.seen.lock().unwrap().len();
+
+    let transport = Http::new(scep_url);
+    let client = ScepClient::connect(transport, default_backend(), ScepPolicy::default()).unwrap();
+    let d = device(90);
+    let outcome = client
+        .enroll(&d.key, &d.csr, &d.cert, MessageType::PkcsReq, None)
+        .unwrap();
+    assert!(matches!(outcome, Enrollment::Issued { .. }), "{outcome:?}");
+    let seen = world.fake.seen.lock().unwrap();
+    assert!(
+        seen[before..]
+            .iter()
+            .any(|s| s.path.ends_with("validateRequest")),
+        "the fake was asked to validate: {:?}",
+        seen[before..]
+            .iter()
+            .map(|s| s.path.clone())
+            .collect::<Vec<_>>()
+    );
+    drop(seen);
+    // The secret is in its own file, not in the settings.
+    let settings = std::fs::read_to_string(dir.path().join("service.json")).unwrap();
+    assert!(!settings.contains(SECRET));
+}

@@ -74,6 +74,8 @@ pub enum ChallengeType {
     Static,
     /// One-time challenges from a challenge URL.
     Dynamic,
+    /// Delegated to Microsoft Intune.
+    Intune,
 }
 
 /// What an integration checks, as saved.
@@ -281,12 +283,12 @@ fn save_new(
     Ok(())
 }
 
-/// Adds a desktop integration with our CA and a static or dynamic
+/// Adds a desktop integration with our CA and a static, dynamic or Intune
 /// challenge, served at once. Returns it and its secrets, shown once.
 pub fn add_scep(
     service: &Service,
     platform: IntegrationPlatform,
-    challenge: ChallengeType,
+    kind: NewChallenge,
     scep: ScepConfig,
     actor: &str,
     now: OffsetDateTime,
@@ -297,11 +299,10 @@ pub fn add_scep(
         ));
     }
     let mut attestor = write_attestor(service);
-    // The admin API offers static and dynamic challenges; Intune is set up
-    // from the command line (`integrations add desktop --challenge intune`).
-    let kind = match challenge {
-        ChallengeType::Static => NewChallenge::Static,
-        ChallengeType::Dynamic => NewChallenge::Dynamic,
+    let challenge = match &kind {
+        NewChallenge::Static => ChallengeType::Static,
+        NewChallenge::Dynamic => ChallengeType::Dynamic,
+        NewChallenge::Intune { .. } => ChallengeType::Intune,
     };
     let mut next = attestor.configurations().clone();
     let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&service.ca))?;

@@ -2,6 +2,10 @@
 //! platform (our CA over SCEP, or uploaded CAs) or a mobile one, list and
 //! get them without secrets, reset a secret, activate and deactivate.
 
+use zeroize::Zeroizing;
+
+use crate::NewChallenge;
+use crate::intune::IntuneSettings;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -23,8 +27,7 @@ use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
 use crate::service::integrations::{
-    self, ChallengeType, IntegrationError, IntegrationKind, IntegrationPlatform, NewSecret,
-    StoredIntegration,
+    self, IntegrationError, IntegrationKind, IntegrationPlatform, NewSecret, StoredIntegration,
 };
 
 /// The longest provider name.
@@ -57,11 +60,72 @@ pub(super) fn integration_error(e: IntegrationError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `challenge`. No derived `Debug`: it may hold Intune's client secret.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ChallengeBody {
     #[serde(rename = "type")]
     kind: String,
+    /// INTUNE: the Entra ID tenant.
+    tenant: Option<String>,
+    /// INTUNE: the application's client ID.
+    client_id: Option<String>,
+    /// INTUNE: the application's client secret (kept in a 0600 file, never returned).
+    client_secret: Option<Zeroizing<String>>,
+    /// INTUNE: Entra ID's authority, when not Microsoft's public one.
+    authority_url: Option<String>,
+    /// INTUNE: Microsoft Graph, when not the public one.
+    graph_url: Option<String>,
+    /// INTUNE: a fixed validation-service URL (skips discovery).
+    service_url: Option<String>,
+    /// INTUNE: the resource tokens are asked for, when not Intune's public one.
+    intune_resource_url: Option<String>,
+}
+
+impl std::fmt::Debug for ChallengeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeBody")
+            .field("kind", &self.kind)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Intune challenge a body asks for, checked.
+fn intune_challenge(c: &ChallengeBody) -> Result<NewChallenge, ApiError> {
+    let required = |v: &Option<String>, name: &str| {
+        v.clone()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| refuse(format!("challenge.{name} is required for INTUNE")))
+    };
+    let mut settings = IntuneSettings::new(
+        required(&c.tenant, "tenant")?,
+        required(&c.client_id, "clientId")?,
+    );
+    if let Some(url) = &c.authority_url {
+        settings.authority_url = url.clone();
+    }
+    if let Some(url) = &c.graph_url {
+        settings.graph_url = url.clone();
+    }
+    if let Some(url) = &c.intune_resource_url {
+        settings.intune_resource_url = url.clone();
+    }
+    settings.service_url = c.service_url.clone();
+    let client_secret = c
+        .client_secret
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| refuse("challenge.clientSecret is required for INTUNE"))?;
+    Ok(NewChallenge::Intune {
+        settings,
+        client_secret,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,14 +262,19 @@ async fn create(
         }
         match b.ca.as_deref().unwrap_or("OKTA") {
             "OKTA" => {
-                let challenge = match b.challenge.as_ref().map(|c| c.kind.as_str()) {
-                    Some("STATIC") => ChallengeType::Static,
-                    Some("DYNAMIC") => ChallengeType::Dynamic,
-                    Some("INTUNE") => {
-                        return Err(refuse(
-                            "the INTUNE challenge is not available in this build",
-                        ));
+                let challenge = match b.challenge.as_ref() {
+                    Some(c) if c.kind == "STATIC" || c.kind == "DYNAMIC" => {
+                        if c.tenant.is_some() || c.client_id.is_some() || c.client_secret.is_some()
+                        {
+                            return Err(refuse("tenant, clientId and clientSecret are for INTUNE"));
+                        }
+                        if c.kind == "STATIC" {
+                            NewChallenge::Static
+                        } else {
+                            NewChallenge::Dynamic
+                        }
                     }
+                    Some(c) if c.kind == "INTUNE" => intune_challenge(c)?,
                     Some(_) => return Err(refuse("challenge.type: STATIC, DYNAMIC or INTUNE")),
                     None => return Err(refuse("challenge is required with ca OKTA")),
                 };
