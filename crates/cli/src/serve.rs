@@ -9,6 +9,8 @@ use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::api::router;
 use devicetrust_server::intune::IntuneSettings;
 use devicetrust_server::ops;
+use devicetrust_server::service::SettingsFile;
+use devicetrust_server::service::integrations::{self, IntegrationPlatform};
 use devicetrust_server::{DataDir, NewChallenge, Service, ServiceOptions};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -44,6 +46,9 @@ pub enum IntegrationsCommand {
         /// The platform.
         #[arg(value_enum)]
         platform: Platform,
+        /// The desktop operating system this configuration is for.
+        #[arg(long, value_enum, default_value_t = DesktopOs::Macos)]
+        os: DesktopOs,
         /// The data folder.
         #[arg(long)]
         data: PathBuf,
@@ -155,6 +160,15 @@ pub enum Platform {
     Desktop,
 }
 
+/// A desktop operating system.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DesktopOs {
+    /// macOS.
+    Macos,
+    /// Windows.
+    Windows,
+}
+
 /// A challenge type.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ChallengeArg {
@@ -173,6 +187,7 @@ pub(crate) fn integrations(
     match cmd {
         IntegrationsCommand::Add {
             platform: Platform::Desktop,
+            os,
             data,
             challenge,
             base_url,
@@ -181,8 +196,6 @@ pub(crate) fn integrations(
             manual_approval,
             intune,
         } => {
-            let dir = DataDir::new(&data);
-            let ca = dir.open_or_init_ca(backend).map_err(failed)?;
             let mut scep = ScepConfig {
                 manual_approval,
                 ..ScepConfig::default()
@@ -204,11 +217,32 @@ pub(crate) fn integrations(
                 ChallengeArg::Dynamic => NewChallenge::Dynamic,
                 ChallengeArg::Intune => intune.challenge()?,
             };
-            let created = dir.add_desktop(&ca, new, &base_url, scep).map_err(failed)?;
-            print_json(&serde_json::to_value(&created).map_err(failed)?);
+            // Through the service, as the admin API does, so the admin API
+            // lists it and attestation trusts it. A running service picks it
+            // up at its next start; while it runs, use the admin API instead.
+            let options = ServiceOptions {
+                base_url,
+                ..ServiceOptions::default()
+            };
+            let opened = Service::open(DataDir::new(&data), backend, options).map_err(failed)?;
+            let platform = match os {
+                DesktopOs::Macos => IntegrationPlatform::Macos,
+                DesktopOs::Windows => IntegrationPlatform::Windows,
+            };
+            let now = time::OffsetDateTime::now_utc();
+            let (_, created) =
+                integrations::add_scep(&opened.service, platform, new, scep, "cli", now)
+                    .map_err(failed)?;
+            let mut out = serde_json::to_value(&created).map_err(failed)?;
+            if let (Some(token), Some(map)) = (&opened.admin_token, out.as_object_mut()) {
+                // The data folder was new: its admin token, shown this once.
+                map.insert("adminToken".into(), json!(token.as_str()));
+            }
+            print_json(&out);
         }
         IntegrationsCommand::List { data } => {
-            let list = DataDir::new(&data).integrations().map_err(failed)?;
+            let settings = SettingsFile::open(&data.join("service.json")).map_err(failed)?;
+            let list = integrations::integrations(&settings.read()).map_err(failed)?;
             print_json(&serde_json::to_value(&list).map_err(failed)?);
         }
     }
