@@ -73,3 +73,39 @@ fn enrollments_decisions_and_routes_are_counted() {
     // Device IDs never become labels.
     assert!(!text.contains(&pc.id), "{text}");
 }
+
+#[test]
+fn scep_outcomes_are_counted() {
+    let h = Harness::start();
+    let added = h.admin(
+        "/api/v1/device-integrations",
+        &json!({"platform": "MACOS", "ca": "OKTA", "challenge": {"type": "STATIC"}}),
+    );
+    let url = added.body["scepUrl"].as_str().unwrap().to_owned();
+    let path = url
+        .split_once("/scep/")
+        .map(|(_, p)| format!("/scep/{p}"))
+        .unwrap();
+    let text = metrics(&h);
+    assert!(
+        text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="refused"} 0"#),
+        "{text}"
+    );
+    // Garbage is refused, and counted as such.
+    let answer = h.send(
+        "POST",
+        &format!("{path}?operation=PKIOperation"),
+        &[("content-type", "application/x-pki-message".to_owned())],
+        b"\x30\x03\x02\x01\x00",
+    );
+    assert_ne!(answer.status, 500, "{answer:?}");
+    let text = metrics(&h);
+    assert!(
+        text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="refused"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="issued"} 0"#),
+        "{text}"
+    );
+}

@@ -37,7 +37,7 @@ pub use challenge::{
 pub use cipher::ContentEncryption;
 pub use cms::{degenerate_certs_only, parse_certs_only};
 pub use message::{CertRep, PkiMessage, Rejected, ReplyTo, RequestMessage, ScepPolicy};
-pub use service::{Outcome, PendingRequest, ScepConfig, ScepEvent, ScepService};
+pub use service::{Outcome, OutcomeCounts, PendingRequest, ScepConfig, ScepEvent, ScepService};
 
 /// Why a SCEP message was refused. Each maps to the `failInfo` RFC 8894 asks for.
 #[derive(Debug, thiserror::Error)]

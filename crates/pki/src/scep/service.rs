@@ -115,6 +115,20 @@ struct State {
     transactions: HashMap<String, Transaction>,
     order: VecDeque<String>,
     events: VecDeque<ScepEvent>,
+    counts: OutcomeCounts,
+}
+
+/// How many requests ended each way since the service started (the event
+/// list is bounded; these are not).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct OutcomeCounts {
+    /// Certificates issued.
+    pub issued: u64,
+    /// Requests held for approval.
+    pub pending: u64,
+    /// Requests refused.
+    pub refused: u64,
 }
 
 const MAX_EVENTS: usize = 10_000;
@@ -221,7 +235,12 @@ impl ScepService {
         hex::encode_upper(HashAlgorithm::Sha256.digest(self.ca.intermediate().der()))
     }
 
-    /// The outcomes recorded so far, oldest first.
+    /// How many requests ended each way since the service started.
+    pub fn outcome_counts(&self) -> OutcomeCounts {
+        self.state.lock().map(|s| s.counts).unwrap_or_default()
+    }
+
+    /// The outcomes recorded so far, oldest first (the most recent 10,000).
     pub fn events(&self) -> Vec<ScepEvent> {
         self.state
             .lock()
@@ -772,6 +791,12 @@ fn record(
     message_type: Option<MessageType>,
     outcome: Outcome,
 ) {
+    let counter = match &outcome {
+        Outcome::Issued { .. } => &mut state.counts.issued,
+        Outcome::Pending => &mut state.counts.pending,
+        Outcome::Refused { .. } => &mut state.counts.refused,
+    };
+    *counter = counter.saturating_add(1);
     state.events.push_back(ScepEvent {
         time: OffsetDateTime::now_utc(),
         transaction_id: transaction_id.to_owned(),

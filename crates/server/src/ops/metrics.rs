@@ -48,10 +48,21 @@ struct Inner {
     in_flight: i64,
 }
 
+/// Counts another part of the service keeps itself, read at each scrape:
+/// `(kind, outcome, count)` for `devicetrust_enrollments_total`.
+pub type EnrollmentSource = Box<dyn Fn() -> Vec<(&'static str, &'static str, u64)> + Send + Sync>;
+
 /// The service's metrics.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    sources: Mutex<Vec<EnrollmentSource>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 fn bump<K: Ord>(map: &mut BTreeMap<K, u64>, key: K) {
@@ -89,6 +100,14 @@ impl Metrics {
         self.with(|m| bump(&mut m.enrollments, (kind, outcome)));
     }
 
+    /// Adds counts kept elsewhere (SCEP outcomes) to `devicetrust_enrollments_total`.
+    pub fn add_enrollment_source(&self, source: EnrollmentSource) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(source);
+    }
+
     /// Records a policy decision (`ALLOW` or `DENY`).
     pub fn decision(&self, access: &'static str) {
         self.with(|m| bump(&mut m.decisions, access));
@@ -107,7 +126,19 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything recorded.
     pub fn render(&self) -> String {
+        let external: Vec<(&'static str, &'static str, u64)> = self
+            .sources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .flat_map(|source| source())
+            .collect();
         self.with(|m| {
+            let mut enrollments = m.enrollments.clone();
+            for (kind, outcome, n) in external {
+                let slot = enrollments.entry((kind, outcome)).or_insert(0);
+                *slot = slot.saturating_add(n);
+            }
             let mut out = String::new();
             let _ = writeln!(
                 out,
@@ -147,7 +178,7 @@ impl Metrics {
                 out,
                 "# HELP devicetrust_enrollments_total Enrollments by kind (scep, device) and outcome.\n# TYPE devicetrust_enrollments_total counter"
             );
-            for ((kind, outcome), n) in &m.enrollments {
+            for ((kind, outcome), n) in &enrollments {
                 let _ = writeln!(
                     out,
                     "devicetrust_enrollments_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"

@@ -135,6 +135,10 @@ impl Service {
             device_api: device_api::DeviceApiState::new(&options.device_api),
             options,
         };
+        let endpoints = service.endpoints.clone();
+        service
+            .metrics
+            .add_enrollment_source(Box::new(move || scep_counts(&endpoints)));
         Ok(Opened {
             service: Arc::new(service),
             admin_token,
@@ -215,4 +219,22 @@ impl Service {
     pub fn options(&self) -> &ServiceOptions {
         &self.options
     }
+}
+
+/// SCEP outcomes summed over every served configuration.
+fn scep_counts(endpoints: &ScepEndpoints) -> Vec<(&'static str, &'static str, u64)> {
+    let mut total = devicetrust_pki::scep::OutcomeCounts::default();
+    for id in endpoints.ids() {
+        if let Some(endpoint) = endpoints.get(&id) {
+            let c = endpoint.service.outcome_counts();
+            total.issued = total.issued.saturating_add(c.issued);
+            total.pending = total.pending.saturating_add(c.pending);
+            total.refused = total.refused.saturating_add(c.refused);
+        }
+    }
+    vec![
+        ("scep", "issued", total.issued),
+        ("scep", "pending", total.pending),
+        ("scep", "refused", total.refused),
+    ]
 }
