@@ -218,7 +218,7 @@ fn desktop_platforms_are_served_at_once_and_their_secrets_shown_once() {
     let refusals = [
         (
             json!({"platform": "MACOS", "challenge": {"type": "INTUNE"}}),
-            "not available in this build",
+            "challenge.tenant is required for INTUNE",
         ),
         (json!({"platform": "MACOS"}), "challenge is required"),
         (
