@@ -83,6 +83,10 @@ impl Api {
             // deadline does, so a request is never sent on a closing one.
             .max_idle_age(Duration::from_secs(5))
             .http_status_as_error(false)
+            // https trusts the system's roots (SSL_CERT_FILE to override).
+            .tls_config(devicetrust_server::http_client::tls_config(
+                devicetrust_server::http_client::system_roots(),
+            ))
             .build()
             .into();
         Self {

@@ -20,6 +20,10 @@ impl HttpTransport {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
+            // https trusts the system's roots (SSL_CERT_FILE to override).
+            .tls_config(devicetrust_server::http_client::tls_config(
+                devicetrust_server::http_client::system_roots(),
+            ))
             .build()
             .into();
         Self {

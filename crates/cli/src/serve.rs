@@ -101,6 +101,9 @@ pub struct IntuneArgs {
     /// A fixed validation-service URL, skipping discovery.
     #[arg(long)]
     pub intune_service_url: Option<String>,
+    /// A PEM bundle to trust for the Intune endpoints instead of the system's roots.
+    #[arg(long)]
+    pub intune_ca_file: Option<PathBuf>,
 }
 
 /// The environment variable the Intune client secret may come from.
@@ -137,6 +140,9 @@ impl IntuneArgs {
             settings.graph_url = url;
         }
         settings.service_url = self.intune_service_url;
+        settings.ca_file = self
+            .intune_ca_file
+            .map(|p| p.to_string_lossy().into_owned());
         Ok(NewChallenge::Intune {
             settings,
             client_secret,
@@ -150,6 +156,7 @@ impl IntuneArgs {
             || self.intune_authority_url.is_some()
             || self.intune_graph_url.is_some()
             || self.intune_service_url.is_some()
+            || self.intune_ca_file.is_some()
     }
 }
 

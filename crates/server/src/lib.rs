@@ -33,6 +33,7 @@ pub mod api;
 pub mod capture;
 mod data_dir;
 mod endpoints;
+pub mod http_client;
 pub mod intune;
 pub mod message_param;
 pub mod ops;

@@ -747,16 +747,69 @@ fn an_admin_decision_on_a_held_request_is_reported_to_intune() {
     drop(world.runtime);
 }
 
+/// A certificate for 127.0.0.1, made with the openssl CLI.
+#[expect(clippy::expect_used, reason = "test setup: a failure here should fail the test")]
+fn loopback_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("fake.pem"), dir.join("fake.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=intune fake", "-days", "1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed by scripts/setup");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
 #[test]
-fn https_endpoints_fail_cleanly_in_a_build_without_tls() {
-    // Microsoft's own endpoints, as configured by default: https. This build
-    // has no TLS client, so the challenge refuses (unavailable), saying why,
-    // without a connection attempt and without a panic.
-    let challenge = IntuneChallenge::new(
-        IntuneSettings::new(TENANT, CLIENT_ID),
-        Zeroizing::new(SECRET.into()),
-    )
-    .unwrap();
+fn https_endpoints_are_verified_against_the_roots() {
+    // The fake over TLS, as Microsoft's endpoints are.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = loopback_certificate(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tls = devicetrust_server::ops::tls_config(&cert, &key).unwrap();
+    let fake = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(FakeState {
+            base: format!("https://{addr}"),
+            mode: Mutex::new(Mode::Accept),
+            seen: Mutex::new(Vec::new()),
+        });
+        let app = Router::new().fallback(fake).with_state(state.clone());
+        let options = devicetrust_server::ops::ListenOptions {
+            tls: Some(tls),
+            ..devicetrust_server::ops::ListenOptions::default()
+        };
+        tokio::spawn(devicetrust_server::ops::serve_until(
+            listener,
+            app,
+            options,
+            std::future::pending(),
+        ));
+        state
+    });
     let backend = default_backend();
     let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
     let csr = RequestBuilder::new("CN=d")
@@ -771,16 +824,41 @@ fn https_endpoints_fail_cleanly_in_a_build_without_tls() {
         transaction_id: "T",
         now: time::OffsetDateTime::now_utc(),
     };
+    // Trusting the fake's certificate: validated over https.
+    let mut trusted = settings(&fake.base);
+    trusted.ca_file = Some(cert.to_str().unwrap().to_owned());
+    let challenge = IntuneChallenge::new(trusted, Zeroizing::new(SECRET.into())).unwrap();
+    assert_eq!(challenge.verify(&ctx), Ok(()));
+    assert!(
+        fake.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.path.ends_with("validateRequest")),
+        "validated over https"
+    );
+    // With the system's roots the fake's self-signed certificate is not
+    // trusted: unavailable, saying why, and no panic.
+    let seen = fake.seen.lock().unwrap().len();
+    let challenge =
+        IntuneChallenge::new(settings(&fake.base), Zeroizing::new(SECRET.into())).unwrap();
     match challenge.verify(&ctx) {
         Err(ChallengeError::Unavailable(reason)) => {
-            assert!(reason.contains("plain http only"), "{reason}");
-            assert!(
-                reason.contains("https://login.microsoftonline.com/"),
-                "{reason}"
-            );
+            assert!(reason.to_lowercase().contains("certificate"), "{reason}");
         }
         other => panic!("expected unavailable, got {other:?}"),
     }
+    assert_eq!(
+        fake.seen.lock().unwrap().len(),
+        seen,
+        "nothing reached the fake"
+    );
+    // A bundle that is not one is refused when the challenge is made.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not pem").unwrap();
+    let mut bad = settings(&fake.base);
+    bad.ca_file = Some(junk.to_str().unwrap().to_owned());
+    assert!(IntuneChallenge::new(bad, Zeroizing::new(SECRET.into())).is_err());
     // And a request without a challenge password is refused before any call.
     let bare = RequestBuilder::new("CN=d")
         .sign(backend.signer(&key).unwrap().as_ref())

@@ -3,28 +3,14 @@
 //! parsing, and errors sorted into "the peer said no" and "the peer is not
 //! there".
 //!
-//! Plain `http://` works (the loopback fakes in the tests). `https://`,
-//! which Microsoft's endpoints need, needs `ureq` built with TLS, which this
-//! workspace does not enable yet (see [`TLS`]): until then an `https` URL
-//! fails as [`IntuneError::Transport`] with that reason, before any
-//! connection is made.
+//! `https://` (Microsoft's endpoints) trusts the system's roots, or the
+//! configuration's own bundle; see [`crate::http_client`].
 
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
 use super::IntuneError;
-
-/// Whether this build's HTTP client speaks TLS. It does not: `ureq` is built
-/// without a TLS feature. Enabling one means `rustls-no-provider` with the
-/// `ring` provider the service's listener already uses, and explicit root
-/// certificates on every agent in the workspace (without its webpki-roots
-/// feature, `ureq` panics on its default roots), then setting this to `true`.
-pub(crate) const TLS: bool = false;
-
-/// Why an `https` URL cannot be used in this build.
-pub(crate) const NO_TLS: &str =
-    "this build speaks plain http only; https needs ureq built with TLS (see intune/http.rs)";
 
 /// A status code and a body read within the limit.
 #[derive(Debug)]
@@ -45,13 +31,13 @@ pub(crate) struct Http {
 
 impl Http {
     /// An agent whose every request (connect, send, read) ends within `timeout`.
-    pub(crate) fn new(timeout: Duration, max_body: u64, user_agent: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
+    pub(crate) fn new(
+        timeout: Duration,
+        max_body: u64,
+        user_agent: &str,
+        roots: Option<std::sync::Arc<Vec<ureq::tls::Certificate<'static>>>>,
+    ) -> Self {
+        let agent = crate::http_client::agent(timeout, roots);
         Self {
             agent,
             max_body,
@@ -67,7 +53,6 @@ impl Http {
         content_type: &str,
         body: &[u8],
     ) -> Result<Reply, IntuneError> {
-        refuse_https(url)?;
         let mut request = self
             .agent
             .post(url)
@@ -82,7 +67,6 @@ impl Http {
 
     /// GETs `url` with extra `headers`.
     pub(crate) fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Reply, IntuneError> {
-        refuse_https(url)?;
         let mut request = self
             .agent
             .get(url)
@@ -115,16 +99,6 @@ impl Http {
             })?;
         Ok(Reply { status, body })
     }
-}
-
-fn refuse_https(url: &str) -> Result<(), IntuneError> {
-    if !TLS && url.starts_with("https://") {
-        return Err(IntuneError::Transport {
-            url: url.to_owned(),
-            reason: NO_TLS.to_owned(),
-        });
-    }
-    Ok(())
 }
 
 fn transport(url: &str, e: &ureq::Error) -> IntuneError {

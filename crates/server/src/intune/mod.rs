@@ -91,10 +91,18 @@ impl IntuneChallenge {
             return Err(IntuneError::Config("the client secret is empty".into()));
         }
         let caller_info = format!("devicetrust/{}", env!("CARGO_PKG_VERSION"));
+        let roots = match &settings.ca_file {
+            Some(path) => Some(std::sync::Arc::new(
+                crate::http_client::read_roots(std::path::Path::new(path))
+                    .map_err(|e| IntuneError::Config(e.to_string()))?,
+            )),
+            None => None,
+        };
         let http = Http::new(
             Duration::from_secs(u64::from(settings.timeout_seconds)),
             MAX_RESPONSE,
             &caller_info,
+            roots,
         );
         let tokens = TokenSource::new(
             &settings.authority_url,
@@ -103,13 +111,6 @@ impl IntuneChallenge {
             client_secret,
         );
         let discovery = Discovery::new(&settings.graph_url, settings.service_url.as_deref());
-        if !http::TLS && settings.uses_https() {
-            tracing::warn!(
-                tenant = %settings.tenant,
-                "intune challenge configured with https URLs: {}",
-                http::NO_TLS
-            );
-        }
         Ok(Self {
             settings,
             caller_info,

@@ -46,6 +46,10 @@ pub struct IntuneSettings {
     /// The validation service's `api-version`.
     #[serde(default = "default_api_version")]
     pub api_version: String,
+    /// A PEM bundle to trust instead of the system's roots (a private
+    /// proxy in front of Microsoft's endpoints, or a test).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     /// Bound on each HTTP exchange (connect, send, read), in seconds.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u32,
@@ -61,6 +65,7 @@ impl IntuneSettings {
             graph_url: default_graph(),
             intune_resource_url: default_resource(),
             service_url: None,
+            ca_file: None,
             api_version: default_api_version(),
             timeout_seconds: default_timeout(),
         }
@@ -69,13 +74,6 @@ impl IntuneSettings {
     /// Whether an endpoint contacted needs TLS: the authority, and either the
     /// fixed service URL or Graph (whose answer Microsoft serves over https).
     /// The Intune resource URL is only a token scope, never contacted.
-    pub(crate) fn uses_https(&self) -> bool {
-        let service = self.service_url.as_deref().unwrap_or(&self.graph_url);
-        [self.authority_url.as_str(), service]
-            .iter()
-            .any(|u| u.starts_with("https://"))
-    }
-
     pub(crate) fn check(&self) -> Result<(), IntuneError> {
         let bad = |what: &str| Err(IntuneError::Config(what.to_owned()));
         if self.tenant.trim().is_empty() || self.tenant.len() > 256 {
