@@ -261,6 +261,16 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         }
     }
 
+    // The reference, on the same client and connection: an empty round
+    // trip (`/healthz`), so the decision's own cost shows as a ratio.
+    let mut floor = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let t = Instant::now();
+        api.call("GET", "/healthz", None, None, "")?;
+        floor.push(t.elapsed());
+    }
+    floor.sort();
+
     let next = AtomicUsize::new(0);
     let header = format!("SSWS {}", server.token);
     let started = Instant::now();
@@ -326,6 +336,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         "seconds": elapsed.as_secs_f64(),
         "throughputPerSecond": throughput,
         "authorize": {"count": authorize.len(), "p50Us": percentile_us(&authorize, 50.0), "p99Us": percentile_us(&authorize, 99.0), "serverMeanUs": server_mean_us},
+        "healthz": {"p50Us": percentile_us(&floor, 50.0), "note": "an empty round trip on the same client, measured just before"},
         "enroll": {"count": enroll.len(), "p50Ms": percentile_us(&enroll, 50.0) / 1000.0, "p99Ms": percentile_us(&enroll, 99.0) / 1000.0},
         "serverPeakRssMiB": peak.map(|k| k / 1024),
     }));

@@ -748,7 +748,10 @@ fn an_admin_decision_on_a_held_request_is_reported_to_intune() {
 }
 
 /// A certificate for 127.0.0.1, made with the openssl CLI.
-#[expect(clippy::expect_used, reason = "test setup: a failure here should fail the test")]
+#[expect(
+    clippy::expect_used,
+    reason = "test setup: a failure here should fail the test"
+)]
 fn loopback_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("fake.pem"), dir.join("fake.key"));
     let made = std::process::Command::new("openssl")

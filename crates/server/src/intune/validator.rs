@@ -186,10 +186,13 @@ mod tests {
             f["notification"]["errorDescription"].as_str().map(str::len),
             Some(255)
         );
-        let keys: Vec<&str> = f["notification"]
+        // Sorted: serde_json keeps insertion order when another crate in the
+        // build enables its preserve_order feature.
+        let mut keys: Vec<&str> = f["notification"]
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())
             .unwrap_or_default();
+        keys.sort_unstable();
         assert_eq!(
             keys,
             [
