@@ -77,18 +77,8 @@ pub(crate) struct Api {
 
 impl Api {
     pub(crate) fn new(base: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            // Drop idle connections before the server's 10 s keep-alive
-            // deadline does, so a request is never sent on a closing one.
-            .max_idle_age(Duration::from_secs(5))
-            .http_status_as_error(false)
-            // https trusts the system's roots (SSL_CERT_FILE to override).
-            .tls_config(devicetrust_server::http_client::tls_config(
-                devicetrust_server::http_client::system_roots(),
-            ))
-            .build()
-            .into();
+        // https trusts the system's roots (SSL_CERT_FILE to override).
+        let agent = devicetrust_server::http_client::agent(Duration::from_secs(60), None);
         Self {
             base: base.trim_end_matches('/').to_owned(),
             agent,

@@ -17,15 +17,8 @@ pub(crate) struct HttpTransport {
 
 impl HttpTransport {
     pub(crate) fn new(url: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            // https trusts the system's roots (SSL_CERT_FILE to override).
-            .tls_config(devicetrust_server::http_client::tls_config(
-                devicetrust_server::http_client::system_roots(),
-            ))
-            .build()
-            .into();
+        // https trusts the system's roots (SSL_CERT_FILE to override).
+        let agent = devicetrust_server::http_client::agent(Duration::from_secs(60), None);
         Self {
             url: url.to_owned(),
             agent,

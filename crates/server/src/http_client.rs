@@ -92,11 +92,14 @@ pub fn tls_config(roots: Arc<Vec<Certificate<'static>>>) -> TlsConfig {
 }
 
 /// An agent: statuses are answers, not errors; every request ends within
-/// `timeout`; redirects are not followed; `https` trusts `roots` (the
-/// system's when `None`).
+/// `timeout`; redirects are not followed (a 3xx is an answer to report);
+/// idle connections are dropped after 5 s, before a server's keep-alive
+/// deadline (ours is 10 s) closes them under a request; `https` trusts
+/// `roots` (the system's when `None`).
 pub fn agent(timeout: Duration, roots: Option<Arc<Vec<Certificate<'static>>>>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .max_idle_age(Duration::from_secs(5))
         .http_status_as_error(false)
         .max_redirects(0)
         .tls_config(tls_config(roots.unwrap_or_else(system_roots)))
