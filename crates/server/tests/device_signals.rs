@@ -38,10 +38,33 @@ fn zta_tokens_are_verified_with_the_configured_keys_or_refused() {
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{data}/jwks.json")).unwrap())
             .unwrap();
-    h.service
-        .settings()
-        .update(|s| s.set_section("zta", &json!({"jwks": jwks})))
-        .unwrap();
+    // The admin configures CrowdStrike's keys over the API; junk is refused first.
+    let auth = [("authorization", format!("SSWS {}", h.admin_token))];
+    let unauthenticated = h.send(
+        "PUT",
+        "/api/v1/edr/zta",
+        &[],
+        json!({"jwks": jwks}).to_string().as_bytes(),
+    );
+    assert_eq!(unauthenticated.status, 401, "{unauthenticated:?}");
+    let junk = h.send(
+        "PUT",
+        "/api/v1/edr/zta",
+        &auth,
+        br#"{"jwks": {"keys": "nope"}}"#,
+    );
+    assert_eq!(junk.status, 400, "{junk:?}");
+    let none = h.send("GET", "/api/v1/edr/zta", &auth, b"");
+    assert_eq!(none.status, 404, "{none:?}");
+    let put = h.send(
+        "PUT",
+        "/api/v1/edr/zta",
+        &auth,
+        json!({"jwks": jwks}).to_string().as_bytes(),
+    );
+    assert_eq!(put.status, 200, "{put:?}");
+    let read = h.send("GET", "/api/v1/edr/zta", &auth, b"");
+    assert_eq!(read.body["jwks"], jwks, "{read:?}");
     // The fixture was issued for January 2026 and is valid 30 days: verified, then refused as expired.
     let verified = pc.call(&h, "POST", SIGNALS, &json!({"zta": token}));
     assert_eq!(verified.status, 400, "{verified:?}");

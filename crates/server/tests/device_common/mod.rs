@@ -104,10 +104,11 @@ impl Harness {
                 r.call()
             }
             _ => {
-                let mut r = self
-                    .agent
-                    .post(&url)
-                    .header("content-type", "application/json");
+                let request = match method {
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                let mut r = request.header("content-type", "application/json");
                 for (k, v) in headers {
                     r = r.header(*k, v);
                 }

@@ -5,6 +5,7 @@
 
 mod cas;
 mod devices;
+mod edr;
 mod integrations;
 mod logs;
 mod policies;
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
         .merge(cas::routes())
         .merge(policies::routes())
         .merge(logs::routes())
+        .merge(edr::routes())
         .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
         // Public, and outside the admin body limit: it takes no body.
         .merge(cas::public_routes())
