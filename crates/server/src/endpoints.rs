@@ -21,6 +21,9 @@ pub struct ScepEndpoint {
 #[derive(Debug, Default)]
 pub struct ScepEndpoints {
     by_id: RwLock<HashMap<String, Arc<ScepEndpoint>>>,
+    /// Every endpoint ever served, removed and replaced ones included, so
+    /// the outcome counters never go down (Prometheus counters must not).
+    ever: RwLock<Vec<Arc<ScepEndpoint>>>,
 }
 
 impl ScepEndpoints {
@@ -31,16 +34,33 @@ impl ScepEndpoints {
 
     /// Adds (or replaces) an endpoint.
     pub fn insert(&self, endpoint: ScepEndpoint) {
-        if let Ok(mut map) = self.by_id.write() {
-            map.insert(endpoint.id.clone(), Arc::new(endpoint));
-        }
+        self.insert_shared(Arc::new(endpoint));
     }
 
     /// Adds (or replaces) an endpoint built elsewhere (see [`Self::remove`]).
     pub fn insert_shared(&self, endpoint: Arc<ScepEndpoint>) {
+        if let Ok(mut ever) = self.ever.write()
+            && !ever.iter().any(|e| Arc::ptr_eq(e, &endpoint))
+        {
+            ever.push(endpoint.clone());
+        }
         if let Ok(mut map) = self.by_id.write() {
             map.insert(endpoint.id.clone(), endpoint);
         }
+    }
+
+    /// SCEP outcomes summed over every endpoint ever served.
+    pub fn outcome_totals(&self) -> devicetrust_pki::scep::OutcomeCounts {
+        let mut total = devicetrust_pki::scep::OutcomeCounts::default();
+        if let Ok(ever) = self.ever.read() {
+            for endpoint in ever.iter() {
+                let c = endpoint.service.outcome_counts();
+                total.issued = total.issued.saturating_add(c.issued);
+                total.pending = total.pending.saturating_add(c.pending);
+                total.refused = total.refused.saturating_add(c.refused);
+            }
+        }
+        total
     }
 
     /// Stops serving an endpoint, returning it.

@@ -108,4 +108,16 @@ fn scep_outcomes_are_counted() {
         text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="issued"} 0"#),
         "{text}"
     );
+    // A counter never goes down: deactivating the configuration keeps its counts.
+    let id = added.body["id"].as_str().unwrap();
+    let off = h.admin(
+        &format!("/api/v1/device-integrations/{id}/lifecycle/deactivate"),
+        &json!({}),
+    );
+    assert_eq!(off.status, 200, "{off:?}");
+    let text = metrics(&h);
+    assert!(
+        text.contains(r#"devicetrust_enrollments_total{kind="scep",outcome="refused"} 1"#),
+        "{text}"
+    );
 }

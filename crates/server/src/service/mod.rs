@@ -221,17 +221,9 @@ impl Service {
     }
 }
 
-/// SCEP outcomes summed over every served configuration.
+/// SCEP outcomes summed over every configuration ever served.
 fn scep_counts(endpoints: &ScepEndpoints) -> Vec<(&'static str, &'static str, u64)> {
-    let mut total = devicetrust_pki::scep::OutcomeCounts::default();
-    for id in endpoints.ids() {
-        if let Some(endpoint) = endpoints.get(&id) {
-            let c = endpoint.service.outcome_counts();
-            total.issued = total.issued.saturating_add(c.issued);
-            total.pending = total.pending.saturating_add(c.pending);
-            total.refused = total.refused.saturating_add(c.refused);
-        }
-    }
+    let total = endpoints.outcome_totals();
     vec![
         ("scep", "issued", total.issued),
         ("scep", "pending", total.pending),
