@@ -18,7 +18,8 @@ pub(crate) struct MdmIdentity {
     pub(crate) chain_pem: Vec<String>,
 }
 
-fn text(v: &Value, pointer: &str) -> String {
+/// The string at `pointer` in `v`, or empty.
+pub(crate) fn text(v: &Value, pointer: &str) -> String {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_default()

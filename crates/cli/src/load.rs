@@ -23,7 +23,7 @@ use crate::api_client::{Admin, Api, DeviceClient};
 use crate::demo::policies;
 use crate::flows;
 use crate::http_transport::HttpTransport;
-use crate::output::print_json;
+use crate::output::{percentile, print_json};
 
 /// Options of `load`.
 #[derive(Debug, Args)]
@@ -122,19 +122,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    #[expect(
-        clippy::cast_precision_loss,
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "a rank among at most millions of samples"
-    )]
-    let index = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted
-        .get(index.min(sorted.len().saturating_sub(1)))
-        .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    percentile(sorted, p).as_secs_f64() * 1e6
 }
 
 /// Mean handling time of `route` in a Prometheus exposition, in µs

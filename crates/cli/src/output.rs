@@ -39,3 +39,16 @@ pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
 }
+
+/// The `p`th percentile (0 to 100, nearest rank) of sorted latencies.
+pub(crate) fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    #[expect(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rank among at most millions of samples, clamped below"
+    )]
+    let rank =
+        ((p.clamp(0.0, 100.0) / 100.0) * (sorted.len().saturating_sub(1) as f64)).round() as usize;
+    sorted.get(rank).copied().unwrap_or_default()
+}

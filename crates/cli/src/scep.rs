@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::CliError;
 use crate::http_transport::HttpTransport;
-use crate::output::{print_json, read_input, write_output};
+use crate::output::{percentile, print_json, read_input, write_output};
 
 /// SCEP client commands.
 #[derive(Debug, Subcommand)]
@@ -357,15 +357,6 @@ fn decode(file: &Path, key: Option<&Path>, backend: &'static dyn Backend) -> Res
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round();
-    let index = (rank as usize).min(sorted.len() - 1);
-    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
 fn load(
     url: &str,
     count: usize,
@@ -445,8 +436,8 @@ fn load(
         "errors": errors,
         "seconds": elapsed.as_secs_f64(),
         "throughputPerSecond": latencies.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-        "p50Ms": percentile(&latencies, 50.0),
-        "p99Ms": percentile(&latencies, 99.0),
+        "p50Ms": percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
+        "p99Ms": percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
     }));
     if errors > 0 {
         return Err(CliError::Failed(format!("{errors} enrollment(s) failed")));

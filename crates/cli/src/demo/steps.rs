@@ -11,7 +11,7 @@ use super::progress::with_progress;
 use super::service::Running;
 use crate::CliError;
 use crate::api_client::{Admin, Answer, Api, CallError, DeviceClient};
-use crate::flows;
+use crate::flows::{self, text};
 
 impl From<CallError> for CliError {
     fn from(e: CallError) -> Self {
@@ -24,13 +24,6 @@ pub(crate) struct Story<'a> {
     admin: Admin,
     dir: &'a Path,
     backend: &'static dyn Backend,
-}
-
-fn text(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn random_hex(bytes: usize) -> String {

@@ -41,7 +41,9 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, &'static str, u16), u64>,
+    /// By route, then method and status: a route's series are found with
+    /// a borrowed `&str`, so no key is allocated once a route was seen.
+    requests: BTreeMap<String, BTreeMap<(&'static str, u16), u64>>,
     durations: BTreeMap<String, Histogram>,
     enrollments: BTreeMap<(&'static str, &'static str), u64>,
     decisions: BTreeMap<&'static str, u64>,
@@ -87,11 +89,21 @@ impl Metrics {
     /// Records one finished request.
     pub fn request(&self, route: &str, method: &'static str, status: u16, took: Duration) {
         self.with(|m| {
-            bump(&mut m.requests, (route.to_owned(), method, status));
-            m.durations
-                .entry(route.to_owned())
-                .or_default()
-                .observe(took.as_secs_f64());
+            match m.requests.get_mut(route) {
+                Some(series) => bump(series, (method, status)),
+                None => bump(
+                    m.requests.entry(route.to_owned()).or_default(),
+                    (method, status),
+                ),
+            }
+            match m.durations.get_mut(route) {
+                Some(h) => h.observe(took.as_secs_f64()),
+                None => m
+                    .durations
+                    .entry(route.to_owned())
+                    .or_default()
+                    .observe(took.as_secs_f64()),
+            }
         });
     }
 
@@ -117,10 +129,8 @@ impl Metrics {
     pub fn requests_for(&self, route: &str) -> u64 {
         self.with(|m| {
             m.requests
-                .iter()
-                .filter(|((r, _, _), _)| r == route)
-                .map(|(_, n)| *n)
-                .sum()
+                .get(route)
+                .map_or(0, |series| series.values().sum())
         })
     }
 
@@ -144,12 +154,14 @@ impl Metrics {
                 out,
                 "# HELP devicetrust_http_requests_total HTTP requests by route template, method and status.\n# TYPE devicetrust_http_requests_total counter"
             );
-            for ((route, method, status), n) in &m.requests {
-                let _ = writeln!(
-                    out,
-                    "devicetrust_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                    escape(route)
-                );
+            for (route, series) in &m.requests {
+                let route = escape(route);
+                for ((method, status), n) in series {
+                    let _ = writeln!(
+                        out,
+                        "devicetrust_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                    );
+                }
             }
             let _ = writeln!(
                 out,

@@ -19,11 +19,13 @@
 //!   signal cache at the decision's instant, stale ones as absent.
 
 use devicetrust_devices::{
-    Device, DeviceId, DeviceStatus, FactorStatus, Platform, SessionId, UserId,
+    Device, DeviceId, DeviceStatus, DeviceUser, FactorEnrollment, FactorStatus, Platform,
+    SessionId, UserId,
 };
 use devicetrust_policy::context::{DeviceContext, NetworkContext, RiskContext, UserContext};
 use devicetrust_policy::model::OsType;
 use devicetrust_policy::{Context, Decision};
+use devicetrust_store::Store as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -245,14 +247,23 @@ impl Service {
         let Some(device_id) = device_id else {
             return Ok((context, None));
         };
-        let device = match self.registry.device(&self.org, &device_id) {
-            Ok(device) => Some(device),
-            Err(devicetrust_store::Error::Device(
-                devicetrust_devices::DeviceError::DeviceNotFound { .. },
-            )) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(device) = device else {
+        // One read transaction for everything the decision needs of the
+        // store: one consistent snapshot, one BEGIN/ROLLBACK on the hot path.
+        let snapshot = self.store.read(|tx| {
+            let Some(device) = tx.device(&self.org, &device_id)? else {
+                return Ok(None);
+            };
+            let (enrollments, links) = if user.is_some() {
+                (
+                    tx.enrollments(&self.org, &device_id)?,
+                    tx.links(&self.org, &device_id)?,
+                )
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            Ok(Some((device, enrollments, links)))
+        })?;
+        let Some((device, enrollments, links)) = snapshot else {
             context.device = Some(DeviceContext::default());
             let state = DeviceState {
                 id: device_id.to_string(),
@@ -263,7 +274,8 @@ impl Service {
             };
             return Ok((context, Some(state)));
         };
-        let (device_context, state) = self.device_context(&device, user.as_ref(), now)?;
+        let (device_context, state) =
+            self.device_context(&device, &enrollments, &links, user.as_ref(), now);
         context.device = Some(device_context);
         Ok((context, Some(state)))
     }
@@ -271,14 +283,14 @@ impl Service {
     fn device_context(
         &self,
         device: &Device,
+        enrollments: &[FactorEnrollment],
+        links: &[DeviceUser],
         user: Option<&UserId>,
         now: OffsetDateTime,
-    ) -> Result<(DeviceContext, DeviceState), DecisionError> {
+    ) -> (DeviceContext, DeviceState) {
         let mut registered = device.status == DeviceStatus::Active;
         if registered && let Some(user) = user {
-            registered = self
-                .registry
-                .enrollments(&self.org, &device.id)?
+            registered = enrollments
                 .iter()
                 .any(|e| e.user_id == *user && e.status == FactorStatus::Active);
         }
@@ -312,7 +324,6 @@ impl Service {
         );
         put("jailbreak", p.integrity_jailbreak.map(Value::Bool));
         if let Some(user) = user {
-            let links = self.registry.users(&self.org, &device.id)?;
             let lock = links.iter().find(|l| l.user.id == *user);
             put(
                 "screenLockType",
@@ -337,6 +348,6 @@ impl Service {
                 None
             },
         };
-        Ok((context, state))
+        (context, state)
     }
 }

@@ -12,6 +12,9 @@ use super::admin_audit::{self, AdminEvent};
 use super::settings::{Settings, SettingsFile, StoredToken};
 use crate::DataError;
 
+/// Revoked tokens kept in the settings file (oldest dropped first).
+const MAX_REVOKED_KEPT: usize = 16;
+
 /// Tokens start with this, so secret scanners and people can tell them apart.
 pub const TOKEN_PREFIX: &str = "dtadm_";
 
@@ -40,14 +43,12 @@ pub(crate) fn generate(now: OffsetDateTime) -> Result<(StoredToken, Zeroizing<St
 /// The live token `presented` matches, if any. Every live token is compared
 /// in full and in constant time, so timing says nothing about which matched.
 pub(crate) fn check<'a>(settings: &'a Settings, presented: &str) -> Option<&'a StoredToken> {
-    let digest = Sha256::digest(presented.as_bytes());
+    // Compared as hex, so no token's digest is decoded (allocated) per request;
+    // revoked tokens are skipped: that a token was revoked is not a secret.
+    let digest = hex::encode(Sha256::digest(presented.as_bytes()));
     let mut found = None;
-    for token in &settings.admin_tokens {
-        let Ok(stored) = hex::decode(&token.sha256) else {
-            continue;
-        };
-        let equal = bool::from(stored.as_slice().ct_eq(digest.as_slice()));
-        if equal && token.revoked.is_none() {
+    for token in settings.admin_tokens.iter().filter(|t| t.revoked.is_none()) {
+        if bool::from(token.sha256.as_bytes().ct_eq(digest.as_bytes())) {
             found = Some(token);
         }
     }
@@ -75,6 +76,21 @@ pub(crate) fn rotate(
         };
         old.revoked = Some(now);
         s.admin_tokens.push(stored.clone());
+        // Every request checks the token list: keep it bounded. Old revoked
+        // tokens authenticate nothing; their rotations stay in the audit log.
+        let revoked = s
+            .admin_tokens
+            .iter()
+            .filter(|t| t.revoked.is_some())
+            .count();
+        let mut excess = revoked.saturating_sub(MAX_REVOKED_KEPT);
+        s.admin_tokens.retain(|t| {
+            let drop = excess > 0 && t.revoked.is_some();
+            if drop {
+                excess -= 1;
+            }
+            !drop
+        });
         admin_audit::push(s, audit)?;
         Ok(Some((stored, token)))
     })
@@ -95,6 +111,32 @@ mod tests {
         assert!(check(&settings, "").is_none());
         settings.admin_tokens[0].revoked = Some(now);
         assert!(check(&settings, &token).is_none());
+    }
+
+    #[test]
+    fn rotation_keeps_the_token_list_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SettingsFile::open(&dir.path().join("service.json")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (first, mut token) = generate(now).unwrap();
+        let mut id = first.id.clone();
+        file.update(|s| {
+            s.admin_tokens.push(first);
+            Ok(())
+        })
+        .unwrap();
+        for _ in 0..40 {
+            let (next, t) = rotate(&file, &id, now).unwrap().unwrap();
+            assert!(
+                check(&file.read(), &token).is_none(),
+                "the rotated token is refused"
+            );
+            id = next.id;
+            token = t;
+        }
+        let settings = file.read();
+        assert!(check(&settings, &token).is_some());
+        assert_eq!(settings.admin_tokens.len(), MAX_REVOKED_KEPT + 1);
     }
 
     #[test]
