@@ -149,8 +149,10 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(Error::io(path))
 }
 
+/// Every file of the CA folder is private (0600), whatever the umask:
+/// `ca.json` and the ledger say what the CA issued and to whom.
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::fs::write_atomic(path, bytes, false).map_err(Error::io(path))
+    crate::fs::write_atomic(path, bytes, true).map_err(Error::io(path))
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

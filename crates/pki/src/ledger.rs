@@ -348,7 +348,7 @@ impl FileLedger {
             let out = f(&mut next)?;
             let json =
                 serde_json::to_vec_pretty(&next).map_err(|e| LedgerError::Storage(Box::new(e)))?;
-            crate::fs::write_atomic(&self.path, &json, false)
+            crate::fs::write_atomic(&self.path, &json, true)
                 .map_err(|e| LedgerError::Storage(Box::new(e)))?;
             *state = next;
             Ok(out)

@@ -42,7 +42,10 @@ pub(crate) fn exchange(configuration: &str, request: &[u8], reply: Option<&[u8]>
     for (what, bytes) in files {
         let Some(bytes) = bytes else { continue };
         let path = dir.join(format!("{id}-{n}-{what}.der"));
-        if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, bytes)) {
+        // Requests carry challenges: the captures are as private as the data folder.
+        let written = crate::secret_file::create_private_dir(dir)
+            .and_then(|()| crate::secret_file::write_private(&path, bytes));
+        if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "scep capture not written");
         }
     }

@@ -184,14 +184,28 @@ impl DataDir {
         backend: &'static dyn Backend,
     ) -> Result<(Ca, Arc<SqliteStore>), DataError> {
         let ca_dir = CaDir::new(self.file("ca"));
+        self.make_private()?;
         if !self.file("ca").join("ca.json").exists() {
-            std::fs::create_dir_all(&self.dir).map_err(|e| self.io(&self.dir, e))?;
             ca_dir.init(CaConfig::default(), backend)?;
         }
         let db = devicetrust_store::commands::database_path(&self.dir);
         let store = Arc::new(SqliteStore::open(&db).map_err(|e| self.io(&db, e))?);
         let ca = ca_dir.open_with_ledger(backend, store.clone())?;
         Ok((ca, store))
+    }
+
+    /// Creates the folder with mode 0700, or tightens an existing one to
+    /// it (an older release left it to the umask): it holds keys, the
+    /// database and secrets.
+    fn make_private(&self) -> Result<(), DataError> {
+        secret_file::create_private_dir(&self.dir).map_err(|e| self.io(&self.dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| self.io(&self.dir, e))?;
+        }
+        Ok(())
     }
 
     /// The folder itself.
@@ -223,10 +237,7 @@ impl DataDir {
         let path = self.file("integrations.json");
         let json = serde_json::to_vec_pretty(all).map_err(|e| self.io(&path, e))?;
         let tmp = self.file(".integrations.json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| self.io(&tmp, e))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| self.io(&tmp, e))?;
+        secret_file::write_private(&tmp, &json).map_err(|e| self.io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| self.io(&path, e))
     }
 
@@ -255,7 +266,8 @@ impl DataDir {
         let ra_cert = ca.issue_ra_certificate(&ra_key, &format!("CN=devicetrust SCEP RA {id}"))?;
         ra_key.write_pem_file(&self.file(&format!("ra-{id}.key")))?;
         let cert_path = self.file(&format!("ra-{id}.pem"));
-        std::fs::write(&cert_path, ra_cert.to_pem()?).map_err(|e| self.io(&cert_path, e))?;
+        secret_file::write_private(&cert_path, ra_cert.to_pem()?.as_bytes())
+            .map_err(|e| self.io(&cert_path, e))?;
         let base = base_url.trim_end_matches('/');
         let scep_url = format!("{base}/scep/{id}/pkiclient.exe");
         let (stored, out) = match challenge {

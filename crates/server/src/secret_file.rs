@@ -30,6 +30,40 @@ pub(crate) fn write(path: &Path, secret: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Writes `bytes` to `path` readable by the owner only (0600, whatever the
+/// umask), replacing any file there, and syncs it. For temporary files
+/// renamed into place and for captures.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A leftover file keeps its mode when opened; a new one gets ours.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Creates `dir` (and its parents) with mode 0700, whatever the umask.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Reads a secret file (at most 4 KiB), without a trailing line break.
 pub(crate) fn read(path: &Path) -> std::io::Result<Zeroizing<String>> {
     let file = std::fs::File::open(path)?;

@@ -146,7 +146,7 @@ impl SettingsFile {
         };
         let json = serde_json::to_vec_pretty(settings).map_err(|e| io(&e))?;
         let tmp = self.path.with_extension("json.tmp");
-        write_private(&tmp, &json).map_err(|e| io(&e))?;
+        crate::secret_file::write_private(&tmp, &json).map_err(|e| io(&e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| io(&e))?;
         if let Some(parent) = self.path.parent() {
             // Make the rename itself durable.
@@ -156,19 +156,4 @@ impl SettingsFile {
         }
         Ok(())
     }
-}
-
-/// Writes `bytes` to a new file readable by the owner only, and syncs it.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }

@@ -28,7 +28,6 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::{Error, Result, Store, Tx};
-pub use device_api::{DeviceKeyRecord, EnrollmentTokenRecord, TokenLimits, TokenUse};
 pub use migrations::latest as latest_schema_version;
 use tx::SqliteTx;
 
@@ -78,7 +77,10 @@ fn exec(conn: &Connection, context: &'static str, sql: &str) -> Result<()> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
+    /// The database and its `-wal` and `-shm` files are made private (0600)
+    /// whatever the umask: SQLite gives the two the main file's mode.
     pub fn open(path: &Path) -> Result<Self> {
+        make_private(path)?;
         let mut conn = Connection::open(path).map_err(Error::storage("opening the database"))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(Error::storage("setting the busy timeout"))?;
@@ -232,6 +234,41 @@ impl SqliteStore {
             self.write_grouped(f)
         }
     }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, and sets 0600
+/// on it and on its WAL and shared-memory files if they do.
+fn make_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::storage("creating the database file")(e)),
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        for file in files {
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::storage("making the database private")(e)),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 impl Store for SqliteStore {
