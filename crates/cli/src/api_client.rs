@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use devicetrust_pki::{Backend, HashAlgorithm, PrivateKey};
+use devicetrust_pki::{Backend, PrivateKey};
+use devicetrust_server::service::device_keys::{canonical_request, registration_message};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -163,21 +164,6 @@ pub(crate) struct DeviceClient {
     pub(crate) id: Option<String>,
 }
 
-/// What a device request signature signs (docs/api.md).
-pub(crate) fn signed_request(
-    method: &str,
-    path: &str,
-    ts: u64,
-    nonce: &str,
-    body: &[u8],
-) -> Vec<u8> {
-    format!(
-        "devicetrust-request-v1\n{method}\n{path}\n{ts}\n{nonce}\n{}",
-        hex::encode(HashAlgorithm::Sha256.digest(body))
-    )
-    .into_bytes()
-}
-
 impl DeviceClient {
     pub(crate) fn new(api: Api, backend: &'static dyn Backend, key: PrivateKey) -> Self {
         Self {
@@ -201,16 +187,41 @@ impl DeviceClient {
         pem
     }
 
-    /// Registration is authorised by the enrollment token, not a signature.
-    pub(crate) fn register(&mut self, body: &Value) -> Result<Answer, CallError> {
+    /// Registration is authorised by the enrollment token, and proves
+    /// possession of the device key by signing over it.
+    pub(crate) fn register(
+        &mut self,
+        token: &str,
+        profile: &Value,
+        screen_lock_type: &str,
+    ) -> Result<Answer, CallError> {
+        let path = "/device/v1/register";
+        let fail = |reason: String| CallError {
+            method: "POST",
+            path: path.to_owned(),
+            reason,
+        };
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string();
+        let key_id = self.key.public_key().fingerprint();
+        let signature = self
+            .backend
+            .signer(&self.key)
+            .and_then(|s| s.sign(registration_message(&ts, token, &key_id).as_bytes()))
+            .map_err(|e| fail(e.to_string()))?;
+        let body = serde_json::json!({
+            "enrollmentToken": token,
+            "publicKey": self.public_key_pem(),
+            "keyProof": {"ts": ts, "signature": URL_SAFE_NO_PAD.encode(signature)},
+            "profile": profile,
+            "screenLockType": screen_lock_type,
+        });
         let bytes = body.to_string().into_bytes();
-        let answer = self.api.call(
-            "POST",
-            "/device/v1/register",
-            None,
-            Some(&bytes),
-            "application/json",
-        )?;
+        let answer = self
+            .api
+            .call("POST", path, None, Some(&bytes), "application/json")?;
         if let Some(id) = answer.json().pointer("/device/id").and_then(Value::as_str) {
             self.id = Some(id.to_owned());
         }
@@ -242,7 +253,7 @@ impl DeviceClient {
             .signer(&self.key)
             .map_err(|e| fail(e.to_string()))?;
         let sig = signer
-            .sign(&signed_request(method, path, ts, &nonce, &bytes))
+            .sign(canonical_request(method, path, &ts.to_string(), &nonce, &bytes).as_bytes())
             .map_err(|e| fail(e.to_string()))?;
         let header = format!(
             "DeviceSignature id=\"{as_id}\", ts=\"{ts}\", nonce=\"{nonce}\", sig=\"{}\"",

@@ -37,12 +37,7 @@ pub(crate) fn register(
         &json!({}),
     )?;
     let token = text(&minted.json(), "/token");
-    Ok(device.register(&json!({
-        "enrollmentToken": token,
-        "publicKey": device.public_key_pem(),
-        "profile": profile,
-        "screenLockType": "BIOMETRIC"
-    }))?)
+    Ok(device.register(&token, &profile, "BIOMETRIC")?)
 }
 
 /// Fetches a nonce and signs it with the SCEP certificate's key.

@@ -182,6 +182,9 @@ pub enum Effect {
     },
     /// Remove the device–user links.
     RemoveUserLinks,
+    /// Retire the key the device registered, and what it proved with it
+    /// (management proof, request nonces): the device must register again.
+    RetireDeviceKey,
     /// Remove the device record and everything that belongs to it.
     DeleteRecord,
 }
@@ -264,6 +267,7 @@ pub fn plan(from: DeviceStatus, operation: Operation) -> Result<Plan, Transition
                 reason: RevocationReason::CessationOfOperation,
             },
             Effect::RemoveUserLinks,
+            Effect::RetireDeviceKey,
         ],
         Operation::Delete => vec![Effect::DeleteRecord],
         // Coming back does not restore factors or links: users enroll again.
@@ -318,6 +322,7 @@ mod tests {
         assert!(p.effects.contains(&Effect::RevokeCertificates {
             reason: RevocationReason::CessationOfOperation
         }));
+        assert!(p.effects.contains(&Effect::RetireDeviceKey));
         let s = plan(DeviceStatus::Active, Operation::Suspend).unwrap();
         assert_eq!(s.effects, vec![Effect::EndOktaVerifySessions]);
     }

@@ -220,23 +220,19 @@ fn a_windows_device_through_its_lifecycle_with_the_guides_policies() {
         .unwrap();
     assert!(certs.iter().all(|c| c.revocation.is_some()));
 
-    // Activate: the revoked certificate no longer attests, and alice must enroll again.
+    // Activate: the device key was retired with the deactivation, so Okta
+    // Verify must register again before it can do anything.
     lifecycle(&h, &pc.id, Operation::Activate);
-    let proof = pc.prove_desktop(&h, &leaf, cert_key.as_ref());
-    assert_eq!(proof.status, 200, "{proof:?}");
-    assert_eq!(proof.body["managed"], false);
-    let kinds: Vec<&str> = proof.body["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"revoked"), "{proof:?}");
+    assert_eq!(
+        pc.call(&h, "POST", "/device/v1/nonce", &json!({})).status,
+        401
+    );
     assert_eq!(
         decide(&h, MEDIUM, "alice", Some(&pc.id), json!({})),
         ("ALLOW".into(), "rulunregistered0001".into())
     );
-    // Enrolling again with the same key keeps the device; with a new certificate it is managed again.
+    // Enrolling again with the same key keeps the device; the revoked
+    // certificate no longer attests, and a new one makes it managed again.
     let token = h.enrollment_token("alice");
     let again = h.send(
         "POST",
@@ -248,6 +244,16 @@ fn a_windows_device_through_its_lifecycle_with_the_guides_policies() {
     );
     assert_eq!(again.status, 201, "{again:?}");
     assert_eq!(again.body["device"]["id"], pc.id.as_str());
+    let proof = pc.prove_desktop(&h, &leaf, cert_key.as_ref());
+    assert_eq!(proof.status, 200, "{proof:?}");
+    assert_eq!(proof.body["managed"], false);
+    let kinds: Vec<&str> = proof.body["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"revoked"), "{proof:?}");
     assert_eq!(
         decide(&h, MEDIUM, "alice", Some(&pc.id), json!({})),
         ("DENY".into(), "rulcatchall00000002".into())

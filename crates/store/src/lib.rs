@@ -32,17 +32,23 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod device_api;
 mod error;
+mod management;
 mod memory;
+mod registration;
 mod registry;
 mod sqlite;
 mod tx;
 
-pub use error::{Error, Result};
-pub use memory::MemoryStore;
-pub use registry::{Registry, TransitionOutcome};
-pub use sqlite::{
-    DeviceKeyRecord, EnrollmentTokenRecord, SqliteStore, TokenLimits, TokenUse,
-    latest_schema_version,
+pub use device_api::{
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason, TokenLimits,
+    TokenUse,
 };
+pub use error::{Error, Result};
+pub use management::{BOUND_ELSEWHERE, ProvingCertificate};
+pub use memory::MemoryStore;
+pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
+pub use registry::{Registry, TransitionOutcome};
+pub use sqlite::{SqliteStore, latest_schema_version};
 pub use tx::{Store, Tx};

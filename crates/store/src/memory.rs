@@ -15,6 +15,7 @@ use devicetrust_devices::{
 use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
+use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
 use crate::{Error, Result, Store, Tx};
 
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,11 @@ struct State {
     certificates: BTreeSet<(OrgId, DeviceId, SerialNumber)>,
     ledger: LedgerState,
     audit: Vec<AuditEvent>,
+    device_keys: BTreeMap<(OrgId, DeviceId), DeviceKeyRecord>,
+    enrollment_tokens: BTreeMap<(OrgId, String), EnrollmentTokenRecord>,
+    request_nonces: BTreeMap<(OrgId, DeviceId, String), OffsetDateTime>,
+    proofs: BTreeMap<(OrgId, DeviceId), ManagementProof>,
+    certificate_devices: BTreeMap<(OrgId, String), DeviceId>,
 }
 
 /// The in-memory store.
@@ -226,6 +232,37 @@ macro_rules! refuse_writes {
         fn append_audit(&mut self, _: &AuditEvent) -> Result<u64> {
             Err(Error::ReadOnly)
         }
+        fn put_device_key(&mut self, _: &OrgId, _: &DeviceId, _: &DeviceKeyRecord) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn retire_device_key(&mut self, _: &OrgId, _: &DeviceId) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn delete_enrollment_token(&mut self, _: &OrgId, _: &str) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn use_request_nonce(
+            &mut self,
+            _: &OrgId,
+            _: &DeviceId,
+            _: &str,
+            _: OffsetDateTime,
+            _: OffsetDateTime,
+            _: usize,
+        ) -> Result<NonceUse> {
+            Err(Error::ReadOnly)
+        }
+        fn put_management_proof(
+            &mut self,
+            _: &OrgId,
+            _: &DeviceId,
+            _: &ManagementProof,
+        ) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn bind_certificate_to_device(&mut self, _: &OrgId, _: &str, _: &DeviceId) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
     };
 }
 
@@ -276,6 +313,38 @@ macro_rules! reads {
         ) -> Result<Vec<Device>> {
             Ok(self.state().stale(org, seen_before, page))
         }
+        fn device_key(
+            &mut self,
+            org: &OrgId,
+            device: &DeviceId,
+        ) -> Result<Option<DeviceKeyRecord>> {
+            let key = (org.clone(), device.clone());
+            Ok(self.state().device_keys.get(&key).cloned())
+        }
+        fn enrollment_token(
+            &mut self,
+            org: &OrgId,
+            id: &str,
+        ) -> Result<Option<EnrollmentTokenRecord>> {
+            let key = (org.clone(), id.to_owned());
+            Ok(self.state().enrollment_tokens.get(&key).cloned())
+        }
+        fn management_proof(
+            &mut self,
+            org: &OrgId,
+            device: &DeviceId,
+        ) -> Result<Option<ManagementProof>> {
+            let key = (org.clone(), device.clone());
+            Ok(self.state().proofs.get(&key).cloned())
+        }
+        fn certificate_device(
+            &mut self,
+            org: &OrgId,
+            cert_sha256: &str,
+        ) -> Result<Option<DeviceId>> {
+            let key = (org.clone(), cert_sha256.to_owned());
+            Ok(self.state().certificate_devices.get(&key).cloned())
+        }
     };
 }
 
@@ -319,6 +388,87 @@ impl Tx for MemoryTx {
         s.enrollments
             .retain(|_, (o, x)| !(o == org && x.device_id == *id));
         s.certificates.retain(|(o, d, _)| !(o == org && d == id));
+        s.certificate_devices
+            .retain(|(o, _), d| !(o == org && d == id));
+        self.retire_device_key(org, id)
+    }
+
+    fn put_device_key(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        key: &DeviceKeyRecord,
+    ) -> Result<()> {
+        self.state
+            .device_keys
+            .insert((org.clone(), device.clone()), key.clone());
+        Ok(())
+    }
+
+    fn retire_device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<()> {
+        let s = &mut self.state;
+        let key = (org.clone(), device.clone());
+        s.device_keys.remove(&key);
+        s.proofs.remove(&key);
+        s.request_nonces
+            .retain(|(o, d, _), _| !(o == org && d == device));
+        Ok(())
+    }
+
+    fn delete_enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<()> {
+        self.state
+            .enrollment_tokens
+            .remove(&(org.clone(), id.to_owned()));
+        Ok(())
+    }
+
+    fn use_request_nonce(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        per_device: usize,
+    ) -> Result<NonceUse> {
+        let nonces = &mut self.state.request_nonces;
+        nonces.retain(|_, expires| *expires > now);
+        let key = (org.clone(), device.clone(), nonce.to_owned());
+        if nonces.contains_key(&key) {
+            return Ok(NonceUse::Replayed);
+        }
+        let live = nonces
+            .keys()
+            .filter(|(o, d, _)| o == org && d == device)
+            .count();
+        if live >= per_device {
+            return Ok(NonceUse::DeviceFull { limit: per_device });
+        }
+        nonces.insert(key, expires_at);
+        Ok(NonceUse::Fresh)
+    }
+
+    fn put_management_proof(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        proof: &ManagementProof,
+    ) -> Result<()> {
+        self.state
+            .proofs
+            .insert((org.clone(), device.clone()), proof.clone());
+        Ok(())
+    }
+
+    fn bind_certificate_to_device(
+        &mut self,
+        org: &OrgId,
+        cert_sha256: &str,
+        device: &DeviceId,
+    ) -> Result<()> {
+        self.state
+            .certificate_devices
+            .insert((org.clone(), cert_sha256.to_owned()), device.clone());
         Ok(())
     }
 

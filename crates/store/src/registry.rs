@@ -259,7 +259,7 @@ fn user_ids(links: &[DeviceUser]) -> Vec<UserId> {
 
 /// The enrollment, in a transaction. The outer `Result` is storage; the
 /// inner one a refusal, returned as a value so its audit event commits.
-fn enroll_in(
+pub(crate) fn enroll_in(
     tx: &mut dyn Tx,
     org: &OrgId,
     actor: &Actor,
@@ -509,6 +509,7 @@ fn apply(
             }
         }
         Effect::RemoveUserLinks => applied.users = tx.remove_links(org, id)?,
+        Effect::RetireDeviceKey => tx.retire_device_key(org, id)?,
         Effect::DeleteRecord => tx.delete_device(org, id)?,
         // A newer devices crate may add effects; refusing beats silently skipping one.
         _ => {

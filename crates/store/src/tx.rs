@@ -14,6 +14,7 @@ use devicetrust_pki::{IssuedCertificate, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
 
 /// A storage engine.
 pub trait Store: Send + Sync {
@@ -96,6 +97,62 @@ pub trait Tx {
     fn append_audit(&mut self, event: &AuditEvent) -> Result<u64>;
     /// Audit events of `org` matching `query`, oldest first.
     fn audit(&mut self, org: &OrgId, query: &AuditQuery) -> Result<Vec<AuditEvent>>;
+
+    /// The public key `device` registered.
+    fn device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<Option<DeviceKeyRecord>>;
+    /// Sets or replaces the public key of `device`.
+    fn put_device_key(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        key: &DeviceKeyRecord,
+    ) -> Result<()>;
+    /// Retires the key of `device`, with its management proof and request
+    /// nonces: what the key proved dies with it.
+    fn retire_device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<()>;
+
+    /// An outstanding enrollment token of `org` by its public id.
+    fn enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<Option<EnrollmentTokenRecord>>;
+    /// Deletes an enrollment token (used up or expired).
+    fn delete_enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<()>;
+
+    /// Records a signed request's `nonce` for `device` until `expires_at`,
+    /// once: a second use before then is [`NonceUse::Replayed`]. Forgets
+    /// the device's expired nonces first, and refuses past `per_device` live ones.
+    fn use_request_nonce(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        per_device: usize,
+    ) -> Result<NonceUse>;
+
+    /// The latest management proof of `device`.
+    fn management_proof(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Option<ManagementProof>>;
+    /// Replaces the latest management proof of `device`.
+    fn put_management_proof(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        proof: &ManagementProof,
+    ) -> Result<()>;
+
+    /// The device a management certificate (by the hex SHA-256 of its DER)
+    /// proved management for first.
+    fn certificate_device(&mut self, org: &OrgId, cert_sha256: &str) -> Result<Option<DeviceId>>;
+    /// Binds a management certificate to `device`; it then proves for no other.
+    fn bind_certificate_to_device(
+        &mut self,
+        org: &OrgId,
+        cert_sha256: &str,
+        device: &DeviceId,
+    ) -> Result<()>;
 
     /// Up to `page.effective_limit() + 1` devices of `org` matching `filter`,
     /// by id, after the page's cursor.

@@ -12,7 +12,8 @@ use devicetrust_devices::{
     Actor, DeviceProfile, EnrollmentRequest, Operation, OrgId, Platform, SessionMethod, UserId,
 };
 use devicetrust_store::{
-    DeviceKeyRecord, EnrollmentTokenRecord, Error, Registry, SqliteStore, TokenLimits, TokenUse,
+    DeviceKeyRecord, EnrollmentTokenRecord, Error, ManagementProof, NonceUse, Registry,
+    SqliteStore, Store as _, TokenLimits, TokenUse,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -191,4 +192,114 @@ fn device_keys_are_replaced_persist_and_go_with_the_device() {
         .transition(&org, &admin, &device.id, Operation::Delete, t0())
         .unwrap();
     assert_eq!(store.device_key(&org, &device.id).unwrap(), None);
+}
+
+fn nonces_are_single_use_and_bounded<S: devicetrust_store::Store>(store: &S) {
+    let org = OrgId::new("acme").unwrap();
+    let d1 = devicetrust_devices::DeviceId::new("guo1").unwrap();
+    let d2 = devicetrust_devices::DeviceId::new("guo2").unwrap();
+    let until = t0() + Duration::minutes(5);
+    let use_nonce = |device: &devicetrust_devices::DeviceId, nonce: &str, now: OffsetDateTime| {
+        store
+            .write(|tx| tx.use_request_nonce(&org, device, nonce, until, now, 2))
+            .unwrap()
+    };
+    assert_eq!(use_nonce(&d1, "n1", t0()), NonceUse::Fresh);
+    assert_eq!(use_nonce(&d1, "n1", t0()), NonceUse::Replayed);
+    // Another device may use the same nonce text.
+    assert_eq!(use_nonce(&d2, "n1", t0()), NonceUse::Fresh);
+    assert_eq!(use_nonce(&d1, "n2", t0()), NonceUse::Fresh);
+    // Past the bound the device is refused, and the refused nonce is not kept.
+    assert_eq!(
+        use_nonce(&d1, "n3", t0()),
+        NonceUse::DeviceFull { limit: 2 }
+    );
+    assert_eq!(
+        use_nonce(&d1, "n3", t0()),
+        NonceUse::DeviceFull { limit: 2 }
+    );
+    // Once expired they are forgotten (their requests are stale anyway).
+    let later = until + Duration::seconds(1);
+    assert_eq!(use_nonce(&d1, "n3", later), NonceUse::Fresh);
+    // Retiring the key forgets the device's nonces and proof.
+    let proof = ManagementProof {
+        managed: true,
+        configuration_id: Some("c1".into()),
+        at: t0(),
+        reasons: Vec::new(),
+    };
+    store
+        .write(|tx| tx.put_management_proof(&org, &d1, &proof))
+        .unwrap();
+    assert_eq!(
+        store.read(|tx| tx.management_proof(&org, &d1)).unwrap(),
+        Some(proof)
+    );
+    store.write(|tx| tx.retire_device_key(&org, &d1)).unwrap();
+    assert_eq!(
+        store.read(|tx| tx.management_proof(&org, &d1)).unwrap(),
+        None
+    );
+    assert_eq!(use_nonce(&d1, "n3", later), NonceUse::Fresh);
+    // A read transaction cannot use a nonce.
+    assert!(matches!(
+        store.read(|tx| tx.use_request_nonce(&org, &d1, "n9", until, t0(), 2)),
+        Err(Error::ReadOnly)
+    ));
+}
+
+#[test]
+fn request_nonces_in_memory() {
+    nonces_are_single_use_and_bounded(&devicetrust_store::MemoryStore::new());
+}
+
+#[test]
+fn request_nonces_on_sqlite_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let store = SqliteStore::open(&path).unwrap();
+    nonces_are_single_use_and_bounded(&store);
+    let org = OrgId::new("acme").unwrap();
+    let d2 = devicetrust_devices::DeviceId::new("guo2").unwrap();
+    let until = t0() + Duration::hours(1);
+    let use_keep = |store: &SqliteStore| {
+        store
+            .write(|tx| tx.use_request_nonce(&org, &d2, "keep", until, t0(), 2))
+            .unwrap()
+    };
+    assert_eq!(use_keep(&store), NonceUse::Fresh);
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let again = use_keep(&store);
+    assert_eq!(again, NonceUse::Replayed);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_database_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    // A file an older release left to the umask is tightened on open.
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .put_device_key(
+            &OrgId::new("acme").unwrap(),
+            &devicetrust_devices::DeviceId::new("guo1").unwrap(),
+            &DeviceKeyRecord {
+                key_id: "k".into(),
+                spki_hex: "30".into(),
+                created: t0(),
+            },
+        )
+        .unwrap();
+    for name in ["db", "db-wal", "db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
 }

@@ -10,7 +10,7 @@
 //!   for a user until that user enrolls again. An unknown device id reads
 //!   as an unregistered device.
 //! - **managed**: registered, and a management proof of at most
-//!   `proof_max_age` ([`ManagementProofs`](super::management::ManagementProofs)).
+//!   `proof_max_age`, as recorded in the store.
 //! - **platform** and **profile** (`osVersion`, `diskEncryptionType`,
 //!   `screenLockType` of the user's enrollment, `secureHardwarePresent`,
 //!   `jailbreak`, `manufacturer`, `model`): from the device record, for
@@ -25,7 +25,7 @@ use devicetrust_devices::{
 use devicetrust_policy::context::{DeviceContext, NetworkContext, RiskContext, UserContext};
 use devicetrust_policy::model::OsType;
 use devicetrust_policy::{Context, Decision};
-use devicetrust_store::Store as _;
+use devicetrust_store::{ManagementProof, Store as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -261,9 +261,10 @@ impl Service {
             } else {
                 (Vec::new(), Vec::new())
             };
-            Ok(Some((device, enrollments, links)))
+            let proof = tx.management_proof(&self.org, &device_id)?;
+            Ok(Some((device, enrollments, links, proof)))
         })?;
-        let Some((device, enrollments, links)) = snapshot else {
+        let Some((device, enrollments, links, proof)) = snapshot else {
             context.device = Some(DeviceContext::default());
             let state = DeviceState {
                 id: device_id.to_string(),
@@ -274,8 +275,14 @@ impl Service {
             };
             return Ok((context, Some(state)));
         };
-        let (device_context, state) =
-            self.device_context(&device, &enrollments, &links, user.as_ref(), now);
+        let (device_context, state) = self.device_context(
+            &device,
+            &enrollments,
+            &links,
+            proof.as_ref(),
+            user.as_ref(),
+            now,
+        );
         context.device = Some(device_context);
         Ok((context, Some(state)))
     }
@@ -285,6 +292,7 @@ impl Service {
         device: &Device,
         enrollments: &[FactorEnrollment],
         links: &[DeviceUser],
+        proof: Option<&ManagementProof>,
         user: Option<&UserId>,
         now: OffsetDateTime,
     ) -> (DeviceContext, DeviceState) {
@@ -295,14 +303,7 @@ impl Service {
                 .any(|e| e.user_id == *user && e.status == FactorStatus::Active);
         }
         let max_age = self.options.device_api.proof_max_age;
-        let proof = self
-            .device_api
-            .proofs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(device.id.as_str())
-            .cloned();
-        let fresh = proof.as_ref().is_some_and(|p| p.is_fresh(max_age, now));
+        let fresh = proof.is_some_and(|p| p.is_fresh(max_age, now));
         let managed = registered && fresh;
         let p = &device.profile;
         let mut profile = Map::new();

@@ -6,15 +6,19 @@
 //! with the algorithm its key implies: ECDSA with SHA-256 (P-256) or SHA-384
 //! (P-384), DER-encoded `ECDSA-Sig-Value`; RSA PKCS#1 v1.5 with SHA-256.
 
-use devicetrust_devices::{DeviceId, OrgId};
+use devicetrust_devices::DeviceId;
 use devicetrust_pki::encoding::der_or_pem;
 use devicetrust_pki::{Backend, KeyPolicy, PublicKey};
-use devicetrust_store::{DeviceKeyRecord, SqliteStore};
+use devicetrust_store::DeviceKeyRecord;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// What every request signature starts with (domain separation).
 pub const REQUEST_CONTEXT: &str = "devicetrust-request-v1";
+
+/// What a registration's proof of possession starts with (domain separation:
+/// it can never pass for a request signature, nor one for it).
+pub const REGISTER_CONTEXT: &str = "devicetrust-register-v1";
 
 /// Why a key or a signature was refused.
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +58,8 @@ pub fn record(key: &PublicKey, now: OffsetDateTime) -> DeviceKeyRecord {
     }
 }
 
-/// The stored key of `device`, parsed.
-pub fn load(
-    store: &SqliteStore,
-    org: &OrgId,
-    device: &DeviceId,
-) -> Result<PublicKey, DeviceKeyError> {
-    let stored = store
-        .device_key(org, device)?
-        .ok_or_else(|| DeviceKeyError::NoKey(device.to_string()))?;
+/// A stored key, parsed.
+pub fn parse_stored(stored: &DeviceKeyRecord) -> Result<PublicKey, DeviceKeyError> {
     let der = hex::decode(&stored.spki_hex).map_err(|e| DeviceKeyError::BadKey(e.to_string()))?;
     PublicKey::from_spki_der(&der).map_err(|e| DeviceKeyError::BadKey(e.to_string()))
 }
@@ -78,6 +75,17 @@ pub fn canonical_request(
     format!(
         "{REQUEST_CONTEXT}\n{method}\n{path_and_query}\n{ts}\n{nonce}\n{}",
         hex::encode(Sha256::digest(body))
+    )
+}
+
+/// The text a new device key signs at registration, proving that the caller
+/// holds the private key of the public key it registers: bound to the
+/// one-time enrollment token (by digest, so the token itself never reaches a
+/// signing API), to the time, and to the key.
+pub fn registration_message(ts: &str, enrollment_token: &str, key_id: &str) -> String {
+    format!(
+        "{REGISTER_CONTEXT}\n{ts}\n{}\n{key_id}",
+        hex::encode(Sha256::digest(enrollment_token.as_bytes()))
     )
 }
 

@@ -70,6 +70,24 @@ impl std::fmt::Debug for MintedToken {
     }
 }
 
+/// The public id of a presented token, when it is shaped like one.
+pub fn parse_token_id(presented: &str) -> Option<&str> {
+    let (id, _secret) = presented
+        .strip_prefix(ENROLLMENT_TOKEN_PREFIX)?
+        .split_once('.')?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Whether a stored record is `presented`'s: its digest compared in constant time.
+pub fn token_matches(presented: &str) -> impl FnOnce(&EnrollmentTokenRecord) -> bool + use<> {
+    let digest = Sha256::digest(presented.as_bytes());
+    move |record| {
+        hex::decode(&record.sha256)
+            .map(|stored| bool::from(stored.as_slice().ct_eq(digest.as_slice())))
+            .unwrap_or(false)
+    }
+}
+
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, EnrollmentTokenError> {
     let mut raw = Zeroizing::new([0u8; N]);
     getrandom::fill(raw.as_mut_slice()).map_err(|e| EnrollmentTokenError::Random(e.to_string()))?;
@@ -120,19 +138,8 @@ impl Service {
         presented: &str,
         now: OffsetDateTime,
     ) -> Result<UserId, EnrollmentTokenError> {
-        let (id, _secret) = presented
-            .strip_prefix(ENROLLMENT_TOKEN_PREFIX)
-            .and_then(|rest| rest.split_once('.'))
-            .ok_or(EnrollmentTokenError::Refused)?;
-        if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(EnrollmentTokenError::Refused);
-        }
-        let digest = Sha256::digest(presented.as_bytes());
-        let matches = |record: &EnrollmentTokenRecord| {
-            hex::decode(&record.sha256)
-                .map(|stored| bool::from(stored.as_slice().ct_eq(digest.as_slice())))
-                .unwrap_or(false)
-        };
+        let id = parse_token_id(presented).ok_or(EnrollmentTokenError::Refused)?;
+        let matches = token_matches(presented);
         match self
             .store
             .consume_enrollment_token(&self.org, id, now, matches)

@@ -10,9 +10,7 @@ pub mod device_api;
 pub mod device_keys;
 pub mod enrollment_tokens;
 pub mod integrations;
-pub mod management;
 pub mod policies;
-pub mod replay;
 pub mod settings;
 pub(crate) mod tokens;
 pub mod uploaded_cas;
@@ -77,7 +75,6 @@ pub struct Service {
     pub(crate) policies: policies::PolicyStore,
     pub(crate) metrics: Arc<crate::ops::Metrics>,
     pub(crate) crl: crl::CrlCache,
-    pub(crate) device_api: device_api::DeviceApiState,
 }
 
 /// What [`Service::open`] returns.
@@ -132,7 +129,6 @@ impl Service {
             policies: policies::PolicyStore::default(),
             metrics: Arc::new(crate::ops::Metrics::new()),
             crl: crl::CrlCache::default(),
-            device_api: device_api::DeviceApiState::new(&options.device_api),
             options,
         };
         let endpoints = service.endpoints.clone();
@@ -160,25 +156,9 @@ impl Service {
         &self.endpoints
     }
 
-    /// Forgets what a device proved and the request nonces it used (its key
-    /// changed: a new Okta Verify instance).
-    pub(crate) fn forget_device_proofs(&self, device: &str) {
-        self.device_api
-            .proofs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .forget(device);
-        self.device_api
-            .replay
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .forget_device(device);
-    }
-
-    /// Forgets everything held in memory about a deleted device: proofs,
-    /// request nonces and EDR signals.
-    pub(crate) fn forget_device(&self, device: &str) {
-        self.forget_device_proofs(device);
+    /// Forgets a deleted device's EDR signals (the store deleted the rest
+    /// with the device).
+    pub(crate) fn forget_device_signals(&self, device: &str) {
         self.signals
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

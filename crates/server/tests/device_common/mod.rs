@@ -19,7 +19,6 @@ use devicetrust_pki::{
 };
 use devicetrust_server::{DataDir, Service, ServiceOptions};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// A running service.
 pub struct Harness {
@@ -45,8 +44,38 @@ impl Harness {
 
     pub fn start_with(options: ServiceOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let harness = Self::serve(dir, options, None);
+        // "Add Platform" for both desktops with our CA: only added platforms attest.
+        for platform in ["MACOS", "WINDOWS"] {
+            let added = harness.admin(
+                "/api/v1/device-integrations",
+                &serde_json::json!({"platform": platform, "ca": "OKTA", "challenge": {"type": "STATIC"}}),
+            );
+            assert_eq!(added.status, 201, "{added:?}");
+        }
+        harness
+    }
+
+    /// Stops the service and starts it again on the same data folder, as
+    /// a restart of the process would (nothing in memory survives).
+    pub fn restart(self) -> Self {
+        let Self {
+            service,
+            admin_token,
+            _runtime,
+            _dir,
+            ..
+        } = self;
+        let options = service.options().clone();
+        // Stops serving, then drops the last reference to the service.
+        drop(_runtime);
+        drop(service);
+        Self::serve(_dir, options, Some(admin_token))
+    }
+
+    fn serve(dir: tempfile::TempDir, options: ServiceOptions, token: Option<String>) -> Self {
         let opened = Service::open(DataDir::new(dir.path()), default_backend(), options).unwrap();
-        let admin_token = opened.admin_token.unwrap().to_string();
+        let admin_token = token.unwrap_or_else(|| opened.admin_token.unwrap().to_string());
         let service = opened.service;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -67,23 +96,19 @@ impl Harness {
             .http_status_as_error(false)
             .build()
             .into();
-        let harness = Self {
+        Self {
             service,
             admin_token,
             base,
             agent,
             _runtime: runtime,
             _dir: dir,
-        };
-        // "Add Platform" for both desktops with our CA: only added platforms attest.
-        for platform in ["MACOS", "WINDOWS"] {
-            let added = harness.admin(
-                "/api/v1/device-integrations",
-                &serde_json::json!({"platform": platform, "ca": "OKTA", "challenge": {"type": "STATIC"}}),
-            );
-            assert_eq!(added.status, 201, "{added:?}");
         }
-        harness
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// A raw request with optional headers.
@@ -193,10 +218,34 @@ impl Harness {
     }
 }
 
-/// The body of a registration.
+/// The body of a registration, with its proof of possession of `key`.
 pub fn register_body(token: &str, key: &PrivateKey, profile: Value) -> Value {
+    let proof = key_proof(token, key, key);
+    register_body_with_proof(token, key, profile, proof)
+}
+
+/// A registration body carrying any `keyProof`.
+pub fn register_body_with_proof(
+    token: &str,
+    key: &PrivateKey,
+    profile: Value,
+    proof: Value,
+) -> Value {
     let pem = devicetrust_pki::encoding::to_pem("PUBLIC KEY", key.public_key().spki_der()).unwrap();
-    json!({"enrollmentToken": token, "publicKey": pem, "profile": profile, "screenLockType": "BIOMETRIC"})
+    json!({"enrollmentToken": token, "publicKey": pem, "keyProof": proof, "profile": profile, "screenLockType": "BIOMETRIC"})
+}
+
+/// A `keyProof` for registering `registered`'s public key, signed by `signer_key`.
+pub fn key_proof(token: &str, registered: &PrivateKey, signer_key: &PrivateKey) -> Value {
+    let ts = now_ts().to_string();
+    let message = devicetrust_server::service::device_keys::registration_message(
+        &ts,
+        token,
+        &registered.public_key().fingerprint(),
+    );
+    let signer = default_backend().signer(signer_key).unwrap();
+    let sig = URL_SAFE_NO_PAD.encode(signer.sign(message.as_bytes()).unwrap());
+    json!({"ts": ts, "signature": sig})
 }
 
 /// A Windows profile with hardware id `sid`.
@@ -249,9 +298,12 @@ impl TestDevice {
         nonce: &str,
         body: &[u8],
     ) -> String {
-        let message = format!(
-            "devicetrust-request-v1\n{method}\n{path}\n{ts}\n{nonce}\n{}",
-            hex::encode(Sha256::digest(body))
+        let message = devicetrust_server::service::device_keys::canonical_request(
+            method,
+            path,
+            &ts.to_string(),
+            nonce,
+            body,
         );
         let sig = URL_SAFE_NO_PAD.encode(self.signer.sign(message.as_bytes()).unwrap());
         format!(r#"DeviceSignature id="{id}", ts="{ts}", nonce="{nonce}", sig="{sig}""#)

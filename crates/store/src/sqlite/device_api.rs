@@ -1,78 +1,28 @@
-//! What the device API keeps per device and per enrollment: each device's
-//! own public key, and one-time enrollment tokens (as digests).
-//!
-//! These are SQLite-only for now (the device API runs on the SQLite store);
-//! they sit beside the registry's tables so that deleting a device deletes
-//! its key in the same transaction.
+//! The device API's tables on SQLite (see [`crate::device_api`]): the
+//! [`Tx`] primitives, and the store-level calls that run one of them in a
+//! transaction of its own.
 
-use devicetrust_devices::{DeviceId, OrgId, Session, SessionId, UserId, unix_millis};
+use devicetrust_devices::{DeviceId, OrgId, Session, SessionId, unix_millis};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::SqliteStore;
-use crate::{Error, Result};
+use super::tx::SqliteTx;
+use crate::device_api::{
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, TokenLimits, TokenUse,
+};
+use crate::{Error, Result, Store as _};
 
-/// A device's registered public key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceKeyRecord {
-    /// The key's public identifier (hex SHA-256 of the SPKI).
-    pub key_id: String,
-    /// The SubjectPublicKeyInfo, DER, hex.
-    pub spki_hex: String,
-    /// When it was registered.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created: OffsetDateTime,
-}
-
-/// An enrollment token as stored: never the token, only its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EnrollmentTokenRecord {
-    /// The token's public id (part of the token text, safe to log).
-    pub id: String,
-    /// The org it enrolls into.
-    pub org: OrgId,
-    /// The user it enrolls.
-    pub user: UserId,
-    /// Hex SHA-256 of the whole token.
-    pub sha256: String,
-    /// When it was minted.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created: OffsetDateTime,
-    /// When it stops being accepted.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-/// What [`SqliteStore::consume_enrollment_token`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenUse {
-    /// The token was valid and is now used up.
-    Consumed(EnrollmentTokenRecord),
-    /// No live token has that id (never minted, already used, or pruned).
-    Unknown,
-    /// The token exists but has expired; it is deleted.
-    Expired,
-    /// The id matched but the caller's check (the secret) did not; the token stays.
-    Mismatch,
-}
-
-/// Bounds on outstanding enrollment tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenLimits {
-    /// Unexpired tokens per org.
-    pub per_org: usize,
-    /// Unexpired tokens per user.
-    pub per_user: usize,
-}
-
-fn count(conn: &rusqlite::Connection, sql: &str, args: impl rusqlite::Params) -> Result<usize> {
+fn count(
+    conn: &rusqlite::Connection,
+    context: &'static str,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<usize> {
     let n: i64 = conn
         .query_row(sql, args, |r| r.get(0))
-        .map_err(Error::storage("counting enrollment tokens"))?;
+        .map_err(Error::storage(context))?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
@@ -91,38 +41,19 @@ fn decode<T: for<'de> Deserialize<'de>>(what: &'static str, text: &str) -> Resul
 }
 
 impl SqliteStore {
-    /// Sets (or replaces) the public key of `device`.
+    /// Sets (or replaces) the public key of `device`, in a transaction of its own.
     pub fn put_device_key(
         &self,
         org: &OrgId,
         device: &DeviceId,
         key: &DeviceKeyRecord,
     ) -> Result<()> {
-        let body = encode("device key", key)?;
-        self.transact(false, |tx| {
-            tx.conn_for_write()?
-                .prepare_cached(
-                    "INSERT INTO device_keys (org_id, device_id, body) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (org_id, device_id) DO UPDATE SET body = excluded.body",
-                )
-                .and_then(|mut s| s.execute(params![org.as_str(), device.as_str(), body]))
-                .map_err(Error::storage("storing a device key"))?;
-            Ok(())
-        })
+        self.write(|tx| tx.put_device_key(org, device, key))
     }
 
     /// The public key of `device`, if it registered one.
     pub fn device_key(&self, org: &OrgId, device: &DeviceId) -> Result<Option<DeviceKeyRecord>> {
-        let text: Option<String> = self.transact(true, |tx| {
-            tx.conn()
-                .prepare_cached("SELECT body FROM device_keys WHERE org_id = ?1 AND device_id = ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![org.as_str(), device.as_str()], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(Error::storage("reading a device key"))
-        })?;
-        text.map(|t| decode("device key", &t)).transpose()
+        self.read(|tx| tx.device_key(org, device))
     }
 
     /// Stores a new enrollment token after pruning expired ones; refuses
@@ -143,6 +74,7 @@ impl SqliteStore {
             let org = token.org.as_str();
             if count(
                 conn,
+                "counting enrollment tokens",
                 "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1",
                 params![org],
             )? >= limits.per_org
@@ -154,6 +86,7 @@ impl SqliteStore {
             }
             if count(
                 conn,
+                "counting enrollment tokens",
                 "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1 AND user_id = ?2",
                 params![org, token.user.as_str()],
             )? >= limits.per_user
@@ -191,32 +124,7 @@ impl SqliteStore {
         now: OffsetDateTime,
         matches: impl FnOnce(&EnrollmentTokenRecord) -> bool,
     ) -> Result<TokenUse> {
-        self.transact(false, |tx| {
-            let conn = tx.conn_for_write()?;
-            let text: Option<String> = conn
-                .prepare_cached("SELECT body FROM enrollment_tokens WHERE id = ?1 AND org_id = ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![id, org.as_str()], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(Error::storage("reading an enrollment token"))?;
-            let Some(text) = text else {
-                return Ok(TokenUse::Unknown);
-            };
-            let record: EnrollmentTokenRecord = decode("enrollment token", &text)?;
-            // The secret is checked before expiry, so a guess learns nothing
-            // about whether a token with that id is still live.
-            if !matches(&record) {
-                return Ok(TokenUse::Mismatch);
-            }
-            conn.prepare_cached("DELETE FROM enrollment_tokens WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id]))
-                .map_err(Error::storage("using an enrollment token"))?;
-            if record.expires_at <= now {
-                return Ok(TokenUse::Expired);
-            }
-            Ok(TokenUse::Consumed(record))
-        })
+        self.write(|tx| crate::device_api::consume_enrollment_token(tx, org, id, now, matches))
     }
 
     /// A sign-in session of `org` by id (the decision API accepts one in
@@ -232,5 +140,186 @@ impl SqliteStore {
                 .map_err(Error::storage("reading a session"))
         })?;
         text.map(|t| decode("session", &t)).transpose()
+    }
+}
+
+fn device_args<'a>(org: &'a OrgId, device: &'a DeviceId) -> [&'a str; 2] {
+    [org.as_str(), device.as_str()]
+}
+
+/// The [`crate::Tx`] primitives of the device API.
+impl SqliteTx<'_> {
+    pub(super) fn device_key_row(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Option<DeviceKeyRecord>> {
+        self.body(
+            "device key",
+            "SELECT body FROM device_keys WHERE org_id = ?1 AND device_id = ?2",
+            device_args(org, device),
+        )
+    }
+
+    pub(super) fn put_device_key_row(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+        key: &DeviceKeyRecord,
+    ) -> Result<()> {
+        let body = encode("device key", key)?;
+        self.exec(
+            "storing a device key",
+            "INSERT INTO device_keys (org_id, device_id, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org_id, device_id) DO UPDATE SET body = excluded.body",
+            params![org.as_str(), device.as_str(), body],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn retire_device_key_rows(&self, org: &OrgId, device: &DeviceId) -> Result<()> {
+        for sql in [
+            "DELETE FROM device_keys WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM management_proofs WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM request_nonces WHERE org_id = ?1 AND device_id = ?2",
+        ] {
+            self.exec("retiring a device key", sql, device_args(org, device))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn enrollment_token_row(
+        &self,
+        org: &OrgId,
+        id: &str,
+    ) -> Result<Option<EnrollmentTokenRecord>> {
+        self.body(
+            "enrollment token",
+            "SELECT body FROM enrollment_tokens WHERE id = ?1 AND org_id = ?2",
+            params![id, org.as_str()],
+        )
+    }
+
+    pub(super) fn delete_enrollment_token_row(&self, org: &OrgId, id: &str) -> Result<()> {
+        self.exec(
+            "using an enrollment token",
+            "DELETE FROM enrollment_tokens WHERE id = ?1 AND org_id = ?2",
+            params![id, org.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn use_request_nonce_row(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        per_device: usize,
+    ) -> Result<NonceUse> {
+        // Expired nonces of every device go first (the expiry index makes
+        // this cost what it deletes): their requests are refused as stale.
+        self.exec(
+            "forgetting expired request nonces",
+            "DELETE FROM request_nonces WHERE expires_ms <= ?1",
+            params![unix_millis(now)],
+        )?;
+        let inserted = self.exec(
+            "recording a request nonce",
+            "INSERT INTO request_nonces (org_id, device_id, nonce, expires_ms)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            params![
+                org.as_str(),
+                device.as_str(),
+                nonce,
+                unix_millis(expires_at)
+            ],
+        )?;
+        if inserted == 0 {
+            return Ok(NonceUse::Replayed);
+        }
+        let live = count(
+            self.conn(),
+            "counting request nonces",
+            "SELECT COUNT(*) FROM request_nonces WHERE org_id = ?1 AND device_id = ?2",
+            device_args(org, device),
+        )?;
+        if live > per_device {
+            self.exec(
+                "refusing a request nonce",
+                "DELETE FROM request_nonces WHERE org_id = ?1 AND device_id = ?2 AND nonce = ?3",
+                params![org.as_str(), device.as_str(), nonce],
+            )?;
+            return Ok(NonceUse::DeviceFull { limit: per_device });
+        }
+        Ok(NonceUse::Fresh)
+    }
+
+    pub(super) fn management_proof_row(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Option<ManagementProof>> {
+        self.body(
+            "management proof",
+            "SELECT body FROM management_proofs WHERE org_id = ?1 AND device_id = ?2",
+            device_args(org, device),
+        )
+    }
+
+    pub(super) fn put_management_proof_row(
+        &self,
+        org: &OrgId,
+        device: &DeviceId,
+        proof: &ManagementProof,
+    ) -> Result<()> {
+        let body = encode("management proof", proof)?;
+        self.exec(
+            "storing a management proof",
+            "INSERT INTO management_proofs (org_id, device_id, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org_id, device_id) DO UPDATE SET body = excluded.body",
+            params![org.as_str(), device.as_str(), body],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn certificate_device_row(
+        &self,
+        org: &OrgId,
+        cert_sha256: &str,
+    ) -> Result<Option<DeviceId>> {
+        let id: Option<String> = self
+            .conn()
+            .prepare_cached(
+                "SELECT device_id FROM certificate_devices WHERE org_id = ?1 AND cert_sha256 = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![org.as_str(), cert_sha256], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(Error::storage("reading a certificate binding"))?;
+        id.map(|id| {
+            DeviceId::new(&id).map_err(|e| Error::Corrupt {
+                what: "certificate binding",
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) fn bind_certificate_to_device_row(
+        &self,
+        org: &OrgId,
+        cert_sha256: &str,
+        device: &DeviceId,
+    ) -> Result<()> {
+        self.exec(
+            "binding a certificate to a device",
+            "INSERT INTO certificate_devices (org_id, cert_sha256, device_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org_id, cert_sha256) DO UPDATE SET device_id = excluded.device_id",
+            params![org.as_str(), cert_sha256, device.as_str()],
+        )?;
+        Ok(())
     }
 }

@@ -120,6 +120,38 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX enrollment_tokens_by_expiry ON enrollment_tokens (expires_ms);
     ",
     ),
+    (
+        3,
+        // What the device API used to keep in process memory, so it holds
+        // across restarts: request nonces (single use by the primary key),
+        // each device's latest management proof, and the device each
+        // management certificate is bound to (by the SHA-256 of its DER).
+        "
+    CREATE TABLE request_nonces (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        PRIMARY KEY (org_id, device_id, nonce)
+    );
+    CREATE INDEX request_nonces_by_expiry ON request_nonces (expires_ms);
+
+    CREATE TABLE management_proofs (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, device_id)
+    );
+
+    CREATE TABLE certificate_devices (
+        org_id TEXT NOT NULL,
+        cert_sha256 TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        PRIMARY KEY (org_id, cert_sha256)
+    );
+    CREATE INDEX certificate_devices_by_device ON certificate_devices (org_id, device_id);
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

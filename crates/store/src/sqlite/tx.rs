@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
 use crate::{Error, Result, Tx};
 
 pub(super) struct SqliteTx<'a> {
@@ -88,7 +89,12 @@ impl<'a> SqliteTx<'a> {
         }
     }
 
-    fn exec(&self, context: &'static str, sql: &str, args: impl rusqlite::Params) -> Result<usize> {
+    pub(super) fn exec(
+        &self,
+        context: &'static str,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<usize> {
         self.writable()?;
         self.tx
             .prepare_cached(sql)
@@ -114,7 +120,7 @@ impl<'a> SqliteTx<'a> {
         Ok(out)
     }
 
-    fn body<T: DeserializeOwned>(
+    pub(super) fn body<T: DeserializeOwned>(
         &self,
         what: &'static str,
         sql: &str,
@@ -234,6 +240,9 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM factor_enrollments WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM device_certificates WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM device_keys WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM management_proofs WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM request_nonces WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM certificate_devices WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM devices WHERE org_id = ?1 AND id = ?2",
         ] {
             self.exec("deleting a device", sql, args)?;
@@ -542,6 +551,73 @@ impl Tx for SqliteTx<'_> {
         args.push(Value::Integer(i64::try_from(limit).unwrap_or(1)));
         sql.push_str(&format!(" ORDER BY e.seq LIMIT ?{}", args.len()));
         self.bodies("audit event", &sql, params_from_iter(args))
+    }
+
+    fn device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<Option<DeviceKeyRecord>> {
+        self.device_key_row(org, device)
+    }
+
+    fn put_device_key(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        key: &DeviceKeyRecord,
+    ) -> Result<()> {
+        self.put_device_key_row(org, device, key)
+    }
+
+    fn retire_device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<()> {
+        self.retire_device_key_rows(org, device)
+    }
+
+    fn enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<Option<EnrollmentTokenRecord>> {
+        self.enrollment_token_row(org, id)
+    }
+
+    fn delete_enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<()> {
+        self.delete_enrollment_token_row(org, id)
+    }
+
+    fn use_request_nonce(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        per_device: usize,
+    ) -> Result<NonceUse> {
+        self.use_request_nonce_row(org, device, nonce, expires_at, now, per_device)
+    }
+
+    fn management_proof(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+    ) -> Result<Option<ManagementProof>> {
+        self.management_proof_row(org, device)
+    }
+
+    fn put_management_proof(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        proof: &ManagementProof,
+    ) -> Result<()> {
+        self.put_management_proof_row(org, device, proof)
+    }
+
+    fn certificate_device(&mut self, org: &OrgId, cert_sha256: &str) -> Result<Option<DeviceId>> {
+        self.certificate_device_row(org, cert_sha256)
+    }
+
+    fn bind_certificate_to_device(
+        &mut self,
+        org: &OrgId,
+        cert_sha256: &str,
+        device: &DeviceId,
+    ) -> Result<()> {
+        self.bind_certificate_to_device_row(org, cert_sha256, device)
     }
 
     fn list_devices(

@@ -275,7 +275,7 @@ async fn delete(
         .registry
         .transition(&service.org, &actor(&admin)?, &id, Operation::Delete, now())
         .map_err(store_error)?;
-    service.forget_device(id.as_str());
+    service.forget_device_signals(id.as_str());
     tracing::info!(device = %id, actor = %admin.token_id, "device deleted");
     Ok(StatusCode::NO_CONTENT)
 }

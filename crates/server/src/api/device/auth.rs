@@ -25,11 +25,12 @@ use devicetrust_devices::{Device, DeviceId, DeviceStatus};
 use time::{Duration, OffsetDateTime};
 
 use super::body::read_limited;
+use devicetrust_store::{DeviceKeyRecord, NonceUse, Store as _};
+
 use super::errors::{from_key, from_store, too_many};
 use crate::api::ApiError;
 use crate::service::Service;
-use crate::service::device_keys::{self, DeviceKeyError};
-use crate::service::replay::ReplayError;
+use crate::service::device_keys;
 
 const SCHEME: &str = "DeviceSignature ";
 const MAX_HEADER: usize = 4096;
@@ -109,6 +110,8 @@ pub(crate) struct SignedRequest {
     pub device: Device,
     /// The request body, exactly as signed.
     pub body: Bytes,
+    /// The key that signed it, as registered.
+    pub key: DeviceKeyRecord,
 }
 
 impl SignedRequest {
@@ -169,40 +172,88 @@ impl FromRequest<Arc<Service>> for SignedRequest {
             header.ts,
             header.nonce,
             &body,
-        );
-        let key = device_keys::load(&service.store, &service.org, &id).map_err(|e| match e {
-            DeviceKeyError::NoKey(_) => refuse("unknown device"),
-            other => from_key(other),
-        })?;
-        device_keys::verify(service.backend, &key, &id, message.as_bytes(), &signature)
-            .map_err(from_key)?;
+        )
+        .into_bytes();
         let forget_at = ts
             .saturating_add(options.clock_skew)
             .saturating_add(Duration::SECOND);
-        service
-            .device_api
-            .replay
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .check_and_insert(id.as_str(), header.nonce, forget_at, now)
-            .map_err(|e| match e {
-                ReplayError::Replayed => refuse("nonce was already used"),
-                full => too_many(full.to_string()),
-            })?;
-        let device = service
-            .registry
-            .device(&service.org, &id)
-            .map_err(|e| match e {
-                devicetrust_store::Error::Device(
-                    devicetrust_devices::DeviceError::DeviceNotFound { .. },
-                ) => refuse("unknown device"),
-                other => from_store(other),
-            })?;
-        if device.status == DeviceStatus::Deactivated {
-            return Err(ApiError::unauthenticated(format!(
-                "device {id} is DEACTIVATED: its credentials are revoked"
-            )));
-        }
-        Ok(Self { device, body })
+        let nonce = header.nonce.to_owned();
+        let service = service.clone();
+        let (device, key) = tokio::task::spawn_blocking(move || {
+            authenticate(&service, &id, &message, &signature, &nonce, forget_at, now)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+        Ok(Self { device, body, key })
+    }
+}
+
+/// Checks the signature with the device's registered key, then, in one
+/// write transaction, that the key is still the one registered, that the
+/// nonce is new (recorded in the store, so it stays used across restarts
+/// and replicas) and what state the device is in.
+fn authenticate(
+    service: &Service,
+    id: &DeviceId,
+    message: &[u8],
+    signature: &[u8],
+    nonce: &str,
+    forget_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(Device, DeviceKeyRecord), ApiError> {
+    let org = &service.org;
+    let stored = service
+        .store
+        .read(|tx| tx.device_key(org, id))
+        .map_err(from_store)?;
+    let Some(stored) = stored else {
+        return Err(no_key(service, id));
+    };
+    let key = device_keys::parse_stored(&stored).map_err(from_key)?;
+    // Verified before the nonce is recorded, so a forged request cannot burn a device's nonce.
+    device_keys::verify(service.backend, &key, id, message, signature).map_err(from_key)?;
+    let per_device = service.options.device_api.replay_per_device;
+    let checked = service
+        .store
+        .write(|tx| {
+            // A key retired or replaced since it was read signs for nothing.
+            let current = tx.device_key(org, id)?;
+            if current.is_none_or(|k| k.spki_hex != stored.spki_hex) {
+                return Ok(Err(refuse("the device key was retired")));
+            }
+            match tx.use_request_nonce(org, id, nonce, forget_at, now, per_device)? {
+                NonceUse::Fresh => {}
+                NonceUse::Replayed => return Ok(Err(refuse("nonce was already used"))),
+                _ => {
+                    return Ok(Err(too_many(
+                        "too many requests from this device; retry in a few minutes",
+                    )));
+                }
+            }
+            Ok(Ok(tx.device(org, id)?))
+        })
+        .map_err(from_store)??;
+    let Some(device) = checked else {
+        return Err(refuse("unknown device"));
+    };
+    if device.status == DeviceStatus::Deactivated {
+        return Err(deactivated(id));
+    }
+    Ok((device, stored))
+}
+
+fn deactivated(id: &DeviceId) -> ApiError {
+    ApiError::unauthenticated(format!(
+        "device {id} is DEACTIVATED: its credentials are revoked"
+    ))
+}
+
+/// The refusal for a device with no key: a deactivated device says so (its
+/// key was retired with it), anything else is unknown.
+fn no_key(service: &Service, id: &DeviceId) -> ApiError {
+    match service.store.read(|tx| tx.device(&service.org, id)) {
+        Ok(Some(device)) if device.status == DeviceStatus::Deactivated => deactivated(id),
+        Ok(_) => refuse("unknown device"),
+        Err(e) => from_store(e),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use devicetrust_devices::DeviceStatus;
+use devicetrust_store::Store as _;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -28,12 +29,9 @@ pub(crate) async fn me(
     let device = signed.device;
     let options = &service.options.device_api;
     let proof = service
-        .device_api
-        .proofs
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(device.id.as_str())
-        .cloned();
+        .store
+        .read(|tx| tx.management_proof(&service.org, &device.id))
+        .map_err(from_store)?;
     let active = device.status == DeviceStatus::Active;
     let managed = active
         && proof
@@ -60,10 +58,7 @@ pub(crate) async fn me(
             }
         }
     }
-    let key = service
-        .store
-        .device_key(&service.org, &device.id)
-        .map_err(from_store)?;
+    let key = signed.key;
     let mut answer = Map::new();
     answer.insert("status".into(), json!(device.status));
     answer.insert("managed".into(), json!(managed));
@@ -78,9 +73,7 @@ pub(crate) async fn me(
         answer.insert("lastProof".into(), json!(proof));
     }
     answer.insert("signals".into(), Value::Object(signals));
-    if let Some(key) = key {
-        answer.insert("keyId".into(), json!(key.key_id));
-    }
+    answer.insert("keyId".into(), json!(key.key_id));
     answer.insert("device".into(), json!(device));
     Ok(Json(Value::Object(answer)))
 }

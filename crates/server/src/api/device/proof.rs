@@ -11,8 +11,13 @@
 //!   the device revokes it.
 //! - Mobile (iOS, Android): it sends the `managementHint` its UEM configured.
 //!
-//! The outcome is kept in memory with its time (see
-//! [`ManagementProofs`](crate::service::management::ManagementProofs)).
+//! The outcome is recorded in the store with its time, so it survives a
+//! restart; it counts for `proof_max_age`. A successful desktop proof binds
+//! its certificate to the device in the same transaction: a certificate
+//! that proved for one device never proves for another, whether or not it
+//! names one (see [`Registry::record_management_proof`]).
+//!
+//! [`Registry::record_management_proof`]: devicetrust_store::Registry::record_management_proof
 
 use std::sync::Arc;
 
@@ -29,10 +34,12 @@ use zeroize::Zeroizing;
 
 use super::auth::SignedRequest;
 use super::body::parse_json;
+use devicetrust_pki::HashAlgorithm;
+use devicetrust_store::{DeviceKeyRecord, ManagementProof, ProofReason, ProvingCertificate};
+
 use super::errors::from_store;
 use crate::api::ApiError;
 use crate::service::Service;
-use crate::service::management::{ProofReason, ProofRecord};
 
 /// Most certificates accepted in one chain.
 const MAX_CHAIN: usize = 8;
@@ -97,8 +104,8 @@ pub(crate) async fn management_proof(
     let body: ProofBody = parse_json(&signed.body)?;
     signed.require_self(body.device_id.as_deref())?;
     let platform = attestation_platform(&signed.device)?;
-    let device = signed.device;
-    tokio::task::spawn_blocking(move || prove(&service, &device, platform, body))
+    let (device, key) = (signed.device, signed.key);
+    tokio::task::spawn_blocking(move || prove(&service, &device, &key, platform, body))
         .await
         .map_err(|e| ApiError::internal(&e))?
 }
@@ -106,6 +113,7 @@ pub(crate) async fn management_proof(
 fn prove(
     service: &Service,
     device: &Device,
+    key: &DeviceKeyRecord,
     platform: Platform,
     body: ProofBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -114,7 +122,7 @@ fn prove(
         .attestor
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (outcome, leaf_serial) = if platform.is_desktop() {
+    let (outcome, certificate) = if platform.is_desktop() {
         let nonce = body.nonce.ok_or_else(|| missing("nonce"))?;
         let signature = body.signature.ok_or_else(|| missing("signature"))?;
         if body.certificates.is_empty() || body.certificates.len() > MAX_CHAIN {
@@ -155,10 +163,11 @@ fn prove(
         // Only our CA's certificates are in our ledger; another CA's serial
         // could collide with one of ours and bind the wrong certificate.
         let ours = leaf.issuer() == service.ca.intermediate().subject();
-        (
-            attestor.attest_desktop(&request, now),
-            leaf.serial().ok().filter(|_| ours),
-        )
+        let certificate = ProvingCertificate {
+            sha256: hex::encode(HashAlgorithm::Sha256.digest(leaf.der())),
+            our_serial: leaf.serial().ok().filter(|_| ours),
+        };
+        (attestor.attest_desktop(&request, now), Some(certificate))
     } else {
         let hint = Zeroizing::new(
             body.management_hint
@@ -167,7 +176,7 @@ fn prove(
         (attestor.attest_mobile(platform, &hint, now), None)
     };
     drop(attestor);
-    let mut record = ProofRecord {
+    let proof = ManagementProof {
         managed: outcome.is_managed(),
         configuration_id: match &outcome {
             Outcome::Managed {
@@ -185,32 +194,20 @@ fn prove(
             })
             .collect(),
     };
-    if record.managed
-        && let Some(serial) = leaf_serial
-    {
-        // Bind our CA's certificate to the device so deactivation revokes
-        // it. A certificate from an uploaded CA is not in our ledger: there
-        // is nothing for us to revoke, and the proof stands.
-        match service
-            .registry
-            .bind_certificate(&service.org, &device.id, &serial)
-        {
-            Ok(()) => {}
-            Err(devicetrust_store::Error::Ledger(
-                devicetrust_pki::LedgerError::UnknownSerial { .. },
-            )) => {}
-            Err(e) => {
-                // Without the binding a deactivation could not revoke it: fail closed.
-                tracing::warn!(device = %device.id, error = %e, "certificate binding failed");
-                record.managed = false;
-                record.configuration_id = None;
-                record.reasons.push(ProofReason {
-                    kind: "binding_failed".into(),
-                    message: from_store(e).summary,
-                });
-            }
-        }
-    }
+    let record = service
+        .registry
+        .record_management_proof(
+            &service.org,
+            &device.id,
+            &key.spki_hex,
+            proof,
+            certificate.as_ref(),
+        )
+        .map_err(from_store)?
+        .ok_or_else(|| {
+            ApiError::unauthenticated("Invalid device signature")
+                .with_cause("the device key was retired")
+        })?;
     let max_age = service.options.device_api.proof_max_age;
     let enrollment = match &outcome {
         Outcome::NotManaged { enrollment, .. } => serde_json::to_value(enrollment).ok(),
@@ -234,11 +231,5 @@ fn prove(
     if let Some(links) = enrollment.filter(|e| e.as_array().is_some_and(|a| !a.is_empty())) {
         answer.insert("enrollment".into(), links);
     }
-    service
-        .device_api
-        .proofs
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .record(device.id.as_str(), record, max_age);
     Ok(Json(Value::Object(answer)))
 }

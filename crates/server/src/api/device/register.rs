@@ -2,32 +2,31 @@
 //! enrollment token, registers the device (or updates it when the same
 //! hardware enrolls again) and stores the device's own public key.
 //!
-//! # Re-registration and the device key
+//! The request proves possession of the key it registers: `keyProof` holds
+//! a time (`ts`, Unix seconds, within the request-signature clock window)
+//! and a signature by the new key over
+//! [`registration_message`](crate::service::device_keys::registration_message)
+//! (the token's digest, the time and the key's id). A public key copied from
+//! another device, without its private key, is refused before the token is
+//! touched.
 //!
-//! The same hardware (same UDID, else Windows SID, else serial number) is
-//! the same device. Its key is replaced by the newly presented one only when
-//! the device has no key yet, the key is the same, the enrolling user is
-//! already one of the device's users (Okta Verify reinstalled), or the
-//! device has no users left (it was deactivated and reactivated). Otherwise
-//! the registration is refused (409): a token for one user must not take
-//! over another user's device by claiming its hardware identifiers. When
-//! the key changes, the device's management proof and request nonces are
-//! forgotten; the new key must prove management again.
-//!
-//! The token is used up before anything is written, whatever the outcome,
-//! so it can never register twice; the request is validated first so a
-//! malformed request does not waste it.
+//! Everything else is one store transaction
+//! ([`Registry::register_device`](devicetrust_store::Registry::register_device)):
+//! the token is used up, the hardware looked up, the takeover rule applied,
+//! the user enrolled and the key written. Two registrations racing for the
+//! same hardware leave exactly one key and only its user linked; the loser
+//! gets 409. A refused registration still uses its token up, so a token can
+//! never register twice.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use devicetrust_devices::{
-    Actor, Device, DeviceProfile, EnrollmentRequest, ManagementStatus, ScreenLockType,
-};
-use devicetrust_pki::PublicKey;
-use devicetrust_store::Store as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use devicetrust_devices::{Actor, Device, DeviceProfile, ScreenLockType};
+use devicetrust_store::{DeviceRegistration, RegistrationRefused};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -37,6 +36,7 @@ use super::errors::{from_key, from_store, from_token};
 use crate::api::ApiError;
 use crate::service::Service;
 use crate::service::device_keys;
+use crate::service::enrollment_tokens::{EnrollmentTokenError, parse_token_id, token_matches};
 
 /// The actor recorded in the audit log for device registrations.
 const ACTOR: &str = "oktaVerify";
@@ -47,9 +47,18 @@ const ACTOR: &str = "oktaVerify";
 struct RegisterBody {
     enrollment_token: String,
     public_key: String,
+    key_proof: KeyProof,
     profile: DeviceProfile,
     #[serde(default)]
     screen_lock_type: Option<ScreenLockType>,
+}
+
+/// Proof of possession of the registered key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeyProof {
+    ts: String,
+    signature: String,
 }
 
 #[derive(Serialize)]
@@ -57,6 +66,10 @@ struct RegisterBody {
 struct Registered {
     device: Device,
     key_id: String,
+}
+
+fn invalid_proof(why: &str) -> ApiError {
+    ApiError::invalid("Api validation failed: keyProof").with_cause(why.to_owned())
 }
 
 pub(crate) async fn register(
@@ -74,17 +87,40 @@ pub(crate) async fn register(
         ApiError::invalid("Api validation failed: profile").with_cause(e.to_string())
     })?;
     let key = device_keys::parse_public_key(body.public_key.as_bytes()).map_err(from_key)?;
-    let screen_lock = body.screen_lock_type.unwrap_or(ScreenLockType::None);
+    let now = OffsetDateTime::now_utc();
+    let ts = parse_ts(&body.key_proof.ts)?;
+    if (now - ts).abs() > service.options.device_api.clock_skew {
+        return Err(invalid_proof("ts is outside the accepted clock window"));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(body.key_proof.signature.trim_end_matches('='))
+        .map_err(|_| invalid_proof("signature is not base64url"))?;
+    let presented = device_keys::record(&key, now);
+    let message = device_keys::registration_message(&body.key_proof.ts, &token, &presented.key_id);
     let metrics = service.metrics.clone();
+    let registration = DeviceRegistration {
+        token_id: parse_token_id(&token).unwrap_or_default().to_owned(),
+        profile,
+        screen_lock_type: body.screen_lock_type.unwrap_or(ScreenLockType::None),
+        key: presented,
+    };
     let registered = tokio::task::spawn_blocking(move || {
-        enroll(
-            &service,
-            &token,
-            profile,
-            screen_lock,
-            &key,
-            OffsetDateTime::now_utc(),
-        )
+        // Verified before the token is touched: a copied public key cannot use one up.
+        service
+            .backend
+            .verify(
+                &key,
+                key.algorithm().signature_algorithm(),
+                message.as_bytes(),
+                &signature,
+            )
+            .map_err(|_| {
+                ApiError::unauthenticated("Invalid key proof").with_cause(
+                    "keyProof.signature does not verify with publicKey: \
+                 the caller must hold the key it registers",
+                )
+            })?;
+        enroll(&service, &token, &registration, now)
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
@@ -101,78 +137,52 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(json)))
 }
 
+fn parse_ts(text: &str) -> Result<OffsetDateTime, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|_| text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .ok_or_else(|| invalid_proof("ts must be Unix seconds"))
+}
+
 fn enroll(
     service: &Service,
     token: &str,
-    profile: DeviceProfile,
-    screen_lock_type: ScreenLockType,
-    key: &PublicKey,
+    registration: &DeviceRegistration,
     now: OffsetDateTime,
 ) -> Result<Registered, ApiError> {
-    let user = service
-        .consume_enrollment_token(token, now)
-        .map_err(from_token)?;
-    let org = &service.org;
-    let presented = device_keys::record(key, now);
-    if let Some(hardware) = profile.hardware_key() {
-        let existing = service
-            .store
-            .read(|tx| tx.device_by_hardware(org, &hardware))
-            .map_err(from_store)?;
-        if let Some(existing) = existing {
-            let stored = service
-                .store
-                .device_key(org, &existing.id)
-                .map_err(from_store)?;
-            let same_key = stored
-                .as_ref()
-                .is_none_or(|k| k.spki_hex == presented.spki_hex);
-            if !same_key {
-                let users = service
-                    .registry
-                    .users(org, &existing.id)
-                    .map_err(from_store)?;
-                if !users.is_empty() && !users.iter().any(|u| u.user.id == user) {
-                    tracing::warn!(device = %existing.id, user = %user,
-                        "registration refused: hardware registered to other users with another key");
-                    return Err(ApiError::conflict(
-                        "this hardware is registered to other users with another key; \
-                         an admin must deactivate the device first",
-                    ));
-                }
-            }
-        }
+    let token_refused = || from_token(EnrollmentTokenError::Refused);
+    if registration.token_id.is_empty() {
+        tracing::warn!("enrollment token refused: malformed");
+        return Err(token_refused());
     }
+    let matches = token_matches(token);
     let actor = Actor::new(ACTOR).map_err(|e| ApiError::internal(&e))?;
-    let request = EnrollmentRequest {
-        user_id: user.clone(),
-        profile,
-        // Management is proved, never claimed: see the management proof.
-        management_status: ManagementStatus::NotManaged,
-        screen_lock_type,
-    };
-    let device = service
+    let outcome = service
         .registry
-        .enroll(org, &actor, &request, now)
+        .register_device(&service.org, &actor, registration, matches, now)
         .map_err(from_store)?;
-    let previous = service
-        .store
-        .device_key(org, &device.id)
-        .map_err(from_store)?;
-    if previous
-        .as_ref()
-        .is_some_and(|k| k.spki_hex != presented.spki_hex)
-    {
-        // A new key is a new Okta Verify instance: what the old one proved is void.
-        service.forget_device_proofs(device.id.as_str());
+    match outcome {
+        Ok(done) => {
+            tracing::info!(device = %done.device.id, user = %done.user,
+                key_id = %registration.key.key_id, key_replaced = done.key_replaced,
+                "device registered");
+            Ok(Registered {
+                device: done.device,
+                key_id: registration.key.key_id.clone(),
+            })
+        }
+        Err(RegistrationRefused::Token(why)) => {
+            tracing::warn!(token_id = %registration.token_id, ?why, "enrollment token refused");
+            Err(token_refused())
+        }
+        Err(refused @ RegistrationRefused::HardwareTaken { .. }) => {
+            tracing::warn!(reason = %refused, "registration refused");
+            Err(ApiError::conflict(refused.to_string()))
+        }
+        Err(RegistrationRefused::Enrollment(e)) => {
+            Err(from_store(devicetrust_store::Error::Device(e)))
+        }
+        Err(other) => Err(ApiError::conflict(other.to_string())),
     }
-    service
-        .store
-        .put_device_key(org, &device.id, &presented)
-        .map_err(from_store)?;
-    tracing::info!(device = %device.id, user = %user, key_id = %presented.key_id, "device registered");
-    Ok(Registered {
-        device,
-        key_id: presented.key_id,
-    })
 }
