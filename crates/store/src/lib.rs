@@ -42,7 +42,7 @@ pub use error::{Error, Result};
 pub use memory::MemoryStore;
 pub use registry::{Registry, TransitionOutcome};
 pub use sqlite::{
-    DeviceKeyRecord, EnrollmentTokenRecord, SqliteStore, TokenLimits, TokenUse,
-    latest_schema_version,
+    DeviceKeyRecord, EnrollmentTokenRecord, SqliteChallenges, SqliteScepTransactions, SqliteStore,
+    TokenLimits, TokenUse, latest_schema_version,
 };
 pub use tx::{Store, Tx};
