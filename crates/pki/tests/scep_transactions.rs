@@ -345,3 +345,34 @@ fn an_unavailable_validator_releases_the_claim() {
         "asked again"
     );
 }
+
+#[test]
+fn a_pending_request_outlives_the_responder_and_is_approved_after() {
+    let w = world();
+    let (challenge, secret) = StaticChallenge::generate().unwrap();
+    let challenge: Arc<dyn Challenge> = Arc::new(challenge);
+    let store: Arc<dyn ScepTransactions> = Arc::new(MemoryScepTransactions::new());
+    let held = ScepConfig {
+        manual_approval: true,
+        ..ScepConfig::default()
+    };
+    let d = device();
+    let first = w
+        .service(challenge.clone(), held.clone())
+        .with_transactions(store.clone());
+    let body = request(&first, &d, MessageType::PkcsReq, "tx-held", Some(&secret));
+    assert_eq!(answer(&first, &d, &body).0, PkiStatus::Pending);
+    drop(first);
+
+    let restarted = w.service(challenge, held).with_transactions(store);
+    let pending = restarted.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].transaction_id, "tx-held");
+    assert_eq!(pending[0].subject, "CN=device");
+    let approved = restarted.approve("tx-held").unwrap();
+    let poll = request(&restarted, &d, MessageType::CertPoll, "tx-held", None);
+    let (status, _, cert) = answer(&restarted, &d, &poll);
+    assert_eq!(status, PkiStatus::Success);
+    assert_eq!(cert.unwrap().der(), approved.der());
+    assert!(restarted.pending().is_empty());
+}

@@ -10,6 +10,21 @@
 //!
 //! [`MemoryScepTransactions`] is the default (bounded, in process memory);
 //! the store crate keeps them in the database so they survive restarts.
+//!
+//! # Abandoned claims
+//!
+//! A claim is held only while one request is handled: a challenge check
+//! (whose validator calls end within their HTTP timeouts, seconds) and an
+//! issuance (milliseconds). One still in progress after the claim timeout
+//! (five minutes by default) was left by a crash, and a resend with the
+//! same key may take it over, so a crash never blocks a transaction for
+//! good. This is safe because the timeout is far longer than any live
+//! request holds a claim, and because only the current holder records an
+//! outcome ([`ScepTransactions::update`] expects its claim token): a
+//! request that somehow outlived its claim cannot overwrite the outcome of
+//! the one that took it over, and is answered with that outcome. The cost
+//! of a crash between issuance and recording is at most one more
+//! certificate for the same key, never one for another key.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -170,8 +185,8 @@ pub trait ScepTransactions: Send + Sync + fmt::Debug {
     /// not updated for `limits.claim_timeout`, with the same key, is taken
     /// over the same way. Any other is returned as it stands
     /// ([`Claim::Existing`]), unchanged. Before recording, finished
-    /// transactions older than `limits.retention` are dropped, and past
-    /// `limits.max_transactions` the oldest finished ones;
+    /// transactions older than `limits.retention` may be dropped, and past
+    /// `limits.max_transactions` the oldest finished ones must be;
     /// [`TransactionError::Full`] when none is left to drop.
     fn claim(
         &self,
@@ -229,16 +244,21 @@ impl MemoryState {
     /// Drops finished transactions past `retention` and, while at `max`,
     /// the oldest finished one. False when still at `max`.
     fn make_room(&mut self, now: OffsetDateTime, limits: &TransactionLimits) -> bool {
+        // Oldest claims first: drop expired finished ones from the front,
+        // stopping at the first that stays (the bound below covers the rest).
         let cutoff = now - limits.retention;
-        let transactions = &mut self.transactions;
-        self.order.retain(|id| match transactions.get(id) {
-            Some(tx) if tx.state.is_finished() && tx.updated <= cutoff => {
-                transactions.remove(id);
-                false
+        while let Some(id) = self.order.front() {
+            let expired = self
+                .transactions
+                .get(id)
+                .is_none_or(|tx| tx.state.is_finished() && tx.updated <= cutoff);
+            if !expired {
+                break;
             }
-            Some(_) => true,
-            None => false,
-        });
+            if let Some(id) = self.order.pop_front() {
+                self.transactions.remove(&id);
+            }
+        }
         let max = limits.max_transactions.max(1);
         while self.transactions.len() >= max {
             let oldest_finished = self.order.iter().position(|id| {
@@ -476,14 +496,18 @@ mod tests {
         );
         assert!(store.get("a").unwrap().is_some(), "in progress: kept");
         assert!(store.get("b").unwrap().is_none(), "finished: dropped");
-        // Retention drops finished ones by age.
+        // Retention drops finished ones by age, oldest first.
+        store
+            .update("a", Expected::Claim("ca"), issued(), now)
+            .unwrap();
         store
             .update("c", Expected::Claim("cc"), issued(), now)
             .unwrap();
         store
             .claim("d", "k", "cd", now + Duration::days(31), &limits(10))
             .unwrap();
+        assert!(store.get("a").unwrap().is_none());
         assert!(store.get("c").unwrap().is_none());
-        assert!(store.get("a").unwrap().is_some());
+        assert!(store.get("d").unwrap().is_some());
     }
 }
