@@ -43,8 +43,8 @@ pub struct ScepConfig {
     pub validity_days: Option<u32>,
     /// A request's claim on its transaction left in progress this many
     /// seconds is taken to be abandoned (its server crashed), and a resend
-    /// may take it over (default 300). Keep it well above the longest a
-    /// request can take (HTTP and validator timeouts are far shorter).
+    /// may take it over (default 300, at least 60). Keep it well above the
+    /// longest a request can take (HTTP and validator timeouts are far shorter).
     pub claim_timeout_seconds: u32,
     /// Finished transactions (issued or refused) are kept this many days
     /// for resends and polls, then dropped (default 30).
@@ -124,6 +124,9 @@ pub struct OutcomeCounts {
 }
 
 const MAX_EVENTS: usize = 10_000;
+
+/// The shortest claim timeout honoured, whatever the configuration says.
+const MIN_CLAIM_TIMEOUT_SECONDS: u32 = 60;
 
 /// A request waiting for an admin.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -418,7 +421,12 @@ impl ScepService {
         TransactionLimits {
             max_transactions: self.config.max_transactions,
             retention: Duration::days(i64::from(self.config.transaction_retention_days)),
-            claim_timeout: Duration::seconds(i64::from(self.config.claim_timeout_seconds)),
+            // Never so short that a live request could lose its claim.
+            claim_timeout: Duration::seconds(i64::from(
+                self.config
+                    .claim_timeout_seconds
+                    .max(MIN_CLAIM_TIMEOUT_SECONDS),
+            )),
         }
     }
 
