@@ -361,8 +361,15 @@ impl DataDir {
         Ok(secret)
     }
 
-    /// Builds the served endpoints from the stored configurations.
-    pub fn endpoints(&self, ca: Arc<Ca>) -> Result<ScepEndpoints, DataError> {
+    /// Builds the served endpoints from the stored configurations. Each
+    /// keeps its SCEP transactions and one-time challenges in `store`, under
+    /// its configuration ID, so that they survive a restart: a resend or
+    /// replay gets the answer already given, and a challenge is used once.
+    pub fn endpoints(
+        &self,
+        ca: Arc<Ca>,
+        store: &Arc<SqliteStore>,
+    ) -> Result<ScepEndpoints, DataError> {
         let endpoints = ScepEndpoints::new();
         for integration in self.integrations()? {
             let key_path = self.file(&format!("ra-{}.key", integration.id));
@@ -390,12 +397,15 @@ impl DataDir {
                                 integration.id
                             ))
                         })?;
-                    let store = Arc::new(DynamicChallenges::from_parts(
-                        username.clone(),
-                        digest,
-                        time::Duration::minutes(i64::from(*validity_minutes)),
-                        DynamicChallenges::DEFAULT_CAPACITY,
-                    ));
+                    let store = Arc::new(
+                        DynamicChallenges::from_parts(
+                            username.clone(),
+                            digest,
+                            time::Duration::minutes(i64::from(*validity_minutes)),
+                            DynamicChallenges::DEFAULT_CAPACITY,
+                        )
+                        .with_store(Arc::new(store.scep_challenges(&integration.id))),
+                    );
                     (store.clone() as Arc<dyn Challenge>, Some(store))
                 }
                 StoredChallenge::Intune(settings) => {
@@ -413,7 +423,8 @@ impl DataDir {
                 &ra_key,
                 challenge,
                 integration.scep.clone(),
-            )?;
+            )?
+            .with_transactions(Arc::new(store.scep_transactions(&integration.id)));
             endpoints.insert(ScepEndpoint {
                 id: integration.id.clone(),
                 service,

@@ -365,8 +365,8 @@ fn world() -> (World, String, String, String) {
         json!("intune")
     );
     drop(ca);
-    let ca = Arc::new(data.open_or_init_ca(backend).unwrap());
-    let endpoints = Arc::new(data.endpoints(ca).unwrap());
+    let (ca, store) = data.open_ca_and_store(backend).unwrap();
+    let endpoints = Arc::new(data.endpoints(Arc::new(ca), &store).unwrap());
     let addr = runtime.block_on(serve(scep_router(endpoints.clone())));
     (
         World {

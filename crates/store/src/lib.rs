@@ -50,5 +50,5 @@ pub use management::{BOUND_ELSEWHERE, ProvingCertificate};
 pub use memory::MemoryStore;
 pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
 pub use registry::{Registry, TransitionOutcome};
-pub use sqlite::{SqliteStore, latest_schema_version};
+pub use sqlite::{SqliteChallenges, SqliteScepTransactions, SqliteStore, latest_schema_version};
 pub use tx::{Store, Tx};

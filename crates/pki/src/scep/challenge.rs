@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
@@ -196,10 +196,130 @@ impl fmt::Debug for ChallengeCredentials {
     }
 }
 
+/// What [`OneTimeChallenges::consume`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeUse {
+    /// The challenge was live and is now used up.
+    Consumed,
+    /// No challenge has that digest (never issued, or swept after expiry).
+    Unknown,
+    /// It was used before.
+    AlreadyUsed,
+    /// It expired (and stays unused).
+    Expired {
+        /// When.
+        expired_at: OffsetDateTime,
+    },
+}
+
+/// Where one-time challenges are kept: only their SHA-256 digests, never
+/// the challenges. Each call must be atomic (and durable before it returns,
+/// for a persistent store), so a challenge is consumed at most once.
+///
+/// Challenges are looked up by digest: the lookup compares digests, never
+/// the secret, and a near miss on a digest says nothing about the secret.
+pub trait OneTimeChallenges: Send + Sync + fmt::Debug {
+    /// Stores a new challenge's digest, valid until `expires_at`. When
+    /// `capacity` are held, expired ones are dropped first; if still full,
+    /// [`ChallengeError::Full`].
+    fn insert(
+        &self,
+        digest: &[u8; 32],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        capacity: usize,
+    ) -> Result<(), ChallengeError>;
+
+    /// Marks the challenge with `digest` used if it is live, atomically,
+    /// and says what it found.
+    fn consume(
+        &self,
+        digest: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse, ChallengeError>;
+
+    /// How many are held (live, used or expired but not yet swept).
+    fn held(&self) -> Result<usize, ChallengeError>;
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Outstanding {
     expires_at: OffsetDateTime,
     used: bool,
+}
+
+/// One-time challenges in process memory: the default. They do not survive
+/// a restart (a challenge handed out before one is then unknown).
+#[derive(Debug, Default)]
+pub struct MemoryChallenges {
+    outstanding: Mutex<HashMap<[u8; 32], Outstanding>>,
+}
+
+impl MemoryChallenges {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], Outstanding>>, ChallengeError> {
+        self.outstanding
+            .lock()
+            .map_err(|_| ChallengeError::Unavailable("lock poisoned".into()))
+    }
+}
+
+impl OneTimeChallenges for MemoryChallenges {
+    fn insert(
+        &self,
+        digest: &[u8; 32],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+        capacity: usize,
+    ) -> Result<(), ChallengeError> {
+        let mut map = self.lock()?;
+        if map.len() >= capacity {
+            map.retain(|_, o| o.expires_at > now);
+        }
+        if map.len() >= capacity {
+            return Err(ChallengeError::Full { capacity });
+        }
+        map.insert(
+            *digest,
+            Outstanding {
+                expires_at,
+                used: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn consume(
+        &self,
+        digest: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse, ChallengeError> {
+        let mut map = self.lock()?;
+        let Some(entry) = map.get_mut(digest) else {
+            return Ok(ChallengeUse::Unknown);
+        };
+        if entry.used {
+            return Ok(ChallengeUse::AlreadyUsed);
+        }
+        if entry.expires_at <= now {
+            return Ok(ChallengeUse::Expired {
+                expired_at: entry.expires_at,
+            });
+        }
+        entry.used = true;
+        Ok(ChallengeUse::Consumed)
+    }
+
+    fn held(&self) -> Result<usize, ChallengeError> {
+        Ok(self.lock()?.len())
+    }
 }
 
 /// NDES-style one-time challenges.
@@ -208,7 +328,7 @@ pub struct DynamicChallenges {
     password_digest: [u8; 32],
     validity: Duration,
     capacity: usize,
-    outstanding: Mutex<HashMap<[u8; 32], Outstanding>>,
+    outstanding: Arc<dyn OneTimeChallenges>,
 }
 
 impl fmt::Debug for DynamicChallenges {
@@ -250,8 +370,16 @@ impl DynamicChallenges {
             password_digest,
             validity,
             capacity: capacity.max(1),
-            outstanding: Mutex::new(HashMap::new()),
+            outstanding: Arc::new(MemoryChallenges::new()),
         }
+    }
+
+    /// The same, keeping its challenges in `store` (e.g. a database, so
+    /// that a challenge stays single-use across restarts and replicas).
+    #[must_use]
+    pub fn with_store(mut self, store: Arc<dyn OneTimeChallenges>) -> Self {
+        self.outstanding = store;
+        self
     }
 
     /// The username of the challenge URL.
@@ -274,31 +402,15 @@ impl DynamicChallenges {
     /// Issues a fresh one-time challenge (128 bits, 32 hex digits).
     pub fn issue(&self, now: OffsetDateTime) -> Result<Zeroizing<String>, ChallengeError> {
         let challenge = random_hex(16).map_err(|e| ChallengeError::Unavailable(e.to_string()))?;
-        let mut map = self
-            .outstanding
-            .lock()
-            .map_err(|_| ChallengeError::Unavailable("lock poisoned".into()))?;
-        if map.len() >= self.capacity {
-            map.retain(|_, o| o.expires_at > now);
-        }
-        if map.len() >= self.capacity {
-            return Err(ChallengeError::Full {
-                capacity: self.capacity,
-            });
-        }
-        map.insert(
-            digest(&challenge),
-            Outstanding {
-                expires_at: now + self.validity,
-                used: false,
-            },
-        );
+        self.outstanding
+            .insert(&digest(&challenge), now + self.validity, now, self.capacity)?;
         Ok(challenge)
     }
 
-    /// How many challenges are held (live, used or expired but not yet swept).
+    /// How many challenges are held (live, used or expired but not yet
+    /// swept); 0 when the store cannot be read.
     pub fn len(&self) -> usize {
-        self.outstanding.lock().map(|m| m.len()).unwrap_or(0)
+        self.outstanding.held().unwrap_or(0)
     }
 
     /// Whether none is held.
@@ -317,24 +429,12 @@ impl Challenge for DynamicChallenges {
             .request
             .challenge_password()
             .ok_or(ChallengeError::Missing)?;
-        let mut map = self
-            .outstanding
-            .lock()
-            .map_err(|_| ChallengeError::Unavailable("lock poisoned".into()))?;
-        // The map is keyed by digest: a lookup reveals nothing about near misses.
-        let entry = map
-            .get_mut(&digest(password))
-            .ok_or(ChallengeError::Wrong)?;
-        if entry.used {
-            return Err(ChallengeError::AlreadyUsed);
+        match self.outstanding.consume(&digest(password), ctx.now)? {
+            ChallengeUse::Consumed => Ok(()),
+            ChallengeUse::Unknown => Err(ChallengeError::Wrong),
+            ChallengeUse::AlreadyUsed => Err(ChallengeError::AlreadyUsed),
+            ChallengeUse::Expired { expired_at } => Err(ChallengeError::Expired { expired_at }),
         }
-        if entry.expires_at <= ctx.now {
-            return Err(ChallengeError::Expired {
-                expired_at: entry.expires_at,
-            });
-        }
-        entry.used = true;
-        Ok(())
     }
 }
 

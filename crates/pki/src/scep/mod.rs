@@ -28,16 +28,21 @@ pub mod fuzzing;
 mod loose;
 mod message;
 mod service;
+mod transactions;
 
 pub use attributes::{FailInfo, MessageType, PkiStatus};
 pub use challenge::{
-    Challenge, ChallengeContext, ChallengeCredentials, ChallengeError, ChallengeKind,
-    DynamicChallenges, StaticChallenge, ndes_admin_page,
+    Challenge, ChallengeContext, ChallengeCredentials, ChallengeError, ChallengeKind, ChallengeUse,
+    DynamicChallenges, MemoryChallenges, OneTimeChallenges, StaticChallenge, ndes_admin_page,
 };
 pub use cipher::ContentEncryption;
 pub use cms::{degenerate_certs_only, parse_certs_only};
 pub use message::{CertRep, PkiMessage, Rejected, ReplyTo, RequestMessage, ScepPolicy};
 pub use service::{Outcome, OutcomeCounts, PendingRequest, ScepConfig, ScepEvent, ScepService};
+pub use transactions::{
+    Claim, Expected, MemoryScepTransactions, ScepTransactions, TransactionError, TransactionLimits,
+    TransactionRecord, TransactionState, claim_is_abandoned,
+};
 
 /// Why a SCEP message was refused. Each maps to the `failInfo` RFC 8894 asks for.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +116,9 @@ pub enum ScepError {
     /// An error from the CA (the request itself, or issuance).
     #[error(transparent)]
     Pki(#[from] crate::Error),
+    /// The transaction store failed or is full.
+    #[error(transparent)]
+    Transactions(#[from] TransactionError),
 }
 
 impl ScepError {

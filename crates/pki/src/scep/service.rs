@@ -6,7 +6,7 @@
 //! and reason). Issuance is the last step, so nothing is issued on any
 //! failure path.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use cms::cert::IssuerAndSerialNumber;
@@ -14,6 +14,10 @@ use der::Decode;
 use time::{Duration, OffsetDateTime};
 
 use super::challenge::{Challenge, ChallengeContext, ChallengeError, ChallengeKind};
+use super::transactions::{
+    Claim, Expected, MemoryScepTransactions, ScepTransactions, TransactionLimits,
+    TransactionRecord, TransactionState,
+};
 use super::{
     CertRep, ContentEncryption, FailInfo, MessageType, PkiMessage, PkiStatus, Rejected, ScepError,
     ScepPolicy, degenerate_certs_only,
@@ -37,6 +41,14 @@ pub struct ScepConfig {
     pub max_transactions: usize,
     /// Validity of issued certificates in days (the CA's default when absent).
     pub validity_days: Option<u32>,
+    /// A request's claim on its transaction left in progress this many
+    /// seconds is taken to be abandoned (its server crashed), and a resend
+    /// may take it over (default 300, at least 60). Keep it well above the
+    /// longest a request can take (HTTP and validator timeouts are far shorter).
+    pub claim_timeout_seconds: u32,
+    /// Finished transactions (issued or refused) are kept this many days
+    /// for resends and polls, then dropped (default 30).
+    pub transaction_retention_days: u32,
 }
 
 impl Default for ScepConfig {
@@ -47,6 +59,8 @@ impl Default for ScepConfig {
             manual_approval: false,
             max_transactions: 10_000,
             validity_days: None,
+            claim_timeout_seconds: 300,
+            transaction_retention_days: 30,
         }
     }
 }
@@ -90,30 +104,8 @@ pub struct ScepEvent {
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone)]
-enum TxState {
-    Pending {
-        request: Box<CertificateRequest>,
-        challenge: ChallengeKind,
-    },
-    Issued(Box<Certificate>),
-    Rejected {
-        fail_info: FailInfo,
-        reason: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-struct Transaction {
-    /// SHA-256 of the requested public key: a resend must carry the same key.
-    key: String,
-    state: TxState,
-}
-
 #[derive(Debug, Default)]
 struct State {
-    transactions: HashMap<String, Transaction>,
-    order: VecDeque<String>,
     events: VecDeque<ScepEvent>,
     counts: OutcomeCounts,
 }
@@ -132,6 +124,9 @@ pub struct OutcomeCounts {
 }
 
 const MAX_EVENTS: usize = 10_000;
+
+/// The shortest claim timeout honoured, whatever the configuration says.
+const MIN_CLAIM_TIMEOUT_SECONDS: u32 = 60;
 
 /// A request waiting for an admin.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -154,6 +149,8 @@ pub struct ScepService {
     ra_decrypter: Box<dyn Decrypter>,
     challenge: Arc<dyn Challenge>,
     config: ScepConfig,
+    transactions: Arc<dyn ScepTransactions>,
+    /// Process-local metrics: recent events and counters.
     state: Mutex<State>,
 }
 
@@ -180,8 +177,18 @@ impl ScepService {
             ra_cert,
             challenge,
             config,
+            transactions: Arc::new(MemoryScepTransactions::new()),
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// The same responder, keeping its transactions in `transactions`
+    /// (e.g. a database, so that resends, polls and approvals survive a
+    /// restart and a replayed request is answered, never issued again).
+    #[must_use]
+    pub fn with_transactions(mut self, transactions: Arc<dyn ScepTransactions>) -> Self {
+        self.transactions = transactions;
+        self
     }
 
     /// The configuration.
@@ -248,40 +255,63 @@ impl ScepService {
             .unwrap_or_default()
     }
 
-    /// Requests waiting for approval.
+    /// Requests waiting for approval, oldest first (at most
+    /// `max_transactions`; empty, with a warning logged, when the
+    /// transaction store cannot be read).
     pub fn pending(&self) -> Vec<PendingRequest> {
-        let Ok(state) = self.state.lock() else {
-            return Vec::new();
-        };
-        state
-            .transactions
-            .iter()
-            .filter_map(|(id, tx)| match &tx.state {
-                TxState::Pending { request, .. } => Some(PendingRequest {
-                    transaction_id: id.clone(),
-                    subject: request.subject().to_string(),
-                    key_sha256: tx.key.clone(),
-                }),
-                _ => None,
-            })
-            .collect()
+        match self.transactions.pending(self.config.max_transactions) {
+            Ok(records) => records
+                .into_iter()
+                .filter_map(|tx| match tx.state {
+                    TransactionState::Pending { subject, .. } => Some(PendingRequest {
+                        transaction_id: tx.transaction_id,
+                        subject,
+                        key_sha256: tx.key_sha256,
+                    }),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "scep pending requests could not be read");
+                Vec::new()
+            }
+        }
     }
 
     /// Approves a pending request: the certificate is issued now and handed
-    /// out at the client's next CertPoll.
+    /// out at the client's next CertPoll. The request is taken out of
+    /// pending atomically first, so two approvals never issue two certificates.
     pub fn approve(&self, transaction_id: &str) -> Result<Certificate, ScepError> {
-        let (request, challenge) = {
-            let state = self.lock()?;
-            match state.transactions.get(transaction_id).map(|t| &t.state) {
-                Some(TxState::Pending {
-                    request, challenge, ..
-                }) => (request.clone(), *challenge),
-                _ => {
-                    return Err(ScepError::BadAttribute {
-                        attribute: "transactionID",
-                        reason: "no pending request with this transaction".into(),
-                    });
-                }
+        let claim = new_claim()?;
+        let now = OffsetDateTime::now_utc();
+        let taken = self.transactions.update(
+            transaction_id,
+            Expected::Pending,
+            TransactionState::InProgress {
+                claim: claim.clone(),
+            },
+            now,
+        )?;
+        let Some(TransactionRecord {
+            state: pending @ TransactionState::Pending { .. },
+            ..
+        }) = taken
+        else {
+            return Err(no_pending());
+        };
+        let restore = |state: TransactionState| {
+            self.transactions.update(
+                transaction_id,
+                Expected::Claim(&claim),
+                state,
+                OffsetDateTime::now_utc(),
+            )
+        };
+        let (request, challenge) = match self.pending_request(&pending) {
+            Ok(found) => found,
+            Err(e) => {
+                restore(pending)?;
+                return Err(e);
             }
         };
         // The challenge that admitted the request hears how it ended (Intune
@@ -289,7 +319,7 @@ impl ScepService {
         let ctx = ChallengeContext {
             request: &request,
             transaction_id,
-            now: OffsetDateTime::now_utc(),
+            now,
         };
         let admitted_here = challenge == self.challenge.kind();
         let cert = match self.ca.issue(&request, &self.issue_options()) {
@@ -298,16 +328,24 @@ impl ScepService {
                 if admitted_here {
                     self.challenge.failed(&ctx, &e.to_string());
                 }
+                // Still pending: the admin may try again.
+                restore(pending)?;
                 return Err(e.into());
             }
         };
         if admitted_here {
             self.challenge.issued(&ctx, &cert);
         }
-        let mut state = self.lock()?;
-        if let Some(tx) = state.transactions.get_mut(transaction_id) {
-            tx.state = TxState::Issued(Box::new(cert.clone()));
+        let recorded = restore(TransactionState::Issued {
+            certificate_pem: cert.to_pem()?,
+        })?;
+        if recorded.is_none() {
+            tracing::warn!(
+                transaction_id,
+                "scep approval outlived its claim; the certificate was issued but another request decided the transaction"
+            );
         }
+        let mut state = self.lock()?;
         record(
             &mut state,
             transaction_id,
@@ -322,34 +360,32 @@ impl ScepService {
 
     /// Rejects a pending request; the client's next CertPoll gets FAILURE.
     pub fn reject(&self, transaction_id: &str, reason: &str) -> Result<(), ScepError> {
-        let mut state = self.lock()?;
-        let was = match state.transactions.get_mut(transaction_id) {
-            Some(tx) if matches!(tx.state, TxState::Pending { .. }) => std::mem::replace(
-                &mut tx.state,
-                TxState::Rejected {
-                    fail_info: FailInfo::BadRequest,
-                    reason: reason.to_owned(),
-                },
-            ),
-            _ => {
-                return Err(ScepError::BadAttribute {
-                    attribute: "transactionID",
-                    reason: "no pending request with this transaction".into(),
-                });
-            }
+        let was = self.transactions.update(
+            transaction_id,
+            Expected::Pending,
+            TransactionState::Rejected {
+                fail_info: FailInfo::BadRequest,
+                reason: reason.to_owned(),
+            },
+            OffsetDateTime::now_utc(),
+        )?;
+        let Some(was) = was else {
+            return Err(no_pending());
         };
         let reason = format!("rejected by an admin: {reason}");
-        record(
-            &mut state,
-            transaction_id,
-            None,
-            Outcome::Refused {
-                fail_info: FailInfo::BadRequest,
-                reason: reason.clone(),
-            },
-        );
-        drop(state);
-        if let TxState::Pending { request, challenge } = was
+        {
+            let mut state = self.lock()?;
+            record(
+                &mut state,
+                transaction_id,
+                None,
+                Outcome::Refused {
+                    fail_info: FailInfo::BadRequest,
+                    reason: reason.clone(),
+                },
+            );
+        }
+        if let Ok((request, challenge)) = self.pending_request(&was.state)
             && challenge == self.challenge.kind()
         {
             let ctx = ChallengeContext {
@@ -360,6 +396,38 @@ impl ScepService {
             self.challenge.failed(&ctx, &reason);
         }
         Ok(())
+    }
+
+    /// The request and admitting challenge of a pending transaction.
+    fn pending_request(
+        &self,
+        state: &TransactionState,
+    ) -> Result<(CertificateRequest, ChallengeKind), ScepError> {
+        let TransactionState::Pending {
+            request_der_hex,
+            challenge,
+            ..
+        } = state
+        else {
+            return Err(no_pending());
+        };
+        let der = hex::decode(request_der_hex).map_err(|_| ScepError::Malformed {
+            what: "stored pending request (not hex)",
+        })?;
+        Ok((self.ca.parse_request(&der)?, *challenge))
+    }
+
+    fn limits(&self) -> TransactionLimits {
+        TransactionLimits {
+            max_transactions: self.config.max_transactions,
+            retention: Duration::days(i64::from(self.config.transaction_retention_days)),
+            // Never so short that a live request could lose its claim.
+            claim_timeout: Duration::seconds(i64::from(
+                self.config
+                    .claim_timeout_seconds
+                    .max(MIN_CLAIM_TIMEOUT_SECONDS),
+            )),
+        }
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, ScepError> {
@@ -499,37 +567,112 @@ impl ScepService {
             .map_err(|e| ScepFailure::from(ScepError::Pki(e)))?;
         let key = request.public_key().fingerprint();
 
-        // A resend of a transaction we know: same key, same answer. Another key: refused.
+        // The first request with this transaction ID claims it, atomically;
+        // every copy finds the claim (PENDING) or the outcome (the same
+        // answer), and another key is refused. So one request per
+        // transaction, ever, reaches the challenge and the CA.
+        let claim = new_claim().map_err(ScepFailure::from)?;
+        let transaction_id = message.transaction_id.as_str();
+        match self
+            .transactions
+            .claim(transaction_id, &key, &claim, now, &self.limits())
         {
-            let state = self.lock()?;
-            if let Some(tx) = state.transactions.get(&message.transaction_id) {
-                if tx.key != key {
-                    return Ok(Reply::Failure(
-                        FailInfo::BadRequest,
-                        "transaction ID reused with a different key".into(),
-                    ));
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::Existing(known)) => return Ok(answer_known(&known, Some(&key), encryption)),
+            Err(e) => return Err(ScepFailure::from(ScepError::from(e))),
+        }
+        let decided = match self.decide(message, &request, now, encryption) {
+            Ok(decided) => decided,
+            Err(failure) => Decided::Unanswered(Reply::Failure(failure.0, failure.1)),
+        };
+        let (state, reply) = match decided {
+            Decided::Unanswered(reply) => {
+                // No answer was reached (e.g. the validator could not be
+                // asked): a resend of this transaction asks again instead
+                // of replaying the refusal.
+                if let Err(e) = self.transactions.release(transaction_id, &claim) {
+                    tracing::warn!(transaction_id, error = %e, "scep claim could not be released; a resend waits for the claim timeout");
                 }
-                return Ok(match &tx.state {
-                    TxState::Issued(cert) => {
-                        Reply::Success(cert.clone(), encryption, ChallengeKind::Renewal)
-                    }
-                    TxState::Pending { .. } => Reply::Pending,
-                    TxState::Rejected { fail_info, reason } => {
-                        Reply::Failure(*fail_info, reason.clone())
-                    }
-                });
+                return Ok(reply);
+            }
+            Decided::Held { request, challenge } => (
+                TransactionState::Pending {
+                    request_der_hex: hex::encode(request.der()),
+                    subject: request.subject().to_string(),
+                    challenge,
+                },
+                Reply::Pending,
+            ),
+            Decided::Final(Reply::Success(cert, encryption, admitted)) => {
+                let certificate_pem = cert
+                    .to_pem()
+                    .map_err(|e| ScepFailure::from(ScepError::Pki(e)))?;
+                (
+                    TransactionState::Issued { certificate_pem },
+                    Reply::Success(cert, encryption, admitted),
+                )
+            }
+            Decided::Final(Reply::Failure(fail_info, reason)) => (
+                TransactionState::Rejected {
+                    fail_info,
+                    reason: reason.clone(),
+                },
+                Reply::Failure(fail_info, reason),
+            ),
+            Decided::Final(Reply::Pending) => return Ok(Reply::Pending),
+        };
+        match self.transactions.update(
+            transaction_id,
+            Expected::Claim(&claim),
+            state,
+            OffsetDateTime::now_utc(),
+        ) {
+            Ok(Some(_)) => Ok(reply),
+            Ok(None) => {
+                // Our claim outlived the claim timeout and a resend took it
+                // over: its outcome is the transaction's, so every answer agrees.
+                tracing::warn!(
+                    transaction_id,
+                    "scep request outlived its claim; answering with the transaction's recorded outcome"
+                );
+                match self.transactions.get(transaction_id) {
+                    Ok(Some(known)) => Ok(answer_known(&known, Some(&key), encryption)),
+                    Ok(None) => Ok(reply),
+                    Err(e) => Err(ScepFailure::from(ScepError::from(e))),
+                }
+            }
+            Err(e) => {
+                // The outcome is decided (a certificate may exist) but not
+                // recorded: answer it; a resend sees the claim in progress
+                // (PENDING) until the claim timeout.
+                tracing::error!(transaction_id, error = %e, "scep outcome could not be recorded");
+                Ok(reply)
             }
         }
+    }
 
+    /// The decision for a claimed transaction: renewal or challenge, then
+    /// issuance (or holding for approval). Issuance is the last step.
+    fn decide(
+        &self,
+        message: &PkiMessage,
+        request: &CertificateRequest,
+        now: OffsetDateTime,
+        encryption: ContentEncryption,
+    ) -> Result<Decided, ScepFailure> {
         let ctx = ChallengeContext {
-            request: &request,
+            request,
             transaction_id: &message.transaction_id,
             now,
         };
-        let admitted = match self.renewal(message, &request, now)? {
+        let admitted = match self.renewal(message, request, now)? {
             Some(kind) => kind,
             None if message.message_type == MessageType::RenewalReq => {
-                return self.remember(message, key, Reply::Failure(FailInfo::BadRequest, "renewal needs a valid certificate issued by this CA, inside the renewal window".into()));
+                return Ok(Decided::Final(Reply::Failure(
+                    FailInfo::BadRequest,
+                    "renewal needs a valid certificate issued by this CA, inside the renewal window"
+                        .into(),
+                )));
             }
             None => match self.challenge.verify(&ctx) {
                 Ok(()) => self.challenge.kind(),
@@ -538,50 +681,32 @@ impl ScepService {
                         FailInfo::BadRequest,
                         format!("{} challenge: {e}", self.challenge.kind()),
                     );
-                    // A validator that could not be asked gave no answer: a
-                    // resend of this transaction asks again instead of
-                    // replaying the refusal.
+                    // A validator that could not be asked gave no answer.
                     if matches!(e, ChallengeError::Unavailable(_)) {
-                        return Ok(reply);
+                        return Ok(Decided::Unanswered(reply));
                     }
-                    return self.remember(message, key, reply);
+                    return Ok(Decided::Final(reply));
                 }
             },
         };
         if self.config.manual_approval {
-            let mut state = self.lock()?;
-            insert(
-                &mut state,
-                self.config.max_transactions,
-                &message.transaction_id,
-                Transaction {
-                    key,
-                    state: TxState::Pending {
-                        request: Box::new(request),
-                        challenge: admitted,
-                    },
-                },
-            );
-            return Ok(Reply::Pending);
+            return Ok(Decided::Held {
+                request: Box::new(request.clone()),
+                challenge: admitted,
+            });
         }
-        match self.ca.issue(&request, &self.issue_options()) {
-            Ok(cert) => {
-                self.challenge.issued(&ctx, &cert);
-                self.remember(
-                    message,
-                    key,
-                    Reply::Success(Box::new(cert), encryption, admitted),
-                )
-            }
-            Err(e) => {
-                self.challenge.failed(&ctx, &e.to_string());
-                self.remember(
-                    message,
-                    key,
-                    Reply::Failure(FailInfo::BadRequest, e.to_string()),
-                )
-            }
-        }
+        Ok(Decided::Final(
+            match self.ca.issue(request, &self.issue_options()) {
+                Ok(cert) => {
+                    self.challenge.issued(&ctx, &cert);
+                    Reply::Success(Box::new(cert), encryption, admitted)
+                }
+                Err(e) => {
+                    self.challenge.failed(&ctx, &e.to_string());
+                    Reply::Failure(FailInfo::BadRequest, e.to_string())
+                }
+            },
+        ))
     }
 
     /// `Some` when the request is signed by a certificate this CA issued,
@@ -618,54 +743,18 @@ impl ScepService {
         Ok(Some(ChallengeKind::Renewal))
     }
 
-    fn remember(
-        &self,
-        message: &PkiMessage,
-        key: String,
-        reply: Reply,
-    ) -> Result<Reply, ScepFailure> {
-        let state_of = match &reply {
-            Reply::Success(cert, ..) => TxState::Issued(cert.clone()),
-            Reply::Failure(fail, reason) => TxState::Rejected {
-                fail_info: *fail,
-                reason: reason.clone(),
-            },
-            Reply::Pending => return Ok(reply),
-        };
-        let mut state = self.lock()?;
-        insert(
-            &mut state,
-            self.config.max_transactions,
-            &message.transaction_id,
-            Transaction {
-                key,
-                state: state_of,
-            },
-        );
-        Ok(reply)
-    }
-
     fn poll(&self, message: &PkiMessage) -> Result<Reply, ScepFailure> {
-        let state = self.lock()?;
         let encryption = message
             .content_encryption()
             .unwrap_or(ContentEncryption::Aes128Cbc);
-        Ok(
-            match state
-                .transactions
-                .get(&message.transaction_id)
-                .map(|t| &t.state)
-            {
-                Some(TxState::Issued(cert)) => {
-                    Reply::Success(cert.clone(), encryption, ChallengeKind::Renewal)
-                }
-                Some(TxState::Pending { .. }) => Reply::Pending,
-                Some(TxState::Rejected { fail_info, reason }) => {
-                    Reply::Failure(*fail_info, reason.clone())
-                }
-                None => Reply::Failure(FailInfo::BadCertId, "no such transaction".into()),
-            },
-        )
+        let known = self
+            .transactions
+            .get(&message.transaction_id)
+            .map_err(|e| ScepFailure::from(ScepError::from(e)))?;
+        Ok(match known {
+            Some(known) => answer_known(&known, None, encryption),
+            None => Reply::Failure(FailInfo::BadCertId, "no such transaction".into()),
+        })
     }
 
     fn get_cert(&self, message: &PkiMessage) -> Result<Reply, ScepFailure> {
@@ -774,14 +863,61 @@ impl From<ScepError> for ScepFailure {
     }
 }
 
-fn insert(state: &mut State, max: usize, id: &str, tx: Transaction) {
-    if state.transactions.insert(id.to_owned(), tx).is_none() {
-        state.order.push_back(id.to_owned());
+/// What the holder of a transaction's claim decided.
+enum Decided {
+    /// The outcome, to record and answer.
+    Final(Reply),
+    /// Admitted and held for approval.
+    Held {
+        request: Box<CertificateRequest>,
+        challenge: ChallengeKind,
+    },
+    /// No decision could be reached: answered, not recorded.
+    Unanswered(Reply),
+}
+
+/// The answer to a request for a transaction already known: the same
+/// certificate, the same refusal, or PENDING while it is being decided or
+/// awaits approval. `key` (a resend's key; `None` for a CertPoll) must match.
+fn answer_known(
+    known: &TransactionRecord,
+    key: Option<&str>,
+    encryption: ContentEncryption,
+) -> Reply {
+    if key.is_some_and(|key| key != known.key_sha256) {
+        return Reply::Failure(
+            FailInfo::BadRequest,
+            "transaction ID reused with a different key".into(),
+        );
     }
-    while state.order.len() > max.max(1) {
-        if let Some(old) = state.order.pop_front() {
-            state.transactions.remove(&old);
+    match &known.state {
+        TransactionState::InProgress { .. } | TransactionState::Pending { .. } => Reply::Pending,
+        TransactionState::Issued { certificate_pem } => {
+            match Certificate::parse(certificate_pem.as_bytes()) {
+                Ok(cert) => Reply::Success(Box::new(cert), encryption, ChallengeKind::Renewal),
+                Err(e) => Reply::Failure(
+                    FailInfo::BadRequest,
+                    format!("the issued certificate could not be read back: {e}"),
+                ),
+            }
         }
+        TransactionState::Rejected { fail_info, reason } => {
+            Reply::Failure(*fail_info, reason.clone())
+        }
+    }
+}
+
+/// A fresh random claim token (128 bits, hex).
+fn new_claim() -> Result<String, ScepError> {
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| ScepError::Pki(crate::Error::Random(e.to_string())))?;
+    Ok(hex::encode(raw))
+}
+
+fn no_pending() -> ScepError {
+    ScepError::BadAttribute {
+        attribute: "transactionID",
+        reason: "no pending request with this transaction".into(),
     }
 }
 

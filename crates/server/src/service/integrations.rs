@@ -240,7 +240,7 @@ pub(super) fn write_attestor(service: &Service) -> RwLockWriteGuard<'_, Attestor
 
 /// Serves the saved SCEP configuration `id` now (rebuilt from the data folder).
 fn serve(service: &Service, id: &str) -> Result<(), DataError> {
-    let fresh = service.data.endpoints(service.ca.clone())?;
+    let fresh = service.data.endpoints(service.ca.clone(), &service.store)?;
     let endpoint = fresh
         .remove(id)
         .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;

@@ -97,7 +97,7 @@ impl Service {
         let org = OrgId::new(&options.org).map_err(|e| DataError::NotFound(e.to_string()))?;
         let (ca, store) = dir.open_ca_and_store(backend)?;
         let ca = Arc::new(ca);
-        let endpoints = Arc::new(dir.endpoints(ca.clone())?);
+        let endpoints = Arc::new(dir.endpoints(ca.clone(), &store)?);
         let settings = SettingsFile::open(&dir.path().join("service.json"))?;
         let admin_token = if settings.read().admin_tokens.is_empty() {
             let (stored, token) = tokens::generate(OffsetDateTime::now_utc())?;

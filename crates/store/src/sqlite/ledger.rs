@@ -7,6 +7,19 @@ use time::OffsetDateTime;
 use super::SqliteStore;
 use crate::{Error, Tx};
 
+impl SqliteStore {
+    /// How many certificates the ledger holds (revoked ones included).
+    pub fn ledger_count(&self) -> crate::Result<u64> {
+        self.transact(true, |tx| {
+            let n: i64 = tx
+                .conn()
+                .query_row("SELECT COUNT(*) FROM ledger_certificates", [], |r| r.get(0))
+                .map_err(Error::storage("counting ledger certificates"))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
 fn to_ledger(e: Error) -> LedgerError {
     match e {
         Error::Ledger(e) => e,

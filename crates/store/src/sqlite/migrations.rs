@@ -152,6 +152,34 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX certificate_devices_by_device ON certificate_devices (org_id, device_id);
     ",
     ),
+    (
+        4,
+        // SCEP, per configuration: transactions (claimed atomically, so one
+        // request per transaction ID is ever decided, and a resend or replay
+        // after a restart gets the same answer), pruned by age once
+        // finished; and the one-time dynamic challenges, as digests only.
+        "
+    CREATE TABLE scep_transactions (
+        configuration_id TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (configuration_id, transaction_id)
+    );
+    CREATE INDEX scep_transactions_by_state
+        ON scep_transactions (configuration_id, state, updated_ms);
+
+    CREATE TABLE scep_challenges (
+        configuration_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        used BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        PRIMARY KEY (configuration_id, digest)
+    );
+    CREATE INDEX scep_challenges_by_expiry ON scep_challenges (configuration_id, expires_ms);
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

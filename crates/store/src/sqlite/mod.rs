@@ -17,6 +17,7 @@
 mod device_api;
 mod ledger;
 mod migrations;
+mod scep;
 mod tx;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, Store, Tx};
 pub use migrations::latest as latest_schema_version;
+pub use scep::{SqliteChallenges, SqliteScepTransactions};
 use tx::SqliteTx;
 
 /// The most writes in one group: past it the group commits even with

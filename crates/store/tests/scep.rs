@@ -1,0 +1,289 @@
+//! SCEP transactions and one-time challenges on SQLite: claimed and
+//! consumed atomically (also from many threads), kept per configuration,
+//! surviving a close and reopen, and bounded by pruning.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
+
+use std::sync::Arc;
+
+use devicetrust_pki::scep::{
+    ChallengeUse, Claim, Expected, FailInfo, OneTimeChallenges, ScepTransactions, TransactionError,
+    TransactionLimits, TransactionState,
+};
+use devicetrust_store::SqliteStore;
+use time::{Duration, OffsetDateTime};
+
+fn limits(max: usize) -> TransactionLimits {
+    TransactionLimits {
+        max_transactions: max,
+        retention: Duration::days(30),
+        claim_timeout: Duration::minutes(5),
+    }
+}
+
+fn issued() -> TransactionState {
+    TransactionState::Issued {
+        certificate_pem: "-----BEGIN CERTIFICATE-----".into(),
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    Arc::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap())
+}
+
+#[test]
+fn a_claim_and_its_outcome_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let l = limits(100);
+    {
+        let store = open(&dir);
+        let txs = store.scep_transactions("scep1");
+        assert_eq!(
+            txs.claim("tx", "key", "c1", now, &l).unwrap(),
+            Claim::Claimed
+        );
+    }
+    let store = open(&dir);
+    let txs = store.scep_transactions("scep1");
+    let Claim::Existing(found) = txs.claim("tx", "key", "c2", now, &l).unwrap() else {
+        panic!("the claim was lost on reopen");
+    };
+    assert_eq!(
+        found.state,
+        TransactionState::InProgress { claim: "c1".into() }
+    );
+    assert_eq!(found.key_sha256, "key");
+    // Only the holder records the outcome.
+    assert!(
+        txs.update("tx", Expected::Claim("c2"), issued(), now)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        txs.update("tx", Expected::Claim("c1"), issued(), now)
+            .unwrap()
+            .is_some()
+    );
+    drop(txs);
+    drop(store);
+
+    let store = open(&dir);
+    let txs = store.scep_transactions("scep1");
+    assert_eq!(txs.get("tx").unwrap().unwrap().state, issued());
+    // Another configuration's transaction of the same ID is its own.
+    let other = store.scep_transactions("scep2");
+    assert!(other.get("tx").unwrap().is_none());
+    assert_eq!(
+        other.claim("tx", "key", "c3", now, &l).unwrap(),
+        Claim::Claimed
+    );
+}
+
+#[test]
+fn one_of_many_concurrent_claims_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let now = OffsetDateTime::now_utc();
+    let l = limits(100);
+    let claimed = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let txs = store.scep_transactions("scep1");
+                scope.spawn(move || txs.claim("tx", "key", &format!("c{i}"), now, &l).unwrap())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|c| *c == Claim::Claimed)
+            .count()
+    });
+    assert_eq!(claimed, 1);
+}
+
+#[test]
+fn abandoned_claims_are_taken_over_after_the_timeout_and_released_ones_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let txs = store.scep_transactions("scep1");
+    let now = OffsetDateTime::now_utc();
+    let l = limits(100);
+    txs.claim("tx", "key", "c1", now, &l).unwrap();
+    assert!(matches!(
+        txs.claim("tx", "key", "c2", now + Duration::minutes(4), &l)
+            .unwrap(),
+        Claim::Existing(_)
+    ));
+    assert!(matches!(
+        txs.claim("tx", "other", "c2", now + Duration::minutes(6), &l)
+            .unwrap(),
+        Claim::Existing(_)
+    ));
+    assert_eq!(
+        txs.claim("tx", "key", "c2", now + Duration::minutes(6), &l)
+            .unwrap(),
+        Claim::Claimed
+    );
+    assert!(!txs.release("tx", "c1").unwrap(), "the old holder lost it");
+    assert!(txs.release("tx", "c2").unwrap());
+    assert!(txs.get("tx").unwrap().is_none());
+}
+
+#[test]
+fn pending_requests_are_listed_approved_once_and_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let txs = store.scep_transactions("scep1");
+    let now = OffsetDateTime::now_utc();
+    let l = limits(100);
+    let pending = TransactionState::Pending {
+        request_der_hex: "3000".into(),
+        subject: "CN=device".into(),
+        challenge: devicetrust_pki::scep::ChallengeKind::Static,
+    };
+    for id in ["a", "b"] {
+        txs.claim(id, "key", "c", now, &l).unwrap();
+        txs.update(id, Expected::Claim("c"), pending.clone(), now)
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(txs.pending(10).unwrap().len(), 2);
+    assert_eq!(txs.pending(1).unwrap().len(), 1);
+    let taking = TransactionState::InProgress {
+        claim: "approve".into(),
+    };
+    assert!(
+        txs.update("a", Expected::Pending, taking.clone(), now)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        txs.update("a", Expected::Pending, taking, now)
+            .unwrap()
+            .is_none(),
+        "taken once"
+    );
+    let rejected = TransactionState::Rejected {
+        fail_info: FailInfo::BadRequest,
+        reason: "no".into(),
+    };
+    assert!(
+        txs.update("b", Expected::Pending, rejected.clone(), now)
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(txs.get("b").unwrap().unwrap().state, rejected);
+    assert!(txs.pending(10).unwrap().is_empty());
+}
+
+#[test]
+fn pruning_bounds_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let txs = store.scep_transactions("scep1");
+    let now = OffsetDateTime::now_utc();
+    let l = limits(5);
+    for i in 0..20 {
+        let id = format!("tx{i}");
+        let at = now + Duration::seconds(i);
+        assert_eq!(txs.claim(&id, "key", "c", at, &l).unwrap(), Claim::Claimed);
+        txs.update(&id, Expected::Claim("c"), issued(), at)
+            .unwrap()
+            .unwrap();
+        assert!(txs.count().unwrap() <= 5);
+    }
+    // The oldest finished went first.
+    assert!(txs.get("tx0").unwrap().is_none());
+    assert!(txs.get("tx19").unwrap().is_some());
+
+    // In progress ones are never dropped: full means refused.
+    let busy = store.scep_transactions("scep-busy");
+    for i in 0..5 {
+        busy.claim(&format!("tx{i}"), "key", "c", now, &l).unwrap();
+    }
+    assert!(matches!(
+        busy.claim("tx5", "key", "c", now, &l),
+        Err(TransactionError::Full { limit: 5 })
+    ));
+
+    // Retention drops finished ones by age.
+    let later = now + Duration::days(31);
+    txs.claim("fresh", "key", "c", later, &limits(100)).unwrap();
+    assert_eq!(txs.count().unwrap(), 1, "only the fresh claim is left");
+}
+
+#[test]
+fn challenges_are_used_once_across_a_reopen_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = OffsetDateTime::now_utc();
+    let live = [1u8; 32];
+    let short = [2u8; 32];
+    {
+        let store = open(&dir);
+        let challenges = store.scep_challenges("scep1");
+        challenges
+            .insert(&live, now + Duration::hours(1), now, 4)
+            .unwrap();
+        challenges
+            .insert(&short, now + Duration::seconds(1), now, 4)
+            .unwrap();
+    }
+    let store = open(&dir);
+    let challenges = store.scep_challenges("scep1");
+    assert_eq!(
+        store.scep_challenges("scep2").consume(&live, now).unwrap(),
+        ChallengeUse::Unknown,
+        "per configuration"
+    );
+    let used = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| challenges.consume(&live, now).unwrap()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|u| *u == ChallengeUse::Consumed)
+            .count()
+    });
+    assert_eq!(used, 1);
+    drop(challenges);
+    drop(store);
+    let store = open(&dir);
+    let challenges = store.scep_challenges("scep1");
+    assert_eq!(
+        challenges.consume(&live, now).unwrap(),
+        ChallengeUse::AlreadyUsed
+    );
+    assert!(matches!(
+        challenges
+            .consume(&short, now + Duration::seconds(2))
+            .unwrap(),
+        ChallengeUse::Expired { .. }
+    ));
+    assert_eq!(
+        challenges.consume(&[3u8; 32], now).unwrap(),
+        ChallengeUse::Unknown
+    );
+
+    // Bounded: expired ones are swept to make room, live ones are not.
+    challenges
+        .insert(&[4u8; 32], now + Duration::hours(1), now, 3)
+        .unwrap();
+    assert!(
+        challenges
+            .insert(&[5u8; 32], now + Duration::hours(1), now, 3)
+            .is_err()
+    );
+    let later = now + Duration::seconds(2);
+    challenges
+        .insert(&[5u8; 32], later + Duration::hours(1), later, 3)
+        .unwrap();
+    assert_eq!(challenges.held().unwrap(), 3);
+}
