@@ -14,9 +14,8 @@ mod device_common;
 
 use device_common::*;
 use devicetrust_attestation::Platform;
-use devicetrust_devices::{Actor, DeviceId, Operation};
+use devicetrust_devices::{DeviceId, Operation};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 fn decide(
     h: &Harness,
@@ -39,19 +38,6 @@ fn decide(
         answer.body["access"].as_str().unwrap().to_owned(),
         answer.body["rule"]["id"].as_str().unwrap_or("").to_owned(),
     )
-}
-
-fn lifecycle(h: &Harness, id: &str, op: Operation) {
-    h.service
-        .registry()
-        .transition(
-            h.service.org(),
-            &Actor::new("admin").unwrap(),
-            &DeviceId::new(id).unwrap(),
-            op,
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
 }
 
 #[test]

@@ -17,26 +17,12 @@ mod device_common;
 use std::sync::{Arc, Barrier};
 
 use device_common::*;
-use devicetrust_devices::{Actor, DeviceId, Operation};
+use devicetrust_devices::{DeviceId, Operation};
 use devicetrust_pki::{KeyAlgorithm, default_backend};
 use serde_json::json;
-use time::OffsetDateTime;
 
 fn mac(udid: &str) -> serde_json::Value {
     json!({"displayName": "Mac", "platform": "MACOS", "udid": udid, "registered": true})
-}
-
-fn lifecycle(h: &Harness, id: &str, op: Operation) {
-    h.service
-        .registry()
-        .transition(
-            h.service.org(),
-            &Actor::new("admin").unwrap(),
-            &DeviceId::new(id).unwrap(),
-            op,
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
 }
 
 /// The device as a decision saw it (with the guide's medium policy).

@@ -77,8 +77,13 @@ pub enum RegistrationRefused {
 impl<S: Store> Registry<S> {
     /// Registers a device for the user of the enrollment token
     /// `registration.token_id`, if `token_matches` accepts the token's
-    /// record (the caller compares the secret in constant time): one
-    /// transaction, see the [module docs](self).
+    /// record (the caller compares the secret in constant time).
+    ///
+    /// One transaction: the token is used up, the hardware looked up, the
+    /// takeover rule applied (the hardware's key is replaced only when the
+    /// device has none, the key is the same, or the user is already one of
+    /// its users), the user enrolled and the key written. A refusal still
+    /// uses the token up.
     pub fn register_device(
         &self,
         org: &OrgId,

@@ -340,6 +340,20 @@ impl TestDevice {
     }
 }
 
+/// An admin's lifecycle operation on a device, straight through the registry.
+pub fn lifecycle(h: &Harness, id: &str, op: devicetrust_devices::Operation) {
+    h.service
+        .registry()
+        .transition(
+            h.service.org(),
+            &devicetrust_devices::Actor::new("admin").unwrap(),
+            &devicetrust_devices::DeviceId::new(id).unwrap(),
+            op,
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+}
+
 /// The guide's policies, stored in the service.
 pub fn store_guide_policies(h: &Harness) {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy/tests/data");
