@@ -261,10 +261,16 @@ fn make_private(path: &Path) -> Result<()> {
             files.push(PathBuf::from(name));
         }
         for file in files {
-            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::storage("making the database private")(e)),
+            let mode = match std::fs::metadata(&file) {
+                Ok(meta) => meta.permissions().mode(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::storage("reading the database's mode")(e)),
+            };
+            // Only a file others can reach is changed, so a database already
+            // private (whoever set it) opens without needing to own it.
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(Error::storage("making the database private"))?;
             }
         }
     }
