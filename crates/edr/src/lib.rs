@@ -80,7 +80,7 @@ pub mod view;
 pub mod wsc;
 pub mod zta;
 
-pub use cache::{CacheError, SignalCache};
+pub use cache::{CacheError, FUTURE_TOLERANCE, SignalCache};
 pub use device::{DeviceRecord, DeviceSignals, Stored};
 pub use freshness::{Freshness, SignalSet};
 pub use payload::PayloadError;

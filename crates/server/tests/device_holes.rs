@@ -19,6 +19,7 @@ use std::sync::{Arc, Barrier};
 use device_common::*;
 use devicetrust_devices::{DeviceId, Operation};
 use devicetrust_pki::{KeyAlgorithm, default_backend};
+use devicetrust_store::Store as _;
 use serde_json::json;
 
 fn mac(udid: &str) -> serde_json::Value {
@@ -321,4 +322,59 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         out.push(path);
     }
     out
+}
+
+fn decide_high(h: &Harness, device: &str) -> (String, String) {
+    let body =
+        json!({"policyId": HIGH, "userId": "alice", "deviceId": device, "groups": ["Everyone"]});
+    let answer = h.authorize(&body);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    (
+        answer.body["access"].as_str().unwrap().to_owned(),
+        answer.body["rule"]["id"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// EDR signals survive a restart: the decision that needed them is the
+/// same after it, `/me` still shows them, a newer report replaces them
+/// (and outlives the next restart), and deleting the device deletes them.
+#[test]
+fn signals_survive_a_restart_and_go_with_the_device() {
+    let h = Harness::start();
+    store_guide_policies(&h);
+    let pc = h.register("alice", windows("S-SIGNALS"));
+    let (leaf, key) = h.mdm_certificate(&format!(
+        "CN=alice@example.com managementAttestation {}",
+        pc.id
+    ));
+    assert_eq!(
+        pc.prove_desktop(&h, &leaf, key.as_ref()).body["managed"],
+        true
+    );
+    let good = json!({"wsc": {"antiVirus": "GOOD", "fireWall": "GOOD"}});
+    assert_eq!(pc.call(&h, "POST", "/device/v1/signals", &good).status, 202);
+    let before = decide_high(&h, &pc.id);
+    assert_eq!(before, ("ALLOW".into(), "rulwindowsedr000001".into()));
+
+    let h = h.restart();
+    assert_eq!(decide_high(&h, &pc.id), before);
+    let me = pc.call(&h, "GET", "/device/v1/me", &json!({}));
+    assert_eq!(me.body["signals"]["wsc"]["stale"], json!(false), "{me:?}");
+    // A newer report replaces it, and that too outlives a restart.
+    let poor = json!({"wsc": {"antiVirus": "GOOD", "fireWall": "POOR"}});
+    let answer = pc.call(&h, "POST", "/device/v1/signals", &poor);
+    assert_eq!(answer.body["stored"]["wsc"], json!("LATEST"), "{answer:?}");
+    let h = h.restart();
+    assert_eq!(decide_high(&h, &pc.id).0, "DENY");
+
+    // Deleting the device deletes its reports: nothing is served for it.
+    lifecycle(&h, &pc.id, Operation::Deactivate);
+    lifecycle(&h, &pc.id, Operation::Delete);
+    let reports = h
+        .service
+        .registry()
+        .store()
+        .read(|tx| tx.signal_reports(h.service.org(), &DeviceId::new(&pc.id).unwrap()))
+        .unwrap();
+    assert!(reports.is_empty(), "{reports:?}");
 }

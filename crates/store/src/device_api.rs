@@ -130,6 +130,24 @@ impl ManagementProof {
     }
 }
 
+/// One provider's latest EDR signal report for a device, as received: the
+/// service re-reads (and, for signed tokens, re-verifies) it when its
+/// parsed form is not cached, so reports outlive restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalReport {
+    /// The provider (`"wsc"`, `"zta"`, ...).
+    pub provider: String,
+    /// When the signals were collected: a newer report replaces an older one, never the reverse.
+    #[serde(with = "time::serde::rfc3339")]
+    pub collected_at: OffsetDateTime,
+    /// When the service received (and verified) it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// The report as sent: the provider's JSON, or the signed token.
+    pub body: String,
+}
+
 /// Uses up the enrollment token `id` of `org` if `matches` accepts its
 /// record (the caller compares the secret, in constant time) and it has not
 /// expired. Run inside the transaction that acts on it, so a token is

@@ -42,8 +42,8 @@ mod sqlite;
 mod tx;
 
 pub use device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason, TokenLimits,
-    TokenUse,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason, SignalReport,
+    TokenLimits, TokenUse,
 };
 pub use error::{Error, Result};
 pub use management::{BOUND_ELSEWHERE, ProvingCertificate};

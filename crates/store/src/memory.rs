@@ -15,7 +15,9 @@ use devicetrust_devices::{
 use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
-use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
+use crate::device_api::{
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+};
 use crate::{Error, Result, Store, Tx};
 
 #[derive(Debug, Clone, Default)]
@@ -32,6 +34,7 @@ struct State {
     request_nonces: BTreeMap<(OrgId, DeviceId, String), OffsetDateTime>,
     proofs: BTreeMap<(OrgId, DeviceId), ManagementProof>,
     certificate_devices: BTreeMap<(OrgId, String), DeviceId>,
+    signal_reports: BTreeMap<(OrgId, DeviceId, String), SignalReport>,
 }
 
 /// The in-memory store.
@@ -263,6 +266,9 @@ macro_rules! refuse_writes {
         fn bind_certificate_to_device(&mut self, _: &OrgId, _: &str, _: &DeviceId) -> Result<()> {
             Err(Error::ReadOnly)
         }
+        fn put_signal_report(&mut self, _: &OrgId, _: &DeviceId, _: &SignalReport) -> Result<bool> {
+            Err(Error::ReadOnly)
+        }
     };
 }
 
@@ -345,6 +351,15 @@ macro_rules! reads {
             let key = (org.clone(), cert_sha256.to_owned());
             Ok(self.state().certificate_devices.get(&key).cloned())
         }
+        fn signal_reports(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<SignalReport>> {
+            Ok(self
+                .state()
+                .signal_reports
+                .iter()
+                .filter(|((o, d, _), _)| o == org && d == device)
+                .map(|(_, r)| r.clone())
+                .collect())
+        }
     };
 }
 
@@ -390,6 +405,8 @@ impl Tx for MemoryTx {
         s.certificates.retain(|(o, d, _)| !(o == org && d == id));
         s.certificate_devices
             .retain(|(o, _), d| !(o == org && d == id));
+        s.signal_reports
+            .retain(|(o, d, _), _| !(o == org && d == id));
         self.retire_device_key(org, id)
     }
 
@@ -470,6 +487,24 @@ impl Tx for MemoryTx {
             .certificate_devices
             .insert((org.clone(), cert_sha256.to_owned()), device.clone());
         Ok(())
+    }
+
+    fn put_signal_report(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        report: &SignalReport,
+    ) -> Result<bool> {
+        let key = (org.clone(), device.clone(), report.provider.clone());
+        let reports = &mut self.state.signal_reports;
+        if reports
+            .get(&key)
+            .is_some_and(|held| held.collected_at > report.collected_at)
+        {
+            return Ok(false);
+        }
+        reports.insert(key, report.clone());
+        Ok(true)
     }
 
     fn put_link(&mut self, org: &OrgId, device: &DeviceId, link: &DeviceUser) -> Result<()> {

@@ -14,7 +14,9 @@ use devicetrust_pki::{IssuedCertificate, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
 use crate::Result;
-use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
+use crate::device_api::{
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+};
 
 /// A storage engine.
 pub trait Store: Send + Sync {
@@ -153,6 +155,17 @@ pub trait Tx {
         cert_sha256: &str,
         device: &DeviceId,
     ) -> Result<()>;
+
+    /// The latest signal report of each provider for `device`.
+    fn signal_reports(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<SignalReport>>;
+    /// Stores `report` as its provider's latest for `device`, unless a
+    /// report collected later is held; returns whether it was stored.
+    fn put_signal_report(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        report: &SignalReport,
+    ) -> Result<bool>;
 
     /// Up to `page.effective_limit() + 1` devices of `org` matching `filter`,
     /// by id, after the page's cursor.

@@ -303,3 +303,44 @@ fn the_database_files_are_private_whatever_the_umask() {
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
 }
+
+fn signal_reports_keep_the_newest<S: devicetrust_store::Store>(store: &S) {
+    let org = OrgId::new("acme").unwrap();
+    let device = devicetrust_devices::DeviceId::new("guo1").unwrap();
+    let report = |minutes: i64, body: &str| devicetrust_store::SignalReport {
+        provider: "wsc".into(),
+        collected_at: t0() + Duration::minutes(minutes),
+        received_at: t0() + Duration::minutes(minutes),
+        body: body.into(),
+    };
+    let put = |r: &devicetrust_store::SignalReport| {
+        store
+            .write(|tx| tx.put_signal_report(&org, &device, r))
+            .unwrap()
+    };
+    assert!(put(&report(5, "new")));
+    // A report collected earlier, arriving late, does not roll it back.
+    assert!(!put(&report(1, "old")));
+    assert!(put(&report(9, "newer")));
+    let held = store.read(|tx| tx.signal_reports(&org, &device)).unwrap();
+    assert_eq!(held, vec![report(9, "newer")]);
+    // Scoped by org.
+    let other = OrgId::new("other").unwrap();
+    assert!(
+        store
+            .read(|tx| tx.signal_reports(&other, &device))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn signal_reports_in_memory() {
+    signal_reports_keep_the_newest(&devicetrust_store::MemoryStore::new());
+}
+
+#[test]
+fn signal_reports_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    signal_reports_keep_the_newest(&SqliteStore::open(&dir.path().join("db")).unwrap());
+}

@@ -15,8 +15,9 @@
 //!   `screenLockType` of the user's enrollment, `secureHardwarePresent`,
 //!   `jailbreak`, `manufacturer`, `model`): from the device record, for
 //!   device assurance.
-//! - **provider** signals are not copied in: the policy reads them from the
-//!   signal cache at the decision's instant, stale ones as absent.
+//! - **provider** signals are not copied in: the decision reads the
+//!   device's stored reports in its snapshot and the policy reads their
+//!   parsed form (cached) at the decision's instant, stale ones as absent.
 
 use devicetrust_devices::{
     Device, DeviceId, DeviceStatus, DeviceUser, FactorEnrollment, FactorStatus, Platform,
@@ -25,7 +26,7 @@ use devicetrust_devices::{
 use devicetrust_policy::context::{DeviceContext, NetworkContext, RiskContext, UserContext};
 use devicetrust_policy::model::OsType;
 use devicetrust_policy::{Context, Decision};
-use devicetrust_store::{ManagementProof, Store as _};
+use devicetrust_store::{ManagementProof, SignalReport, Store as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -177,13 +178,20 @@ impl Service {
                 device: None,
             });
         }
-        let (context, device) = self.build_context(request, now)?;
+        let (context, device, reports) = self.context_and_signals(request, now)?;
         let decision = {
-            let signals = self
-                .signals
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let id = device.as_ref().map_or("", |d| d.id.as_str());
+            let mut signals = self.signal_cache();
+            let id = match &device {
+                Some(state) if !reports.is_empty() => {
+                    let id = DeviceId::new(state.id.as_str())
+                        .map_err(|e| DecisionError::Invalid(e.to_string()))?;
+                    self.sync_signal_cache(&mut signals, &id, &reports);
+                    state.id.as_str()
+                }
+                // No report stored: nothing cached may count (a deleted
+                // device's, say), so the view reads from no device.
+                _ => "",
+            };
             let view = signals.view(id, now, &self.options.device_api.freshness);
             policy.evaluate_with(&context, &view)
         };
@@ -196,6 +204,17 @@ impl Service {
         request: &DecisionRequest,
         now: OffsetDateTime,
     ) -> Result<(Context, Option<DeviceState>), DecisionError> {
+        self.context_and_signals(request, now)
+            .map(|(context, state, _)| (context, state))
+    }
+
+    /// Like [`Self::build_context`], with the device's signal reports read
+    /// in the same snapshot.
+    fn context_and_signals(
+        &self,
+        request: &DecisionRequest,
+        now: OffsetDateTime,
+    ) -> Result<(Context, Option<DeviceState>, Vec<SignalReport>), DecisionError> {
         let mut user = request
             .user_id
             .as_deref()
@@ -245,7 +264,7 @@ impl Service {
             risk: request.risk.clone(),
         };
         let Some(device_id) = device_id else {
-            return Ok((context, None));
+            return Ok((context, None, Vec::new()));
         };
         // One read transaction for everything the decision needs of the
         // store: one consistent snapshot, one BEGIN/ROLLBACK on the hot path.
@@ -262,9 +281,10 @@ impl Service {
                 (Vec::new(), Vec::new())
             };
             let proof = tx.management_proof(&self.org, &device_id)?;
-            Ok(Some((device, enrollments, links, proof)))
+            let reports = tx.signal_reports(&self.org, &device_id)?;
+            Ok(Some((device, enrollments, links, proof, reports)))
         })?;
-        let Some((device, enrollments, links, proof)) = snapshot else {
+        let Some((device, enrollments, links, proof, reports)) = snapshot else {
             context.device = Some(DeviceContext::default());
             let state = DeviceState {
                 id: device_id.to_string(),
@@ -273,7 +293,7 @@ impl Service {
                 managed: false,
                 managed_until: None,
             };
-            return Ok((context, Some(state)));
+            return Ok((context, Some(state), Vec::new()));
         };
         let (device_context, state) = self.device_context(
             &device,
@@ -284,7 +304,7 @@ impl Service {
             now,
         );
         context.device = Some(device_context);
-        Ok((context, Some(state)))
+        Ok((context, Some(state), reports))
     }
 
     fn device_context(

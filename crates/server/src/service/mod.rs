@@ -12,6 +12,7 @@ pub mod enrollment_tokens;
 pub mod integrations;
 pub mod policies;
 pub mod settings;
+pub mod signals;
 pub(crate) mod tokens;
 pub mod uploaded_cas;
 

@@ -180,6 +180,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX scep_challenges_by_expiry ON scep_challenges (configuration_id, expires_ms);
     ",
     ),
+    (
+        5,
+        // Each device's latest EDR signal report per provider, as received,
+        // so signals outlive a restart (they were kept in memory only).
+        "
+    CREATE TABLE signal_reports (
+        org_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        collected_ms BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, device_id, provider)
+    );
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::device_api::{DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse};
+use crate::device_api::{
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+};
 use crate::{Error, Result, Tx};
 
 pub(super) struct SqliteTx<'a> {
@@ -243,6 +245,7 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM management_proofs WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM request_nonces WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM certificate_devices WHERE org_id = ?1 AND device_id = ?2",
+            "DELETE FROM signal_reports WHERE org_id = ?1 AND device_id = ?2",
             "DELETE FROM devices WHERE org_id = ?1 AND id = ?2",
         ] {
             self.exec("deleting a device", sql, args)?;
@@ -618,6 +621,41 @@ impl Tx for SqliteTx<'_> {
         device: &DeviceId,
     ) -> Result<()> {
         self.bind_certificate_to_device_row(org, cert_sha256, device)
+    }
+
+    fn signal_reports(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<SignalReport>> {
+        self.bodies(
+            "signal report",
+            "SELECT body FROM signal_reports WHERE org_id = ?1 AND device_id = ?2 ORDER BY provider",
+            params![org.as_str(), device.as_str()],
+        )
+    }
+
+    fn put_signal_report(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        report: &SignalReport,
+    ) -> Result<bool> {
+        let body = encode("signal report", report)?;
+        // The WHERE keeps a report collected later: a delayed or replayed
+        // report cannot roll the device's signals back.
+        let changed = self.exec(
+            "storing a signal report",
+            "INSERT INTO signal_reports (org_id, device_id, provider, collected_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org_id, device_id, provider) DO UPDATE
+             SET collected_ms = excluded.collected_ms, body = excluded.body
+             WHERE excluded.collected_ms >= signal_reports.collected_ms",
+            params![
+                org.as_str(),
+                device.as_str(),
+                report.provider,
+                unix_millis(report.collected_at),
+                body
+            ],
+        )?;
+        Ok(changed > 0)
     }
 
     fn list_devices(

@@ -37,12 +37,11 @@ pub(crate) async fn me(
         && proof
             .as_ref()
             .is_some_and(|p| p.is_fresh(options.proof_max_age, now));
+    let reports = service.signal_reports(&device.id).map_err(from_store)?;
     let mut signals = Map::new();
     {
-        let cache = service
-            .signals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = service.signal_cache();
+        service.sync_signal_cache(&mut cache, &device.id, &reports);
         if let Some(record) = cache.record(device.id.as_str()) {
             for schema in devicetrust_edr::schemas() {
                 if let Some(set) = record.get(schema.id) {

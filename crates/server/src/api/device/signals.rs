@@ -7,15 +7,13 @@
 //! section (`{"zta": {"jwks": {...}, "customerId": "..."}}`); with none
 //! configured they are refused, never parsed unverified. A report is
 //! all-or-nothing: if one provider's signals are refused, none are stored.
+//! Reports are stored (see [`crate::service::signals`]), so they outlive a restart.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use devicetrust_edr::zta::{Jwks, ZtaVerifier};
-use devicetrust_edr::{Ingest, SignalSet, Stored, ingest};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -23,43 +21,12 @@ use super::auth::SignedRequest;
 use super::body::parse_json;
 use crate::api::ApiError;
 use crate::service::Service;
+use crate::service::signals::SignalError;
 
-/// The settings section holding the ZTA verification keys.
-pub const ZTA_SECTION: &str = "zta";
-
-/// `service.json`'s `zta` section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ZtaSettings {
-    #[serde(default)]
-    jwks: Option<Value>,
-    #[serde(default)]
-    customer_id: Option<String>,
-}
+pub use crate::service::signals::ZTA_SECTION;
 
 fn refused(provider: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::invalid("Api validation failed: signals").with_cause(format!("{provider}: {why}"))
-}
-
-fn zta_verifier(service: &Service) -> Result<ZtaVerifier, ApiError> {
-    let settings: ZtaSettings = service
-        .settings
-        .read()
-        .section(ZTA_SECTION)
-        .map_err(|e| ApiError::internal(&e))?;
-    let jwks = settings.jwks.ok_or_else(|| {
-        refused(
-            "zta",
-            "no CrowdStrike JWKS is configured, so ZTA tokens cannot be verified and are refused",
-        )
-    })?;
-    let bytes = serde_json::to_vec(&jwks).map_err(|e| ApiError::internal(&e))?;
-    let keys = Jwks::parse(&bytes).map_err(|e| ApiError::internal(&e))?;
-    let verifier = ZtaVerifier::new(keys);
-    Ok(match settings.customer_id {
-        Some(cid) => verifier.with_customer_id(cid),
-        None => verifier,
-    })
 }
 
 pub(crate) async fn report(
@@ -77,46 +44,27 @@ pub(crate) async fn report(
     if body.is_empty() {
         return Err(refused("signals", "no provider reported"));
     }
-    let now = OffsetDateTime::now_utc();
-    let mut sets = Vec::with_capacity(body.len());
-    for (provider, value) in &body {
-        let set = match ingest(provider) {
-            Some(Ingest::Json(parse)) => {
-                let bytes = serde_json::to_vec(value).map_err(|e| ApiError::internal(&e))?;
-                SignalSet::from_boxed(now, parse(&bytes).map_err(|e| refused(provider, e))?)
-            }
-            Some(Ingest::SignedToken) => {
-                let token = value
-                    .as_str()
-                    .ok_or_else(|| refused(provider, "must be the token as a string"))?;
-                let verifier = zta_verifier(&service)?;
-                SignalSet::from(
-                    verifier
-                        .verify(token.as_bytes(), now)
-                        .map_err(|e| refused(provider, e))?,
-                )
-            }
-            _ => return Err(refused(provider, "unknown provider")),
-        };
-        sets.push((provider.clone(), set));
-    }
+    let device = signed.device.id;
+    let logged = device.clone();
+    let outcomes = tokio::task::spawn_blocking(move || {
+        service.report_signals(&device, &body, OffsetDateTime::now_utc())
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| match e {
+        SignalError::Refused { provider, reason } => refused(&provider, reason),
+        SignalError::Store(e) => super::errors::from_store(e),
+        other => ApiError::internal(&other),
+    })?;
     let mut stored = Map::new();
-    {
-        let mut cache = service
-            .signals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (provider, set) in sets {
-            let outcome = cache
-                .insert(signed.device.id.as_str(), set, now)
-                .map_err(|e| refused(&provider, e))?;
-            let word = match outcome {
-                Stored::Latest => "LATEST",
-                _ => "KEPT_NEWER",
-            };
-            stored.insert(provider, json!(word));
-        }
+    for outcome in outcomes {
+        let word = if outcome.latest {
+            "LATEST"
+        } else {
+            "KEPT_NEWER"
+        };
+        stored.insert(outcome.provider, json!(word));
     }
-    tracing::info!(device = %signed.device.id, providers = ?stored.keys().collect::<Vec<_>>(), "signals");
+    tracing::info!(device = %logged, providers = ?stored.keys().collect::<Vec<_>>(), "signals");
     Ok((StatusCode::ACCEPTED, Json(json!({ "stored": stored }))))
 }
