@@ -96,3 +96,22 @@ pub enum DeviceError {
     #[error("random generator: {0}")]
     Random(String),
 }
+
+impl devicetrust_errors::HasKind for DeviceError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::EmptyField { .. }
+            | Self::FieldTooLong { .. }
+            | Self::ControlCharacter { .. }
+            | Self::UnknownValue { .. }
+            | Self::BadCursor => K::Invalid,
+            Self::DeviceNotFound { .. } => K::NotFound,
+            Self::Transition { .. }
+            | Self::EnrollmentRefused { .. }
+            | Self::CertificateRefused { .. } => K::Conflict,
+            Self::SignInRefused { .. } => K::Forbidden,
+            Self::Random(_) => K::Internal,
+        }
+    }
+}

@@ -166,6 +166,16 @@ pub enum LedgerError {
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl devicetrust_errors::HasKind for LedgerError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        match self {
+            Self::DuplicateSerial { .. } => devicetrust_errors::ErrorKind::Conflict,
+            Self::UnknownSerial { .. } => devicetrust_errors::ErrorKind::NotFound,
+            Self::Storage(_) => devicetrust_errors::ErrorKind::Internal,
+        }
+    }
+}
+
 /// Where the CA keeps what it issued and revoked. Implementations must make
 /// each call atomic and durable before returning.
 pub trait IssuanceLedger: Send + Sync + fmt::Debug {

@@ -51,6 +51,21 @@ pub enum Error {
     ReadOnly,
 }
 
+impl devicetrust_errors::HasKind for Error {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::Device(e) => e.kind(),
+            Self::Ledger(e) => e.kind(),
+            Self::LimitReached { .. } => K::LimitReached,
+            Self::Storage { .. }
+            | Self::Corrupt { .. }
+            | Self::SchemaTooNew { .. }
+            | Self::ReadOnly => K::Internal,
+        }
+    }
+}
+
 impl Error {
     /// Wraps an engine error with what was being done.
     pub fn storage<E: std::error::Error + Send + Sync + 'static>(

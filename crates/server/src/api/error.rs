@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use devicetrust_errors::{ErrorKind, HasKind};
 use serde::Serialize;
 
 /// An API error: the HTTP status, Okta's error code, and what went wrong.
@@ -94,6 +95,56 @@ impl ApiError {
         )
     }
 
+    /// 429 E0000047: a bound was reached; retry later.
+    pub fn too_many(summary: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "E0000047", summary)
+    }
+
+    /// 503 E0000010: something we depend on is unavailable; retry later.
+    pub fn unavailable(summary: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "E0000010", summary)
+    }
+
+    /// The one mapping from an error's [`ErrorKind`] to Okta's error
+    /// object, so an error reads the same from every API. An internal
+    /// error's cause is logged, never sent.
+    pub fn from_error<E: HasKind + std::fmt::Display>(e: &E) -> Self {
+        match e.kind() {
+            ErrorKind::Invalid => Self::invalid("Api validation failed").with_cause(e.to_string()),
+            ErrorKind::Unauthenticated => Self::unauthenticated(e.to_string()),
+            ErrorKind::Forbidden => Self::forbidden(e.to_string()),
+            ErrorKind::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "E0000007",
+                format!("Not found: Resource not found: {e}"),
+            ),
+            ErrorKind::Conflict => Self::conflict(e.to_string()),
+            ErrorKind::LimitReached => Self::too_many(e.to_string()),
+            ErrorKind::Unavailable => Self::unavailable(e.to_string()),
+            _ => Self::internal(e),
+        }
+    }
+
+    /// A store or registry error, the same from the admin API and the
+    /// device API: by its kind, with Okta's wording for an unknown device
+    /// and for a lifecycle operation the device's state forbids.
+    pub fn from_store(e: devicetrust_store::Error) -> Self {
+        use devicetrust_devices::DeviceError;
+        match e {
+            devicetrust_store::Error::Device(DeviceError::DeviceNotFound { device, .. }) => {
+                Self::not_found("Device", device.as_str())
+            }
+            devicetrust_store::Error::Device(DeviceError::Transition { device, source }) => {
+                Self::conflict(format!(
+                    "Cannot {} device {device}: it is {}",
+                    source.operation, source.from
+                ))
+                .with_cause(source.to_string())
+            }
+            other => Self::from_error(&other),
+        }
+    }
+
     /// Adds a cause.
     #[must_use]
     pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
@@ -121,5 +172,45 @@ impl IntoResponse for ApiError {
                 .collect(),
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests: a panic is a failed test")]
+
+    use super::*;
+    use devicetrust_devices::{DeviceError, DeviceId, OrgId};
+
+    #[test]
+    fn a_store_error_reads_by_its_kind_and_internal_causes_stay_private() {
+        let limit = ApiError::from_store(devicetrust_store::Error::LimitReached {
+            what: "request nonces",
+            limit: 3,
+        });
+        assert_eq!(
+            (limit.status, limit.code),
+            (StatusCode::TOO_MANY_REQUESTS, "E0000047")
+        );
+        let missing = ApiError::from_store(devicetrust_store::Error::Device(
+            DeviceError::DeviceNotFound {
+                org: OrgId::new("acme").unwrap(),
+                device: DeviceId::new("guo1").unwrap(),
+            },
+        ));
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.summary.contains("guo1"));
+        let corrupt = ApiError::from_store(devicetrust_store::Error::Corrupt {
+            what: "device",
+            reason: "secret detail".into(),
+        });
+        assert_eq!(corrupt.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(corrupt.causes.is_empty() && !corrupt.summary.contains("secret"));
+        let invalid =
+            ApiError::from_store(devicetrust_store::Error::Device(DeviceError::BadCursor));
+        assert_eq!(
+            (invalid.status, invalid.code),
+            (StatusCode::BAD_REQUEST, "E0000001")
+        );
     }
 }

@@ -42,6 +42,16 @@ pub enum EnrollmentTokenError {
     Store(#[source] devicetrust_store::Error),
 }
 
+impl devicetrust_errors::HasKind for EnrollmentTokenError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        match self {
+            Self::Refused => devicetrust_errors::ErrorKind::Unauthenticated,
+            Self::Limit(_) => devicetrust_errors::ErrorKind::LimitReached,
+            Self::Random(_) | Self::Store(_) => devicetrust_errors::ErrorKind::Internal,
+        }
+    }
+}
+
 /// A freshly minted token, to show once.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

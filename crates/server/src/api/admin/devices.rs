@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use devicetrust_devices::{
-    Actor, Cursor, Device, DeviceError, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation,
-    PageRequest, Platform, UserId,
+    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation, PageRequest,
+    Platform, UserId,
 };
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -43,25 +43,7 @@ pub(super) fn routes() -> Router<Arc<Service>> {
 
 /// Maps the registry's errors to the API's: refusals keep their evidence.
 pub(super) fn store_error(e: devicetrust_store::Error) -> ApiError {
-    match e {
-        devicetrust_store::Error::Device(d) => device_error(d),
-        other => ApiError::internal(&other),
-    }
-}
-
-fn device_error(e: DeviceError) -> ApiError {
-    match e {
-        DeviceError::DeviceNotFound { device, .. } => {
-            ApiError::not_found("Device", device.as_str())
-        }
-        DeviceError::Transition { device, source } => ApiError::conflict(format!(
-            "Cannot {} device {device}: it is {}",
-            source.operation, source.from
-        ))
-        .with_cause(source.to_string()),
-        DeviceError::Random(_) => ApiError::internal(&e),
-        other => ApiError::invalid("Api validation failed").with_cause(other.to_string()),
-    }
+    ApiError::from_store(e)
 }
 
 fn device_id(id: &str) -> Result<DeviceId, ApiError> {
@@ -206,7 +188,7 @@ async fn list(
         .as_deref()
         .map(Cursor::parse)
         .transpose()
-        .map_err(device_error)?;
+        .map_err(|e| ApiError::from_store(e.into()))?;
     let (devices, next) = page(&service, &filter, &names, after, limit)?;
     let mut response = Json(devices).into_response();
     if let Some(link) = next.and_then(|n| next_link(&service, &q, limit, &n)) {
@@ -298,7 +280,7 @@ async fn user_devices(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = UserId::new(id).map_err(device_error)?;
+    let user = UserId::new(id).map_err(|e| ApiError::from_store(e.into()))?;
     let devices = service
         .registry
         .user_devices(&service.org, &user)

@@ -1,8 +1,5 @@
 //! How the service's refusals read over HTTP.
 
-use axum::http::StatusCode;
-use devicetrust_devices::DeviceError;
-
 use crate::api::ApiError;
 use crate::service::context::DecisionError;
 use crate::service::device_keys::DeviceKeyError;
@@ -11,52 +8,20 @@ use crate::service::policies::PolicyStoreError;
 
 /// 429 E0000047: a bound was reached; retry later.
 pub(crate) fn too_many(summary: impl Into<String>) -> ApiError {
-    ApiError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        code: "E0000047",
-        summary: summary.into(),
-        causes: Vec::new(),
-    }
+    ApiError::too_many(summary)
 }
 
 // Free functions rather than `From` impls: the admin API maps the same
 // errors its own way, and two `From` impls could not coexist.
 
-/// A registry or store refusal.
+/// A registry or store refusal (the same mapping as the admin API's).
 pub(crate) fn from_store(e: devicetrust_store::Error) -> ApiError {
-    {
-        use devicetrust_store::Error as E;
-        match e {
-            E::Device(DeviceError::DeviceNotFound { device, .. }) => {
-                ApiError::not_found("Device", device.as_str())
-            }
-            E::Device(
-                d @ (DeviceError::EmptyField { .. }
-                | DeviceError::FieldTooLong { .. }
-                | DeviceError::ControlCharacter { .. }
-                | DeviceError::UnknownValue { .. }),
-            ) => ApiError::invalid("Api validation failed").with_cause(d.to_string()),
-            E::Device(d @ DeviceError::SignInRefused { .. }) => ApiError::forbidden(d.to_string()),
-            E::Device(
-                d @ (DeviceError::EnrollmentRefused { .. }
-                | DeviceError::CertificateRefused { .. }
-                | DeviceError::Transition { .. }),
-            ) => ApiError::conflict(d.to_string()),
-            E::LimitReached { .. } => too_many(e.to_string()),
-            other => ApiError::internal(&other),
-        }
-    }
+    ApiError::from_store(e)
 }
 
 /// An enrollment token refusal.
 pub(crate) fn from_token(e: EnrollmentTokenError) -> ApiError {
-    {
-        match e {
-            EnrollmentTokenError::Refused => ApiError::unauthenticated(e.to_string()),
-            EnrollmentTokenError::Limit(_) => too_many(e.to_string()),
-            other => ApiError::internal(&other),
-        }
-    }
+    ApiError::from_error(&e)
 }
 
 /// A device key or signature refusal.
