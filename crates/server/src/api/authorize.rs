@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::ApiError;
 use super::auth::Admin;
-use super::device::body::JsonBody;
+use super::body::JsonBody;
 use super::device::errors::from_decision;
 use crate::service::Service;
 use crate::service::context::{DecisionRequest, DecisionResponse};

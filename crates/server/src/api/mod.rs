@@ -11,6 +11,7 @@
 mod admin;
 pub mod auth;
 mod authorize;
+pub(crate) mod body;
 mod device;
 mod error;
 

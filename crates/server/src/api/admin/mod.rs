@@ -52,24 +52,7 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// Parses a JSON body; a failure names the JSON path, line and column.
-fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        ApiError::invalid("Api validation failed: request body").with_cause(format!(
-            "`{path}` (line {}, column {}): {inner}",
-            inner.line(),
-            inner.column()
-        ))
-    })?;
-    de.end().map_err(|e| {
-        ApiError::invalid("Api validation failed: request body")
-            .with_cause(format!("trailing data: {e}"))
-    })?;
-    Ok(value)
-}
+use crate::api::body::parse_json as json;
 
 /// A JSON body, or 413 / 400.
 fn json_body<T: DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_devices::{Device, DeviceId, DeviceStatus};
 use time::{Duration, OffsetDateTime};
 
-use super::body::read_limited;
+use crate::api::body::read_limited;
 use devicetrust_store::{DeviceKeyRecord, NonceUse, Store as _};
 
 use super::errors::{from_key, from_store, too_many};

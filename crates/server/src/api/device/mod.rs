@@ -13,7 +13,6 @@
 //! extractor sees, and every signature would then fail.
 
 pub(crate) mod auth;
-pub(crate) mod body;
 pub(crate) mod errors;
 mod me;
 mod proof;

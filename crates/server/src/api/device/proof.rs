@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::auth::SignedRequest;
-use super::body::parse_json;
+use crate::api::body::parse_json;
 use devicetrust_pki::HashAlgorithm;
 use devicetrust_store::{DeviceKeyRecord, ManagementProof, ProofReason, ProvingCertificate};
 

@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::body::{parse_json, read_limited};
 use super::errors::{from_key, from_store, from_token};
 use crate::api::ApiError;
+use crate::api::body::{parse_json, read_limited};
 use crate::service::Service;
 use crate::service::device_keys;
 use crate::service::enrollment_tokens::{EnrollmentTokenError, parse_token_id, token_matches};

@@ -13,9 +13,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::auth::SignedRequest;
-use super::body::parse_json;
 use super::errors::from_store;
 use crate::api::ApiError;
+use crate::api::body::parse_json;
 use crate::service::Service;
 
 #[derive(Debug, Deserialize)]

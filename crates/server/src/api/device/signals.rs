@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::auth::SignedRequest;
-use super::body::parse_json;
 use crate::api::ApiError;
+use crate::api::body::parse_json;
 use crate::service::Service;
 use crate::service::signals::SignalError;
 

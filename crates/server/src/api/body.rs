@@ -32,12 +32,26 @@ pub(crate) async fn read_limited(
         .map_err(|_| ApiError::too_large(limit))
 }
 
-/// Parses a JSON body. The parser's message goes back to the caller only
-/// (it may quote their input); nothing here is logged.
+/// Parses a JSON body, refusing trailing data; a failure names the JSON
+/// path, line and column. The parser's message goes back to the caller only
+/// (it may quote their input); nothing here is logged. Every API parses
+/// JSON bodies with this one function.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid("Api validation failed: the request body").with_cause(e.to_string())
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ApiError::invalid("Api validation failed: request body").with_cause(format!(
+            "`{path}` (line {}, column {}): {inner}",
+            inner.line(),
+            inner.column()
+        ))
+    })?;
+    de.end().map_err(|e| {
+        ApiError::invalid("Api validation failed: request body")
+            .with_cause(format!("trailing data: {e}"))
+    })?;
+    Ok(value)
 }
 
 /// A JSON body of at most the device API's body limit.
