@@ -58,7 +58,6 @@
 //! - [`nonce`]: nonce proof of possession, and its design.
 //! - [`hint`]: the mobile `managementHint` secret key.
 //! - [`cache`]: verified issuer signatures and parsed certificates, for the warm path.
-//! - [`commands`]: the `devicetrust attest` commands' logic.
 
 #![forbid(unsafe_code)]
 
@@ -66,7 +65,6 @@ mod attest;
 pub mod binding;
 pub mod cache;
 pub mod chain;
-pub mod commands;
 mod config;
 mod desktop;
 mod details;

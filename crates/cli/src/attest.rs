@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::commands::attest::{self as commands, CheckProofArgs, Report, VerifyArgs};
 use clap::Subcommand;
-use devicetrust_attestation::commands::{self, CheckProofArgs, Report, VerifyArgs};
 use devicetrust_pki::Backend;
 
 use crate::CliError;

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::commands::devices as commands;
 use clap::Subcommand;
-use devicetrust_store::commands;
 
 use crate::CliError;
 use crate::output::print_json;

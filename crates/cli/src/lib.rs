@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod api_client;
 mod attest;
 mod ca;
+pub mod commands;
 mod demo;
 mod devices;
 mod flows;

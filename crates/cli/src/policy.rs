@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::commands::policy as commands;
 use clap::Subcommand;
-use devicetrust_policy::commands;
 
 use crate::CliError;
 use crate::output::read_input;

@@ -85,7 +85,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod commands;
 mod compile;
 mod conditions;
 pub mod context;

@@ -188,7 +188,7 @@ impl DataDir {
         if !self.file("ca").join("ca.json").exists() {
             ca_dir.init(CaConfig::default(), backend)?;
         }
-        let db = devicetrust_store::commands::database_path(&self.dir);
+        let db = devicetrust_store::database_path(&self.dir);
         let store = Arc::new(SqliteStore::open(&db).map_err(|e| self.io(&db, e))?);
         let ca = ca_dir.open_with_ledger(backend, store.clone())?;
         Ok((ca, store))

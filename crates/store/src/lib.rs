@@ -31,7 +31,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod commands;
 pub mod device_api;
 mod error;
 mod management;
@@ -52,3 +51,8 @@ pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
 pub use registry::{Registry, TransitionOutcome};
 pub use sqlite::{SqliteChallenges, SqliteScepTransactions, SqliteStore, latest_schema_version};
 pub use tx::{Store, Tx};
+
+/// The registry's database file inside a data folder.
+pub fn database_path(data: &std::path::Path) -> std::path::PathBuf {
+    data.join("devices.sqlite3")
+}

@@ -14,10 +14,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
-use crate::chain::{ChainOptions, ChainVerifier};
-use crate::desktop::{DesktopEvidence, DesktopTrust};
-use crate::nonce::{self, Binding, NonceService, Presented, Proof};
-use crate::upload::describe_upload;
+use devicetrust_attestation::nonce::{self, Binding, NonceService, Presented, Proof};
+use devicetrust_attestation::upload::describe_upload;
+use devicetrust_attestation::{ChainOptions, ChainVerifier, DesktopEvidence, DesktopTrust};
 
 /// Exit code: managed, accepted, done.
 pub const EXIT_OK: u8 = 0;
@@ -187,7 +186,7 @@ pub fn issue_nonce(key_file: &Path, org: &str, device: &str, at: Option<&str>) -
         let binding = Binding {
             org,
             device,
-            purpose: crate::PURPOSE,
+            purpose: devicetrust_attestation::PURPOSE,
         };
         let nonce = service
             .issue(&binding, time_arg(at)?)
@@ -251,7 +250,7 @@ pub fn check_proof(args: &CheckProofArgs, backend: &dyn Backend) -> Report {
             binding: Binding {
                 org: &args.org,
                 device: &args.device,
-                purpose: crate::PURPOSE,
+                purpose: devicetrust_attestation::PURPOSE,
             },
             proof: &proof,
             key: leaf.public_key(),

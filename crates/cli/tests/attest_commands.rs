@@ -9,13 +9,13 @@
 
 use std::path::{Path, PathBuf};
 
-use devicetrust_attestation::commands::{
-    self, CheckProofArgs, EXIT_INPUT, EXIT_OK, EXIT_REFUSED, VerifyArgs,
+use devicetrust_cli::commands::attest::{
+    self as commands, CheckProofArgs, EXIT_INPUT, EXIT_OK, EXIT_REFUSED, VerifyArgs,
 };
 
 fn data(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
+        .join("../attestation/tests/data")
         .join(path)
 }
 

@@ -2,7 +2,7 @@
 //! CLI only parses arguments and prints. Each opens the registry in
 //! `DATA/devices.sqlite3`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use devicetrust_devices::{
     Actor, Cursor, DeviceError, DeviceFilter, DeviceId, DeviceProfile, DeviceStatus,
@@ -11,12 +11,7 @@ use devicetrust_devices::{
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::{Error, Registry, Result, SqliteStore};
-
-/// The database file inside a `--data` folder.
-pub fn database_path(data: &Path) -> PathBuf {
-    data.join("devices.sqlite3")
-}
+use devicetrust_store::{Error, Registry, Result, SqliteStore, database_path};
 
 /// Opens (creating the folder and database if needed) the registry in `data`.
 /// A new folder is made private (0700 on Unix): the registry names users and devices.

@@ -1,5 +1,6 @@
-//! The data-driven suite: one folder per case under `tests/data/cases`, made
-//! by `tests/data/make-cases.sh` with the openssl CLI. Each folder's
+//! The data-driven suite: one folder per case under
+//! `crates/attestation/tests/data/cases`, made
+//! by its `make-cases.sh` with the openssl CLI. Each folder's
 //! `expected.json` says whether the device is managed (or the upload
 //! accepted) and, if not, the kind of reason. Every case runs through the
 //! `attest verify` / `attest upload-check` command logic, with every backend.
@@ -14,11 +15,11 @@
 
 use std::path::{Path, PathBuf};
 
-use devicetrust_attestation::commands::{self, EXIT_OK, EXIT_REFUSED, VerifyArgs};
+use devicetrust_cli::commands::attest::{self as commands, EXIT_OK, EXIT_REFUSED, VerifyArgs};
 use serde_json::Value;
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cases")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../attestation/tests/data/cases")
 }
 
 fn cases() -> Vec<(String, PathBuf, Value)> {

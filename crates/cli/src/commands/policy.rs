@@ -2,11 +2,11 @@
 //! files' contents: the CLI reads files and prints, and the behaviour is
 //! tested here.
 
-use crate::context::Context;
-use crate::diff::{diff as diff_fleet, parse_fleet};
-use crate::document::PolicyDocument;
-use crate::error::LoadError;
-use crate::lint::Severity;
+use devicetrust_policy::context::Context;
+use devicetrust_policy::diff::{diff as diff_fleet, parse_fleet};
+use devicetrust_policy::document::PolicyDocument;
+use devicetrust_policy::error::LoadError;
+use devicetrust_policy::lint::Severity;
 
 /// What a command prints and how it exits.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,14 @@
 //! The CLI commands' behaviour: what they print and how they exit.
 #![expect(clippy::unwrap_used, reason = "test helpers: a panic is a failed test")]
 
-use devicetrust_policy::commands::{check, diff, eval};
+use devicetrust_cli::commands::policy::{check, diff, eval};
 
 fn data(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/../policy/tests/data/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
