@@ -135,3 +135,41 @@ fn a_management_proof_counts_only_for_its_max_age() {
     assert_eq!(me.body["managed"], false);
     assert_eq!(me.body["lastProof"]["managed"], true);
 }
+
+/// The parsed ZTA keys are cached, and a change of keys takes effect at
+/// the next report (the cache follows the settings).
+#[test]
+fn zta_reports_follow_a_change_of_keys() {
+    let h = Harness::start();
+    let pc = h.register("alice", windows("S-ZTA-KEYS"));
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../edr/tests/data/zta");
+    let token = std::fs::read_to_string(format!("{data}/es256.jwt")).unwrap();
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{data}/jwks.json")).unwrap())
+            .unwrap();
+    let mut rsa_only = jwks.clone();
+    rsa_only["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k["kty"] == "RSA");
+    assert!(!rsa_only["keys"].as_array().unwrap().is_empty());
+    let auth = [("authorization", format!("SSWS {}", h.admin_token))];
+    let report = |keys: &Value| {
+        let put = h.send(
+            "PUT",
+            "/api/v1/edr/zta",
+            &auth,
+            json!({"jwks": keys}).to_string().as_bytes(),
+        );
+        assert_eq!(put.status, 200, "{put:?}");
+        let answer = pc.call(&h, "POST", SIGNALS, &json!({"zta": token.trim()}));
+        assert_eq!(answer.status, 400, "{answer:?}");
+        answer.body.to_string().to_lowercase()
+    };
+    // With its key configured the token verifies (then is refused as expired) ...
+    assert!(report(&jwks).contains("expired"));
+    // ... without it, the cached verifier is not reused: the signature fails ...
+    assert!(!report(&rsa_only).contains("expired"));
+    // ... and with it again, it verifies again.
+    assert!(report(&jwks).contains("expired"));
+}

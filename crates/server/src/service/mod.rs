@@ -73,6 +73,7 @@ pub struct Service {
     pub(crate) settings: SettingsFile,
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
+    pub(crate) zta_verifier: signals::ZtaVerifierCache,
     pub(crate) policies: policies::PolicyStore,
     pub(crate) metrics: Arc<crate::ops::Metrics>,
     pub(crate) crl: crl::CrlCache,
@@ -119,6 +120,7 @@ impl Service {
         let service = Self {
             registry: Registry::new(store.clone()),
             signals: Mutex::new(SignalCache::new(options.signal_capacity)),
+            zta_verifier: signals::ZtaVerifierCache::default(),
             data: dir,
             backend,
             org,

@@ -8,6 +8,8 @@
 //! rebuilt from them otherwise (after a restart, an eviction, or a report
 //! received by another process).
 
+use std::sync::{Arc, Mutex};
+
 use devicetrust_devices::DeviceId;
 use devicetrust_edr::zta::{Jwks, ZtaVerifier};
 use devicetrust_edr::{FUTURE_TOLERANCE, Ingest, SignalCache, SignalSet, ingest, schemas};
@@ -16,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::Service;
+use super::{Service, Settings};
 
 /// The settings section holding the ZTA verification keys.
 pub const ZTA_SECTION: &str = "zta";
@@ -30,6 +32,11 @@ struct ZtaSettings {
     #[serde(default)]
     customer_id: Option<String>,
 }
+
+/// The ZTA verifier parsed from one settings snapshot: reused until the
+/// settings change (a new snapshot), instead of parsing the JWKS per report.
+#[derive(Debug, Default)]
+pub(crate) struct ZtaVerifierCache(Mutex<Option<(Arc<Settings>, Arc<ZtaVerifier>)>>);
 
 /// Why a report was refused.
 #[derive(Debug, thiserror::Error)]
@@ -68,10 +75,25 @@ pub struct SignalOutcome {
 }
 
 impl Service {
-    fn zta_verifier(&self) -> Result<ZtaVerifier, SignalError> {
-        let settings: ZtaSettings = self
-            .settings
-            .read()
+    fn zta_verifier(&self) -> Result<Arc<ZtaVerifier>, SignalError> {
+        let snapshot = self.settings.read();
+        let mut cached = self
+            .zta_verifier
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((seen, verifier)) = cached.as_ref()
+            && Arc::ptr_eq(seen, &snapshot)
+        {
+            return Ok(verifier.clone());
+        }
+        let verifier = Arc::new(Self::parse_zta_verifier(&snapshot)?);
+        *cached = Some((snapshot, verifier.clone()));
+        Ok(verifier)
+    }
+
+    fn parse_zta_verifier(snapshot: &Settings) -> Result<ZtaVerifier, SignalError> {
+        let settings: ZtaSettings = snapshot
             .section(ZTA_SECTION)
             .map_err(|e| SignalError::Internal(e.to_string()))?;
         let jwks = settings.jwks.ok_or_else(|| {
