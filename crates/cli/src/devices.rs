@@ -94,8 +94,8 @@ pub struct Target {
     pub id: String,
 }
 
-fn failed(e: devicetrust_store::Error) -> CliError {
-    CliError::Failed(e.to_string())
+fn store_error(e: devicetrust_store::Error) -> CliError {
+    CliError::from_kind(&e)
 }
 
 pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
@@ -153,7 +153,7 @@ pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
         }
         DevicesCommand::Delete(t) => commands::transition(&t.data, &t.org, &t.id, "delete", ACTOR),
     }
-    .map_err(failed)?;
+    .map_err(store_error)?;
     print_json(&value);
     Ok(())
 }

@@ -120,6 +120,20 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The operation failed, for this reason (exit 1).
+    pub fn failed(e: impl std::fmt::Display) -> Self {
+        Self::Failed(e.to_string())
+    }
+
+    /// An error by its kind: bad input is a usage error (exit 2), anything
+    /// else a failure (exit 1).
+    pub fn from_kind<E: devicetrust_errors::HasKind + std::fmt::Display>(e: &E) -> Self {
+        match e.kind() {
+            devicetrust_errors::ErrorKind::Invalid => Self::Usage(e.to_string()),
+            _ => Self::failed(e),
+        }
+    }
+
     fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) => 2,

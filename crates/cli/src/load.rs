@@ -66,12 +66,8 @@ impl Drop for Server {
     }
 }
 
-fn failed(e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(e.to_string())
-}
-
 fn start_server(dir: &std::path::Path, backend: &'static dyn Backend) -> Result<Server, CliError> {
-    let exe = std::env::current_exe().map_err(failed)?;
+    let exe = std::env::current_exe().map_err(CliError::failed)?;
     let mut child = Command::new(exe)
         .args([
             "--backend",
@@ -86,17 +82,17 @@ fn start_server(dir: &std::path::Path, backend: &'static dyn Backend) -> Result<
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(failed)?;
+        .map_err(CliError::failed)?;
     let stdout = child
         .stdout
         .take()
-        .ok_or_else(|| failed("no stdout from serve"))?;
+        .ok_or_else(|| CliError::failed("no stdout from serve"))?;
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
-        .map_err(failed)?;
-    let started: Value =
-        serde_json::from_str(&line).map_err(|e| failed(format!("serve said {line:?}: {e}")))?;
+        .map_err(CliError::failed)?;
+    let started: Value = serde_json::from_str(&line)
+        .map_err(|e| CliError::failed(format!("serve said {line:?}: {e}")))?;
     let addr = started
         .get("listening")
         .and_then(Value::as_str)
@@ -150,7 +146,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
             "--count, --concurrency and --enroll-every must be at least 1".into(),
         ));
     }
-    let temp = tempfile::tempdir().map_err(failed)?;
+    let temp = tempfile::tempdir().map_err(CliError::failed)?;
     let server = start_server(&temp.path().join("data"), backend)?;
     let api = Api::new(&server.base_url);
     let admin = Admin::new(api.clone(), &server.token);
@@ -211,7 +207,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         backend,
         ScepPolicy::default(),
     )
-    .map_err(failed)?;
+    .map_err(CliError::failed)?;
     let mut keys = Vec::new();
     for i in 0..args.keys.max(1) {
         let key = backend.generate(KeyAlgorithm::RSA2048)?;
@@ -233,7 +229,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
             work.push(Work::Enroll(
                 client
                     .prepare(key, csr, cert, &format!("load-{run}-{i}"))
-                    .map_err(failed)?,
+                    .map_err(CliError::failed)?,
             ));
         } else {
             let (user, device) = device_ids

@@ -231,7 +231,8 @@ pub(crate) fn integrations(
                 base_url,
                 ..ServiceOptions::default()
             };
-            let opened = Service::open(DataDir::new(&data), backend, options).map_err(failed)?;
+            let opened =
+                Service::open(DataDir::new(&data), backend, options).map_err(CliError::failed)?;
             let platform = match os {
                 DesktopOs::Macos => IntegrationPlatform::Macos,
                 DesktopOs::Windows => IntegrationPlatform::Windows,
@@ -239,8 +240,8 @@ pub(crate) fn integrations(
             let now = time::OffsetDateTime::now_utc();
             let (_, created) =
                 integrations::add_scep(&opened.service, platform, new, scep, "cli", now)
-                    .map_err(failed)?;
-            let mut out = serde_json::to_value(&created).map_err(failed)?;
+                    .map_err(CliError::failed)?;
+            let mut out = serde_json::to_value(&created).map_err(CliError::failed)?;
             if let (Some(token), Some(map)) = (&opened.admin_token, out.as_object_mut()) {
                 // The data folder was new: its admin token, shown this once.
                 map.insert("adminToken".into(), json!(token.as_str()));
@@ -248,31 +249,28 @@ pub(crate) fn integrations(
             print_json(&out);
         }
         IntegrationsCommand::List { data } => {
-            let settings = SettingsFile::open(&data.join("service.json")).map_err(failed)?;
-            let list = integrations::integrations(&settings.read()).map_err(failed)?;
-            print_json(&serde_json::to_value(&list).map_err(failed)?);
+            let settings =
+                SettingsFile::open(&data.join("service.json")).map_err(CliError::failed)?;
+            let list = integrations::integrations(&settings.read()).map_err(CliError::failed)?;
+            print_json(&serde_json::to_value(&list).map_err(CliError::failed)?);
         }
     }
     Ok(())
-}
-
-fn failed(e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(e.to_string())
 }
 
 pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(failed)?;
+        .map_err(CliError::failed)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(ops::tls_config(cert, key).map_err(failed)?),
+        (Some(cert), Some(key)) => Some(ops::tls_config(cert, key).map_err(CliError::failed)?),
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(failed)?;
-        let addr = listener.local_addr().map_err(failed)?;
+        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(CliError::failed)?;
+        let addr = listener.local_addr().map_err(CliError::failed)?;
         let options = ServiceOptions {
             base_url: args
                 .base_url
@@ -280,7 +278,7 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
                 .unwrap_or_else(|| format!("{scheme}://{addr}")),
             ..ServiceOptions::default()
         };
-        let opened = Service::open(DataDir::new(&args.data), backend, options).map_err(failed)?;
+        let opened = Service::open(DataDir::new(&args.data), backend, options).map_err(CliError::failed)?;
         let ids = opened.service.endpoints().ids();
         let mut started = json!({
             "listening": addr.to_string(),
@@ -298,6 +296,6 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
         };
         ops::serve_until(listener, router(opened.service), listen, ops::shutdown_signal())
             .await
-            .map_err(failed)
+            .map_err(CliError::failed)
     })
 }

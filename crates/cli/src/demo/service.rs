@@ -18,23 +18,19 @@ pub(crate) struct Running {
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
-fn failed(e: impl std::fmt::Display) -> CliError {
-    CliError::Failed(e.to_string())
-}
-
 pub(crate) fn start(dir: &Path, backend: &'static dyn Backend) -> Result<Running, CliError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
-    listener.set_nonblocking(true).map_err(failed)?;
-    let addr = listener.local_addr().map_err(failed)?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(CliError::failed)?;
+    listener.set_nonblocking(true).map_err(CliError::failed)?;
+    let addr = listener.local_addr().map_err(CliError::failed)?;
     let base_url = format!("http://{addr}");
     let options = ServiceOptions {
         base_url: base_url.clone(),
         ..ServiceOptions::default()
     };
-    let opened = Service::open(DataDir::new(dir), backend, options).map_err(failed)?;
+    let opened = Service::open(DataDir::new(dir), backend, options).map_err(CliError::failed)?;
     let admin_token = opened
         .admin_token
-        .ok_or_else(|| failed("a fresh data folder should yield an admin token"))?;
+        .ok_or_else(|| CliError::failed("a fresh data folder should yield an admin token"))?;
     let router = api::router(opened.service);
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -72,8 +68,8 @@ impl Running {
             let _ = stop.send(());
         }
         match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(Err(e))) => Err(failed(e)),
-            Some(Err(_)) => Err(failed("the service thread panicked")),
+            Some(Ok(Err(e))) => Err(CliError::failed(e)),
+            Some(Err(_)) => Err(CliError::failed("the service thread panicked")),
             _ => Ok(()),
         }
     }
