@@ -9,7 +9,7 @@ use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::api::router;
 use devicetrust_server::intune::IntuneSettings;
 use devicetrust_server::ops;
-use devicetrust_server::service::SettingsFile;
+use devicetrust_server::service::SettingsStore;
 use devicetrust_server::service::integrations::{self, IntegrationPlatform};
 use devicetrust_server::{DataDir, NewChallenge, Service, ServiceOptions};
 use serde_json::json;
@@ -249,8 +249,16 @@ pub(crate) fn integrations(
             print_json(&out);
         }
         IntegrationsCommand::List { data } => {
+            let db = devicetrust_store::database_path(&data);
+            if !db.exists() && !data.join("service.json").exists() {
+                print_json(&json!([]));
+                return Ok(());
+            }
+            let store = std::sync::Arc::new(
+                devicetrust_store::SqliteStore::open(&db).map_err(CliError::failed)?,
+            );
             let settings =
-                SettingsFile::open(&data.join("service.json")).map_err(CliError::failed)?;
+                SettingsStore::open(store, &data.join("service.json")).map_err(CliError::failed)?;
             let list = integrations::integrations(&settings.read()).map_err(CliError::failed)?;
             print_json(&serde_json::to_value(&list).map_err(CliError::failed)?);
         }

@@ -40,15 +40,9 @@ fn admits(server: &Server, id: &str, secret: &str) -> bool {
     endpoint.service.challenge().verify(&ctx).is_ok()
 }
 
-/// Everything at rest that could leak a secret: the settings file and the SCEP configurations.
+/// Everything at rest that could leak a secret.
 fn at_rest(server: &Server) -> String {
-    let mut text = String::new();
-    for name in ["service.json", "integrations.json"] {
-        if let Ok(s) = std::fs::read_to_string(server.dir.join(name)) {
-            text.push_str(&s);
-        }
-    }
-    text
+    common::at_rest(&server.dir)
 }
 
 fn mobile_outcome(server: &Server, platform: Platform, hint: &str) -> Outcome {

@@ -154,7 +154,8 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
     );
     assert_eq!(server.raw("GET", "/pki/crl", None, None, b"").status, 200);
     // Tokens are stored as digests only.
-    let settings = std::fs::read_to_string(dir.path().join("service.json")).unwrap();
+    let settings = common::at_rest(dir.path());
+    assert!(settings.contains("adminTokens"), "the settings were read");
     assert!(!settings.contains(&new) && !settings.contains(&server.token));
 }
 

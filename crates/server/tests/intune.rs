@@ -950,6 +950,12 @@ fn the_admin_api_adds_an_intune_platform_that_serves_at_once() {
     );
     drop(seen);
     // The secret is in its own file, not in the settings.
-    let settings = std::fs::read_to_string(dir.path().join("service.json")).unwrap();
+    let store = devicetrust_store::SqliteStore::open(&devicetrust_store::database_path(dir.path()))
+        .unwrap();
+    let settings = devicetrust_store::Store::read(&store, |tx| tx.settings_document("service"))
+        .unwrap()
+        .unwrap()
+        .body;
+    assert!(settings.contains("adminTokens"), "the settings were read");
     assert!(!settings.contains(SECRET));
 }

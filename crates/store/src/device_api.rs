@@ -148,6 +148,18 @@ pub struct SignalReport {
     pub body: String,
 }
 
+/// A settings document (the service's configuration: admin tokens,
+/// integrations, policies, ...) with its revision, which every change
+/// raises by one: a reader that holds revision `r` knows it is current by
+/// reading the revision alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsDocument {
+    /// Raised by one on every change.
+    pub revision: i64,
+    /// The document, JSON.
+    pub body: String,
+}
+
 /// Uses up the enrollment token `id` of `org` if `matches` accepts its
 /// record (the caller compares the secret, in constant time) and it has not
 /// expired. Run inside the transaction that acts on it, so a token is

@@ -41,8 +41,8 @@ mod sqlite;
 mod tx;
 
 pub use device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason, SignalReport,
-    TokenLimits, TokenUse,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason,
+    SettingsDocument, SignalReport, TokenLimits, TokenUse,
 };
 pub use error::{Error, Result};
 pub use management::{BOUND_ELSEWHERE, ProvingCertificate};

@@ -16,7 +16,8 @@ use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, S
 use time::OffsetDateTime;
 
 use crate::device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
+    SignalReport,
 };
 use crate::{Error, Result, Store, Tx};
 
@@ -35,6 +36,7 @@ struct State {
     proofs: BTreeMap<(OrgId, DeviceId), ManagementProof>,
     certificate_devices: BTreeMap<(OrgId, String), DeviceId>,
     signal_reports: BTreeMap<(OrgId, DeviceId, String), SignalReport>,
+    settings: BTreeMap<String, SettingsDocument>,
 }
 
 /// The in-memory store.
@@ -269,6 +271,9 @@ macro_rules! refuse_writes {
         fn put_signal_report(&mut self, _: &OrgId, _: &DeviceId, _: &SignalReport) -> Result<bool> {
             Err(Error::ReadOnly)
         }
+        fn put_settings_document(&mut self, _: &str, _: &SettingsDocument) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
     };
 }
 
@@ -359,6 +364,12 @@ macro_rules! reads {
                 .filter(|((o, d, _), _)| o == org && d == device)
                 .map(|(_, r)| r.clone())
                 .collect())
+        }
+        fn settings_document(&mut self, name: &str) -> Result<Option<SettingsDocument>> {
+            Ok(self.state().settings.get(name).cloned())
+        }
+        fn settings_revision(&mut self, name: &str) -> Result<Option<i64>> {
+            Ok(self.state().settings.get(name).map(|d| d.revision))
         }
     };
 }
@@ -486,6 +497,13 @@ impl Tx for MemoryTx {
         self.state
             .certificate_devices
             .insert((org.clone(), cert_sha256.to_owned()), device.clone());
+        Ok(())
+    }
+
+    fn put_settings_document(&mut self, name: &str, document: &SettingsDocument) -> Result<()> {
+        self.state
+            .settings
+            .insert(name.to_owned(), document.clone());
         Ok(())
     }
 

@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
+    SignalReport,
 };
 
 /// A storage engine.
@@ -166,6 +167,13 @@ pub trait Tx {
         device: &DeviceId,
         report: &SignalReport,
     ) -> Result<bool>;
+
+    /// The settings document `name`.
+    fn settings_document(&mut self, name: &str) -> Result<Option<SettingsDocument>>;
+    /// The revision of the settings document `name`, without its body.
+    fn settings_revision(&mut self, name: &str) -> Result<Option<i64>>;
+    /// Writes the settings document `name`.
+    fn put_settings_document(&mut self, name: &str, document: &SettingsDocument) -> Result<()>;
 
     /// Up to `page.effective_limit() + 1` devices of `org` matching `filter`,
     /// by id, after the page's cursor.

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::settings::{Settings, SettingsFile};
+use super::settings::{Settings, SettingsStore};
 use crate::DataError;
 
 const SECTION: &str = "adminAudit";
@@ -87,7 +87,7 @@ pub fn push(settings: &mut Settings, event: AdminEvent) -> Result<(), DataError>
 
 /// Records `event` in its own settings update (for changes made by another
 /// module's update, such as the policy store's).
-pub fn record(file: &SettingsFile, event: AdminEvent) -> Result<(), DataError> {
+pub fn record(file: &SettingsStore, event: AdminEvent) -> Result<(), DataError> {
     file.update(|s| push(s, event))
 }
 

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::{DataDir, DataError, ScepEndpoints};
-pub use settings::{Settings, SettingsFile, StoredToken};
+pub use settings::{Settings, SettingsStore, StoredToken};
 pub use tokens::TOKEN_PREFIX;
 
 /// How the service runs.
@@ -70,7 +70,7 @@ pub struct Service {
     pub(crate) store: Arc<SqliteStore>,
     pub(crate) registry: Registry<Arc<SqliteStore>>,
     pub(crate) endpoints: Arc<ScepEndpoints>,
-    pub(crate) settings: SettingsFile,
+    pub(crate) settings: SettingsStore,
     pub(crate) attestor: RwLock<Attestor>,
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) zta_verifier: signals::ZtaVerifierCache,
@@ -100,17 +100,17 @@ impl Service {
         let (ca, store) = dir.open_ca_and_store(backend)?;
         let ca = Arc::new(ca);
         let endpoints = Arc::new(dir.endpoints(ca.clone(), &store)?);
-        let settings = SettingsFile::open(&dir.path().join("service.json"))?;
-        let admin_token = if settings.read().admin_tokens.is_empty() {
+        let settings = SettingsStore::open(store.clone(), &dir.path().join("service.json"))?;
+        // Checked and created in one transaction: two first starts racing
+        // on one database create one token, shown by the one that made it.
+        let admin_token = settings.update(|s| {
+            if !s.admin_tokens.is_empty() {
+                return Ok(None);
+            }
             let (stored, token) = tokens::generate(OffsetDateTime::now_utc())?;
-            settings.update(|s| {
-                s.admin_tokens.push(stored);
-                Ok(())
-            })?;
-            Some(token)
-        } else {
-            None
-        };
+            s.admin_tokens.push(stored);
+            Ok(Some(token))
+        })?;
         // Only the platforms an admin added attest devices ("Add Platform"):
         // deactivating one must stop its certificates counting as managed.
         let mut configurations = Configurations::new();
@@ -184,7 +184,7 @@ impl Service {
     }
 
     /// The settings file.
-    pub fn settings(&self) -> &SettingsFile {
+    pub fn settings(&self) -> &SettingsStore {
         &self.settings
     }
 

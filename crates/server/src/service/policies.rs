@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use devicetrust_policy::model::DeviceAssurance;
 use devicetrust_policy::{CompiledPolicy, PolicyDocument};
 
-use super::settings::{Settings, SettingsFile};
+use super::settings::{Settings, SettingsStore};
 use crate::DataError;
 
 const POLICIES: &str = "policies";
@@ -57,10 +57,18 @@ pub enum PolicyStoreError {
     Data(#[from] DataError),
 }
 
-/// The compiled policies, rebuilt lazily after each change.
+/// The compiled policies of one settings snapshot, rebuilt lazily when the
+/// settings change (here or in another process on the same database).
 #[derive(Debug, Default)]
 pub struct PolicyStore {
-    compiled: RwLock<HashMap<String, Arc<CompiledPolicy>>>,
+    compiled: RwLock<CompiledCache>,
+}
+
+#[derive(Debug, Default)]
+struct CompiledCache {
+    /// The snapshot the policies were compiled from.
+    settings: Option<Arc<Settings>>,
+    policies: HashMap<String, Arc<CompiledPolicy>>,
 }
 
 fn referenced(doc: &PolicyDocument) -> impl Iterator<Item = &String> {
@@ -112,7 +120,7 @@ impl PolicyStore {
     /// belong in the assurance store.
     pub fn put_policy(
         &self,
-        file: &SettingsFile,
+        file: &SettingsStore,
         doc: PolicyDocument,
     ) -> Result<(), PolicyStoreError> {
         file.update(|s| {
@@ -135,7 +143,7 @@ impl PolicyStore {
     }
 
     /// Deletes a policy.
-    pub fn delete_policy(&self, file: &SettingsFile, id: &str) -> Result<(), PolicyStoreError> {
+    pub fn delete_policy(&self, file: &SettingsStore, id: &str) -> Result<(), PolicyStoreError> {
         file.update(|s| {
             let mut all = Self::policies(s)?;
             let before = all.len();
@@ -153,7 +161,7 @@ impl PolicyStore {
     /// Creates or replaces a device assurance; every policy using it must still compile.
     pub fn put_assurance(
         &self,
-        file: &SettingsFile,
+        file: &SettingsStore,
         assurance: DeviceAssurance,
     ) -> Result<(), PolicyStoreError> {
         file.update(|s| {
@@ -175,7 +183,7 @@ impl PolicyStore {
     }
 
     /// Deletes a device assurance no policy uses.
-    pub fn delete_assurance(&self, file: &SettingsFile, id: &str) -> Result<(), PolicyStoreError> {
+    pub fn delete_assurance(&self, file: &SettingsStore, id: &str) -> Result<(), PolicyStoreError> {
         let settings = file.read();
         if let Some(doc) = Self::policies(&settings)?
             .iter()
@@ -203,13 +211,20 @@ impl PolicyStore {
     /// The compiled policy `id`, compiling it on first use after a change.
     pub fn compiled(
         &self,
-        file: &SettingsFile,
+        file: &SettingsStore,
         id: &str,
     ) -> Result<Arc<CompiledPolicy>, PolicyStoreError> {
-        if let Some(p) = self.compiled.read().ok().and_then(|m| m.get(id).cloned()) {
+        let settings = file.read();
+        let cached = self.compiled.read().ok().and_then(|cache| {
+            let current = cache
+                .settings
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &settings));
+            current.then(|| cache.policies.get(id).cloned()).flatten()
+        });
+        if let Some(p) = cached {
             return Ok(p);
         }
-        let settings = file.read();
         let doc = Self::policies(&settings)?
             .into_iter()
             .find(|p| p.policy.id == id)
@@ -218,20 +233,28 @@ impl PolicyStore {
                 id: id.to_owned(),
             })?;
         let compiled = Arc::new(resolve(&doc, &Self::assurances(&settings)?)?.compile()?);
-        if let Ok(mut map) = self.compiled.write() {
-            map.insert(id.to_owned(), compiled.clone());
+        if let Ok(mut cache) = self.compiled.write() {
+            if !cache
+                .settings
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &settings))
+            {
+                cache.settings = Some(settings);
+                cache.policies.clear();
+            }
+            cache.policies.insert(id.to_owned(), compiled.clone());
         }
         Ok(compiled)
     }
 
     fn invalidate(&self) {
-        if let Ok(mut map) = self.compiled.write() {
-            map.clear();
+        if let Ok(mut cache) = self.compiled.write() {
+            *cache = CompiledCache::default();
         }
     }
 }
 
-/// Validation failures travel through [`SettingsFile::update`] as
+/// Validation failures travel through [`SettingsStore::update`] as
 /// [`DataError::Invalid`]; give them back their meaning.
 fn refusal(e: DataError) -> PolicyStoreError {
     match e {

@@ -1,19 +1,21 @@
-//! The service's settings file, `DIR/service.json`: admin tokens (as
-//! digests), mobile platforms, uploaded CAs, policies and device assurances.
+//! The service's settings: admin tokens (as digests), mobile platforms,
+//! uploaded CAs, policies, device assurances, EDR keys and the admin audit
+//! log, in the store (older releases kept them in `DIR/service.json`).
 //!
-//! These change at admin speed, so one JSON document rewritten atomically
-//! (write, fsync, rename) is enough, and keeps them readable and diffable.
-//! Per-device data lives in SQLite.
+//! They change at admin speed, so they are one JSON document with a
+//! revision; sections are JSON values with their own typed views, so one
+//! module's schema change cannot make the document unreadable to another.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use devicetrust_store::{SettingsDocument, SqliteStore, Store as _};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::DataError;
 
-/// The largest settings file we read.
+/// The largest settings document (and legacy file) we read or write.
 pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One admin API token, stored as the SHA-256 of the token.
@@ -75,85 +77,177 @@ impl Settings {
     }
 }
 
-/// The settings file and its current contents.
+/// The settings document's name in the store.
+const DOCUMENT: &str = "service";
+
+/// The settings, kept in the store as one document with a revision.
+///
+/// Every process on the database (the service, the CLI, replicas) sees a
+/// change: [`read`](Self::read) checks the revision (one indexed read) and
+/// reloads only when it moved. [`update`](Self::update) reads, changes and
+/// writes the document in one store transaction, so a check and the change
+/// it guards commit together whoever else writes.
 #[derive(Debug)]
-pub struct SettingsFile {
-    path: PathBuf,
-    current: RwLock<Arc<Settings>>,
-    /// Serialises writers so two updates cannot interleave their renames.
-    writer: std::sync::Mutex<()>,
+pub struct SettingsStore {
+    store: Arc<SqliteStore>,
+    current: RwLock<(i64, Arc<Settings>)>,
 }
 
-impl SettingsFile {
-    /// Opens `path`, or starts empty if it does not exist.
-    pub fn open(path: &Path) -> Result<Self, DataError> {
-        let io = |e: &dyn std::fmt::Display| DataError::File {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let current = match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
-            Err(e) => return Err(io(&e)),
-            Ok(m) if m.len() > MAX_SETTINGS_BYTES => return Err(io(&"file too large")),
-            Ok(_) => {
-                let bytes = std::fs::read(path).map_err(|e| io(&e))?;
-                serde_json::from_slice(&bytes).map_err(|e| io(&format!("corrupt: {e}")))?
-            }
-        };
+fn storage(e: devicetrust_store::Error) -> DataError {
+    DataError::File {
+        path: PathBuf::from("devices.sqlite3"),
+        reason: format!("settings: {e}"),
+    }
+}
+
+fn parse(document: Option<&SettingsDocument>) -> Result<Settings, DataError> {
+    match document {
+        None => Ok(Settings::default()),
+        Some(d) => serde_json::from_str(&d.body).map_err(|e| DataError::File {
+            path: PathBuf::from("devices.sqlite3"),
+            reason: format!("settings are corrupt: {e}"),
+        }),
+    }
+}
+
+impl SettingsStore {
+    /// Opens the settings in `store`. On the first open of a data folder
+    /// from an older release, the settings file `legacy` (`service.json`) is
+    /// imported in one transaction and renamed `*.imported`.
+    pub fn open(store: Arc<SqliteStore>, legacy: &Path) -> Result<Self, DataError> {
+        import_legacy(&store, legacy)?;
+        let document = store
+            .read(|tx| tx.settings_document(DOCUMENT))
+            .map_err(storage)?;
+        let revision = document.as_ref().map_or(0, |d| d.revision);
+        let current = parse(document.as_ref())?;
         Ok(Self {
-            path: path.to_path_buf(),
-            current: RwLock::new(Arc::new(current)),
-            writer: std::sync::Mutex::new(()),
+            store,
+            current: RwLock::new((revision, Arc::new(current))),
         })
     }
 
-    /// A copy of the current settings.
-    ///
-    /// A snapshot, shared: every request reads the settings (the admin
-    /// token check does), so reading must not copy them.
-    pub fn read(&self) -> Arc<Settings> {
-        self.current
-            .read()
-            .map(|s| Arc::clone(&s))
-            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    fn cached(&self) -> (i64, Arc<Settings>) {
+        match self.current.read() {
+            Ok(c) => (c.0, Arc::clone(&c.1)),
+            Err(poisoned) => {
+                let c = poisoned.into_inner();
+                (c.0, Arc::clone(&c.1))
+            }
+        }
     }
 
-    /// Applies `change` to a copy, writes it durably, then publishes it.
-    /// If `change` or the write fails, nothing changes.
+    fn publish(&self, revision: i64, settings: Arc<Settings>) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Never go back: a slower reader must not replace a newer snapshot.
+        if revision >= current.0 {
+            *current = (revision, settings);
+        }
+    }
+
+    /// The current settings: a shared snapshot (every request reads the
+    /// settings, so reading must not copy them). If the store cannot be
+    /// read, the last snapshot is returned and the failure logged.
+    pub fn read(&self) -> Arc<Settings> {
+        let (revision, cached) = self.cached();
+        let latest = match self.store.read(|tx| tx.settings_revision(DOCUMENT)) {
+            Ok(latest) => latest.unwrap_or(0),
+            Err(e) => {
+                tracing::error!(error = %e, "settings revision unreadable; using the last snapshot");
+                return cached;
+            }
+        };
+        if latest == revision {
+            return cached;
+        }
+        match self
+            .store
+            .read(|tx| tx.settings_document(DOCUMENT))
+            .map_err(storage)
+            .and_then(|d| Ok((d.as_ref().map_or(0, |d| d.revision), parse(d.as_ref())?)))
+        {
+            Ok((revision, settings)) => {
+                let settings = Arc::new(settings);
+                self.publish(revision, settings.clone());
+                settings
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "settings unreadable; using the last snapshot");
+                cached
+            }
+        }
+    }
+
+    /// Applies `change` to the current settings and writes them, in one
+    /// store transaction. If `change` or the write fails, nothing changes.
     pub fn update<T>(
         &self,
         change: impl FnOnce(&mut Settings) -> Result<T, DataError>,
     ) -> Result<T, DataError> {
-        let _guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = Settings::clone(&self.read());
-        let out = change(&mut next)?;
-        self.write(&next)?;
-        let next = Arc::new(next);
-        match self.current.write() {
-            Ok(mut s) => *s = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
+        let outcome = self
+            .store
+            .write(|tx| {
+                let document = tx.settings_document(DOCUMENT)?;
+                let revision = document.as_ref().map_or(0, |d| d.revision);
+                let mut next = match parse(document.as_ref()) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let out = match change(&mut next) {
+                    Ok(out) => out,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let body = match serde_json::to_string(&next) {
+                    Ok(body) => body,
+                    Err(e) => return Ok(Err(DataError::Invalid(e.to_string()))),
+                };
+                if u64::try_from(body.len()).unwrap_or(u64::MAX) > MAX_SETTINGS_BYTES {
+                    return Ok(Err(DataError::Invalid(format!(
+                        "the settings would exceed {MAX_SETTINGS_BYTES} bytes"
+                    ))));
+                }
+                let revision = revision.saturating_add(1);
+                tx.put_settings_document(DOCUMENT, &SettingsDocument { revision, body })?;
+                Ok(Ok((revision, next, out)))
+            })
+            .map_err(storage)?;
+        let (revision, next, out) = outcome?;
+        self.publish(revision, Arc::new(next));
         Ok(out)
     }
+}
 
-    fn write(&self, settings: &Settings) -> Result<(), DataError> {
-        let io = |e: &dyn std::fmt::Display| DataError::File {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        };
-        let json = serde_json::to_vec_pretty(settings).map_err(|e| io(&e))?;
-        let tmp = self.path.with_extension("json.tmp");
-        crate::secret_file::write_private(&tmp, &json).map_err(|e| io(&e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io(&e))?;
-        if let Some(parent) = self.path.parent() {
-            // Make the rename itself durable.
-            if let Ok(dir) = std::fs::File::open(parent) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
+/// Imports `legacy` into an empty settings table, once, and renames it.
+fn import_legacy(store: &SqliteStore, legacy: &Path) -> Result<(), DataError> {
+    let io = |e: &dyn std::fmt::Display| DataError::File {
+        path: legacy.to_path_buf(),
+        reason: e.to_string(),
+    };
+    match std::fs::metadata(legacy) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(&e)),
+        Ok(m) if m.len() > MAX_SETTINGS_BYTES => return Err(io(&"file too large")),
+        Ok(_) => {}
     }
+    let bytes = std::fs::read(legacy).map_err(|e| io(&e))?;
+    let settings: Settings =
+        serde_json::from_slice(&bytes).map_err(|e| io(&format!("corrupt: {e}")))?;
+    let body = serde_json::to_string(&settings).map_err(|e| io(&e))?;
+    store
+        .write(|tx| {
+            // Another process may have imported it first: never overwrite.
+            if tx.settings_revision(DOCUMENT)?.is_none() {
+                tx.put_settings_document(DOCUMENT, &SettingsDocument { revision: 1, body })?;
+            }
+            Ok(())
+        })
+        .map_err(storage)?;
+    let mut imported = legacy.as_os_str().to_owned();
+    imported.push(".imported");
+    std::fs::rename(legacy, PathBuf::from(imported)).map_err(|e| io(&e))?;
+    tracing::info!(file = %legacy.display(), "settings imported into the database");
+    Ok(())
 }

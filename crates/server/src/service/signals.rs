@@ -23,7 +23,7 @@ use super::{Service, Settings};
 /// The settings section holding the ZTA verification keys.
 pub const ZTA_SECTION: &str = "zta";
 
-/// `service.json`'s `zta` section.
+/// The settings' `zta` section.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ZtaSettings {

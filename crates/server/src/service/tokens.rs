@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::admin_audit::{self, AdminEvent};
-use super::settings::{Settings, SettingsFile, StoredToken};
+use super::settings::{Settings, SettingsStore, StoredToken};
 use crate::DataError;
 
 /// Revoked tokens kept in the settings file (oldest dropped first).
@@ -59,7 +59,7 @@ pub(crate) fn check<'a>(settings: &'a Settings, presented: &str) -> Option<&'a S
 /// used one revoked, in one settings update. `None` when `used` is no
 /// longer live (a concurrent rotation revoked it first).
 pub(crate) fn rotate(
-    file: &SettingsFile,
+    file: &SettingsStore,
     used: &str,
     now: OffsetDateTime,
 ) -> Result<Option<(StoredToken, Zeroizing<String>)>, DataError> {
@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn rotation_keeps_the_token_list_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let file = SettingsFile::open(&dir.path().join("service.json")).unwrap();
+        let store = std::sync::Arc::new(
+            devicetrust_store::SqliteStore::open(&dir.path().join("db")).unwrap(),
+        );
+        let file = SettingsStore::open(store, &dir.path().join("service.json")).unwrap();
         let now = OffsetDateTime::now_utc();
         let (first, mut token) = generate(now).unwrap();
         let mut id = first.id.clone();

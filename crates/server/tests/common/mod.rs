@@ -210,8 +210,7 @@ impl Server {
 
     /// The ID of the one live admin token, as the audit log names it.
     pub fn token_id(&self) -> String {
-        let settings = std::fs::read(self.dir.join("service.json")).unwrap();
-        let settings: Value = serde_json::from_slice(&settings).unwrap();
+        let settings: Value = serde_json::from_str(&stored_settings(&self.dir)).unwrap();
         let live: Vec<&Value> = settings["adminTokens"]
             .as_array()
             .unwrap()
@@ -251,6 +250,33 @@ impl Drop for Server {
 }
 
 /// A CA that is not ours, as a customer's MDM would run.
+/// The settings document as stored in the data folder's database.
+pub fn stored_settings(dir: &Path) -> String {
+    use devicetrust_store::Store as _;
+    let store =
+        devicetrust_store::SqliteStore::open(&devicetrust_store::database_path(dir)).unwrap();
+    store
+        .read(|tx| tx.settings_document("service"))
+        .unwrap()
+        .map(|d| d.body)
+        .unwrap_or_default()
+}
+
+/// Everything at rest in the data folder that could leak a secret: the
+/// settings document, the database and its WAL as raw bytes, and every
+/// JSON file.
+pub fn at_rest(dir: &Path) -> String {
+    let mut text = stored_settings(dir);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("devices.sqlite3") || name.ends_with(".json") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    text
+}
+
 pub fn their_ca() -> Ca {
     Ca::create(
         CaConfig::default(),

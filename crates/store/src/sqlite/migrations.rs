@@ -195,6 +195,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        6,
+        // The service's settings (admin tokens, integrations, policies, ...),
+        // one document per name with a revision, so every process on the
+        // database sees a change and every change checks what it changes in
+        // the same transaction (they were JSON files in the data folder).
+        "
+    CREATE TABLE settings_documents (
+        name TEXT NOT NULL PRIMARY KEY,
+        revision BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

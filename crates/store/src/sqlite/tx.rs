@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SignalReport,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
+    SignalReport,
 };
 use crate::{Error, Result, Tx};
 
@@ -656,6 +657,38 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         Ok(changed > 0)
+    }
+
+    fn settings_document(&mut self, name: &str) -> Result<Option<SettingsDocument>> {
+        self.tx
+            .prepare_cached("SELECT revision, body FROM settings_documents WHERE name = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![name], |r| {
+                    Ok(SettingsDocument {
+                        revision: r.get(0)?,
+                        body: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(Error::storage("reading settings"))
+    }
+
+    fn settings_revision(&mut self, name: &str) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached("SELECT revision FROM settings_documents WHERE name = ?1")
+            .and_then(|mut s| s.query_row(params![name], |r| r.get(0)).optional())
+            .map_err(Error::storage("reading the settings revision"))
+    }
+
+    fn put_settings_document(&mut self, name: &str, document: &SettingsDocument) -> Result<()> {
+        self.exec(
+            "writing settings",
+            "INSERT INTO settings_documents (name, revision, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, body = excluded.body",
+            params![name, document.revision, document.body],
+        )?;
+        Ok(())
     }
 
     fn list_devices(
