@@ -99,7 +99,7 @@ fn nonce_expiry() -> OffsetDateTime {
 fn proof(n: u64) -> ManagementProof {
     let at =
         OffsetDateTime::from_unix_timestamp(1_700_000_000 + i64::try_from(n).unwrap()).unwrap();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         ManagementProof {
             managed: true,
             configuration_id: Some(format!("mdm{n}")),
