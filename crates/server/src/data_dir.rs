@@ -196,7 +196,9 @@ impl DataDir {
 
     /// Creates the folder with mode 0700, or tightens an existing one to
     /// it (an older release left it to the umask): it holds keys, the
-    /// database and secrets.
+    /// database and secrets. What an older release left inside it to the
+    /// umask (`ca/`, `integrations.json`, RA certificates) is tightened too:
+    /// folders to 0700, files to 0600.
     fn make_private(&self) -> Result<(), DataError> {
         secret_file::create_private_dir(&self.dir).map_err(|e| self.io(&self.dir, e))?;
         #[cfg(unix)]
@@ -204,6 +206,39 @@ impl DataDir {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| self.io(&self.dir, e))?;
+            self.tighten_inside(&self.dir, 0)?;
+        }
+        Ok(())
+    }
+
+    /// Tightens what others can reach under `dir` (symbolic links are left
+    /// alone, not followed). Only an entry with group or other bits is
+    /// changed, so an already-private folder opens without owning its files.
+    #[cfg(unix)]
+    fn tighten_inside(&self, dir: &Path, depth: usize) -> Result<(), DataError> {
+        use std::os::unix::fs::PermissionsExt;
+        // The data folder is shallow (`ca/`); deeper trees are not ours.
+        const MAX_DEPTH: usize = 4;
+        if depth >= MAX_DEPTH {
+            return Ok(());
+        }
+        for entry in std::fs::read_dir(dir).map_err(|e| self.io(dir, e))? {
+            let path = entry.map_err(|e| self.io(dir, e))?.path();
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| self.io(&path, e))?;
+            let private = if meta.is_dir() {
+                0o700
+            } else if meta.is_file() {
+                0o600
+            } else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(private))
+                    .map_err(|e| self.io(&path, e))?;
+            }
+            if meta.is_dir() {
+                self.tighten_inside(&path, depth + 1)?;
+            }
         }
         Ok(())
     }

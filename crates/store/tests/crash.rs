@@ -1,8 +1,9 @@
 //! Crash test: a child process (this test binary, re-invoked with an
-//! environment variable) drives devices through their lifecycle on SQLite
-//! and prints an acknowledgement after each committed transition; the
+//! environment variable) drives devices through their lifecycle on SQLite,
+//! uses request nonces, records management proofs and claims and issues
+//! SCEP transactions, and prints an acknowledgement after each commit; the
 //! parent kills it with SIGKILL at a random point, reopens the database and
-//! checks that every acknowledged transition is there and that none is
+//! checks that every acknowledged write is there and that none is
 //! half-applied. Several rounds share one database, so recovery after a
 //! kill is itself exercised again.
 
@@ -27,13 +28,22 @@ use devicetrust_devices::{
     DeviceStatus, EnrollmentRequest, FactorStatus, Operation, OrgId, PageRequest, Platform,
     SessionMethod, Target, UserId,
 };
+use devicetrust_pki::scep::{
+    Claim, Expected, ScepTransactions, TransactionLimits, TransactionState,
+};
 use devicetrust_pki::{IssuedCertificate, SerialNumber};
-use devicetrust_store::{Registry, SqliteStore, Store};
+use devicetrust_store::{ManagementProof, NonceUse, ProofReason, Registry, SqliteStore, Store};
 use time::{Duration, OffsetDateTime};
 
 const CHILD_ENV: &str = "DEVICETRUST_CRASH_CHILD_DB";
 const ROUNDS: usize = 6;
 const CHILD_THREADS: usize = 4;
+/// Live request nonces a device may hold (well above what the child uses per device).
+const NONCES_PER_DEVICE: usize = 1_000;
+/// Nonces the child uses per device before taking the next device.
+const NONCES_IN_A_ROW: u64 = 64;
+/// The SCEP configuration the child's transactions belong to.
+const SCEP_CONFIGURATION: &str = "crash-scep";
 
 fn random_below(n: u64) -> u64 {
     RandomState::new().build_hasher().finish() % n.max(1)
@@ -51,20 +61,157 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let registry = Arc::new(Registry::new(SqliteStore::open(Path::new(&path)).unwrap()));
+    let store = Arc::new(SqliteStore::open(Path::new(&path)).unwrap());
+    let registry = Arc::new(Registry::new(Arc::clone(&store)));
     // Several writers, so kills also land inside grouped commits.
     let threads: Vec<_> = (0..CHILD_THREADS)
         .map(|t| {
             let registry = Arc::clone(&registry);
             std::thread::spawn(move || drive(&registry, t))
         })
+        .chain([
+            {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || drive_device_api(&store))
+            },
+            std::thread::spawn(move || drive_scep(&store)),
+        ])
         .collect();
     for t in threads {
         t.join().unwrap();
     }
 }
 
-fn drive(registry: &Registry<SqliteStore>, thread: usize) {
+fn ack(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line).unwrap();
+    out.write_all(b"\n").unwrap();
+    out.flush().unwrap();
+}
+
+/// Far enough that no nonce the test uses expires while it runs.
+fn nonce_expiry() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + Duration::days(1)
+}
+
+/// The `n`th management proof the child records: successes and failures,
+/// at whole seconds so they read back exactly.
+fn proof(n: u64) -> ManagementProof {
+    let at =
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + i64::try_from(n).unwrap()).unwrap();
+    if n.is_multiple_of(2) {
+        ManagementProof {
+            managed: true,
+            configuration_id: Some(format!("mdm{n}")),
+            at,
+            reasons: Vec::new(),
+        }
+    } else {
+        ManagementProof {
+            managed: false,
+            configuration_id: None,
+            at,
+            reasons: vec![ProofReason {
+                kind: "revoked".into(),
+                message: format!("proof {n} failed"),
+            }],
+        }
+    }
+}
+
+/// The nonce written with the `n`th management proof, in one transaction.
+fn proof_nonce(n: u64) -> String {
+    format!("with-proof-{n}")
+}
+
+/// Request nonces (`NONCE device nonce` once committed), and management
+/// proofs written together with a nonce in one transaction (`TRY device n`
+/// before, `PROOF device n` once committed), each proof on its own device
+/// so a later one never replaces an acknowledged one.
+fn drive_device_api(store: &SqliteStore) {
+    let salt = random_below(u64::MAX);
+    for n in 0u64.. {
+        let device = DeviceId::new(format!("nonces-{salt}-{}", n / NONCES_IN_A_ROW)).unwrap();
+        let nonce = format!("nonce-{n}");
+        let now = OffsetDateTime::now_utc();
+        let used = store
+            .write(|tx| {
+                tx.use_request_nonce(
+                    &org(),
+                    &device,
+                    &nonce,
+                    nonce_expiry(),
+                    now,
+                    NONCES_PER_DEVICE,
+                )
+            })
+            .unwrap();
+        assert_eq!(used, NonceUse::Fresh);
+        ack(format_args!("NONCE {device} {nonce}"));
+
+        let device = DeviceId::new(format!("proof-{salt}-{n}")).unwrap();
+        ack(format_args!("TRY {device} {n}"));
+        let used = store
+            .write(|tx| {
+                let used = tx.use_request_nonce(
+                    &org(),
+                    &device,
+                    &proof_nonce(n),
+                    nonce_expiry(),
+                    now,
+                    NONCES_PER_DEVICE,
+                )?;
+                tx.put_management_proof(&org(), &device, &proof(n))?;
+                Ok(used)
+            })
+            .unwrap();
+        assert_eq!(used, NonceUse::Fresh);
+        ack(format_args!("PROOF {device} {n}"));
+    }
+}
+
+fn scep_limits() -> TransactionLimits {
+    TransactionLimits {
+        max_transactions: 1_000_000,
+        retention: Duration::days(30),
+        claim_timeout: Duration::hours(1),
+    }
+}
+
+fn scep_key(transaction_id: &str) -> String {
+    format!("key-of-{transaction_id}")
+}
+
+fn scep_certificate(transaction_id: &str) -> String {
+    format!("-----BEGIN CERTIFICATE-----\n{transaction_id}\n-----END CERTIFICATE-----\n")
+}
+
+/// SCEP transactions: claimed (`CLAIM id claim` once committed), then
+/// issued by the claim's holder (`ISSUED id` once committed).
+fn drive_scep(store: &Arc<SqliteStore>) {
+    let txs = store.scep_transactions(SCEP_CONFIGURATION);
+    let salt = random_below(u64::MAX);
+    for n in 0u64.. {
+        let id = format!("tx-{salt}-{n}");
+        let claim = format!("claim-{n}");
+        let now = OffsetDateTime::now_utc();
+        let claimed = txs
+            .claim(&id, &scep_key(&id), &claim, now, &scep_limits())
+            .unwrap();
+        assert_eq!(claimed, Claim::Claimed);
+        ack(format_args!("CLAIM {id} {claim}"));
+        let issued = TransactionState::Issued {
+            certificate_pem: scep_certificate(&id),
+        };
+        let before = txs
+            .update(&id, Expected::Claim(&claim), issued, now)
+            .unwrap();
+        assert!(before.is_some(), "the claim's holder could not issue");
+        ack(format_args!("ISSUED {id}"));
+    }
+}
+
+fn drive(registry: &Registry<Arc<SqliteStore>>, thread: usize) {
     let admin = Actor::new("admin").unwrap();
     let alice = UserId::new(format!("alice{thread}")).unwrap();
     let salt = random_below(u64::MAX);
@@ -124,9 +271,10 @@ fn drive(registry: &Registry<SqliteStore>, thread: usize) {
             let outcome = registry
                 .transition(&org(), &admin, &device.id, op, now)
                 .unwrap();
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "ACK {} {} {}", outcome.event.seq, device.id, op).unwrap();
-            out.flush().unwrap();
+            ack(format_args!(
+                "ACK {} {} {}",
+                outcome.event.seq, device.id, op
+            ));
         }
     }
 }
@@ -137,7 +285,50 @@ struct Ack {
     op: Operation,
 }
 
-fn run_child_and_kill(db: &Path) -> Vec<Ack> {
+/// What the child acknowledged besides lifecycle transitions.
+#[derive(Default)]
+struct OtherAcks {
+    /// (device, nonce) committed alone.
+    nonces: Vec<(DeviceId, String)>,
+    /// Proof writes begun: device → n.
+    proofs_tried: BTreeMap<DeviceId, u64>,
+    /// Proof writes committed: device → n.
+    proofs: BTreeMap<DeviceId, u64>,
+    /// SCEP transaction → its claim, once the claim committed.
+    scep_claimed: BTreeMap<String, String>,
+    /// SCEP transactions whose certificate was committed.
+    scep_issued: Vec<String>,
+}
+
+impl OtherAcks {
+    fn record(&mut self, line: &str) {
+        let mut parts = line.split(' ');
+        let (Some(kind), Some(a), b) = (parts.next(), parts.next(), parts.next()) else {
+            return;
+        };
+        match kind {
+            "NONCE" => self
+                .nonces
+                .push((DeviceId::new(a).unwrap(), b.unwrap().to_owned())),
+            "TRY" => {
+                self.proofs_tried
+                    .insert(DeviceId::new(a).unwrap(), b.unwrap().parse().unwrap());
+            }
+            "PROOF" => {
+                self.proofs
+                    .insert(DeviceId::new(a).unwrap(), b.unwrap().parse().unwrap());
+            }
+            "CLAIM" => {
+                self.scep_claimed
+                    .insert(a.to_owned(), b.unwrap().to_owned());
+            }
+            "ISSUED" => self.scep_issued.push(a.to_owned()),
+            _ => {}
+        }
+    }
+}
+
+fn run_child_and_kill(db: &Path) -> (Vec<Ack>, OtherAcks) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, db)
@@ -147,10 +338,14 @@ fn run_child_and_kill(db: &Path) -> Vec<Ack> {
         .unwrap();
     let kill_after = 1 + random_below(40) as usize;
     let mut acks = Vec::new();
+    let mut others = OtherAcks::default();
     let stdout = child.stdout.take().unwrap();
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
+        // The harness starts the first line with the test's name.
+        let line = line.trim_start_matches("test crash_child ... ");
         let Some(rest) = line.strip_prefix("ACK ") else {
+            others.record(line);
             continue;
         };
         let mut parts = rest.split(' ');
@@ -168,7 +363,91 @@ fn run_child_and_kill(db: &Path) -> Vec<Ack> {
     // `kill` is SIGKILL on Unix: no destructor, no rollback, no flush.
     child.kill().unwrap();
     child.wait().unwrap();
-    acks
+    (acks, others)
+}
+
+/// Uses `nonce` of `device` again: `Replayed` if it was kept (and it is
+/// kept from now on either way).
+fn nonce_again(store: &SqliteStore, device: &DeviceId, nonce: &str) -> NonceUse {
+    store
+        .write(|tx| {
+            tx.use_request_nonce(
+                &org(),
+                device,
+                nonce,
+                nonce_expiry(),
+                OffsetDateTime::now_utc(),
+                NONCES_PER_DEVICE,
+            )
+        })
+        .unwrap()
+}
+
+fn check_others(db: &Path, others: &OtherAcks) {
+    let store = Arc::new(SqliteStore::open(db).unwrap());
+    // An acknowledged nonce stays used: its request cannot be replayed.
+    for (device, nonce) in &others.nonces {
+        assert_eq!(
+            nonce_again(&store, device, nonce),
+            NonceUse::Replayed,
+            "acknowledged nonce {nonce} of {device} forgotten"
+        );
+    }
+    // An acknowledged proof reads back as written; a proof and the nonce
+    // written with it are both there or both missing.
+    for (device, n) in &others.proofs_tried {
+        let stored = store
+            .read(|tx| tx.management_proof(&org(), device))
+            .unwrap();
+        let nonce = nonce_again(&store, device, &proof_nonce(*n));
+        if others.proofs.contains_key(device) {
+            assert_eq!(stored, Some(proof(*n)), "acknowledged proof {n} lost");
+            assert_eq!(nonce, NonceUse::Replayed, "proof {n} kept, its nonce lost");
+        } else {
+            match stored {
+                Some(p) => {
+                    assert_eq!(p, proof(*n));
+                    assert_eq!(nonce, NonceUse::Replayed, "proof {n} half-applied");
+                }
+                None => assert_eq!(nonce, NonceUse::Fresh, "proof {n} half-applied"),
+            }
+        }
+    }
+    // An acknowledged claim is held, an acknowledged issuance keeps its one
+    // certificate, and a resend of it gets that certificate.
+    let txs = store.scep_transactions(SCEP_CONFIGURATION);
+    let now = OffsetDateTime::now_utc();
+    let issued = |id: &str| TransactionState::Issued {
+        certificate_pem: scep_certificate(id),
+    };
+    for (id, claim) in &others.scep_claimed {
+        let record = txs
+            .get(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged claim of {id} lost"));
+        assert_eq!(record.key_sha256, scep_key(id));
+        let in_progress = TransactionState::InProgress {
+            claim: claim.clone(),
+        };
+        assert!(
+            record.state == in_progress || record.state == issued(id),
+            "{id}: {:?}",
+            record.state
+        );
+    }
+    for id in &others.scep_issued {
+        assert!(
+            others.scep_claimed.contains_key(id),
+            "{id} issued, not claimed"
+        );
+        let resend = txs
+            .claim(id, &scep_key(id), "resend", now, &scep_limits())
+            .unwrap();
+        let Claim::Existing(record) = resend else {
+            panic!("acknowledged issued transaction {id} lost");
+        };
+        assert_eq!(record.state, issued(id), "{id} lost its certificate");
+    }
 }
 
 fn check(db: &Path, acks: &[Ack]) {
@@ -262,11 +541,20 @@ fn sigkill_loses_no_acknowledged_transition_and_leaves_none_half_applied() {
     // Create the schema first, so a kill during migration is not what we test here.
     drop(SqliteStore::open(&db).unwrap());
     let mut total = 0;
+    let (mut nonces, mut proofs, mut issued) = (0, 0, 0);
     for _ in 0..ROUNDS {
-        let acks = run_child_and_kill(&db);
+        let (acks, others) = run_child_and_kill(&db);
         assert!(!acks.is_empty(), "the child acknowledged nothing");
         total += acks.len();
         check(&db, &acks);
+        check_others(&db, &others);
+        nonces += others.nonces.len();
+        proofs += others.proofs.len();
+        issued += others.scep_issued.len();
     }
     assert!(total >= ROUNDS);
+    // The other writers ran alongside the lifecycle, so each was checked.
+    assert!(nonces > 0, "no acknowledged nonce was checked");
+    assert!(proofs > 0, "no acknowledged proof was checked");
+    assert!(issued > 0, "no acknowledged SCEP issuance was checked");
 }
