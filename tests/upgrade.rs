@@ -265,6 +265,11 @@ fn a_data_folder_of_the_16c7867_release_opens_migrated_with_everything_in_it() {
         store.ledger_count().unwrap()
     };
 
+    // The settings file was imported into the database, once.
+    assert!(!data.join("service.json").exists());
+    assert!(data.join("service.json.imported").exists());
+    let imported = std::fs::read(data.join("service.json.imported")).unwrap();
+
     // A second start changes nothing.
     let served = Served::start(&data);
     assert!(served.first_line.get("adminToken").is_none());
@@ -277,5 +282,10 @@ fn a_data_folder_of_the_16c7867_release_opens_migrated_with_everything_in_it() {
     assert_eq!(store.ledger_count().unwrap(), ledger_count);
     assert!(store.read(|tx| tx.ledger_get(&serial)).unwrap().is_some());
     drop(store);
+    assert_eq!(
+        std::fs::read(data.join("service.json.imported")).unwrap(),
+        imported,
+        "the imported file is left as it was"
+    );
     assert_private(&data);
 }
