@@ -153,7 +153,7 @@ impl SettingsStore {
     /// read, the last snapshot is returned and the failure logged.
     pub fn read(&self) -> Arc<Settings> {
         let (revision, cached) = self.cached();
-        let latest = match self.store.read(|tx| tx.settings_revision(DOCUMENT)) {
+        let latest = match self.store.settings_revision(DOCUMENT) {
             Ok(latest) => latest.unwrap_or(0),
             Err(e) => {
                 tracing::error!(error = %e, "settings revision unreadable; using the last snapshot");

@@ -225,6 +225,19 @@ impl SqliteStore {
         end.map(|()| out)
     }
 
+    /// The revision of the settings document `name`: one autocommitted
+    /// statement on the read connection (no BEGIN/ROLLBACK), since a single
+    /// statement is its own consistent snapshot. Every admin request and
+    /// every decision asks it, so it must cost one indexed lookup.
+    pub fn settings_revision(&self, name: &str) -> Result<Option<i64>> {
+        let conn = self.reader.lock().map_err(|_| Self::poisoned())?;
+        conn.prepare_cached("SELECT revision FROM settings_documents WHERE name = ?1")
+            .and_then(|mut s| {
+                rusqlite::OptionalExtension::optional(s.query_row([name], |r| r.get(0)))
+            })
+            .map_err(Error::storage("reading the settings revision"))
+    }
+
     fn transact<T>(
         &self,
         read_only: bool,
