@@ -56,6 +56,18 @@ pub enum DataError {
     Intune(#[from] IntuneError),
 }
 
+impl devicetrust_errors::HasKind for DataError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::NotFound(_) => K::NotFound,
+            // Intune settings that cannot work were given by the caller.
+            Self::Invalid(_) | Self::Intune(_) => K::Invalid,
+            Self::Pki(_) | Self::Scep(_) | Self::File { .. } => K::Internal,
+        }
+    }
+}
+
 /// How a desktop configuration admits SCEP requests.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]

@@ -213,4 +213,27 @@ mod tests {
             (StatusCode::BAD_REQUEST, "E0000001")
         );
     }
+
+    #[test]
+    fn every_service_error_states_its_kind() {
+        use crate::service::policies::PolicyStoreError;
+        let in_use = ApiError::from_error(&PolicyStoreError::InUse {
+            assurance: "a1".into(),
+            policy: "p1".into(),
+        });
+        assert_eq!(in_use.status, StatusCode::CONFLICT);
+        let file = ApiError::from_error(&crate::DataError::File {
+            path: "secret/path".into(),
+            reason: "disk".into(),
+        });
+        assert_eq!(file.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(file.causes.is_empty() && !file.summary.contains("secret"));
+        let unknown = ApiError::from_error(&crate::DataError::NotFound("integration x".into()));
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        let signals = ApiError::from_error(&crate::service::signals::SignalError::Refused {
+            provider: "wsc".into(),
+            reason: "bad".into(),
+        });
+        assert_eq!(signals.status, StatusCode::BAD_REQUEST);
+    }
 }

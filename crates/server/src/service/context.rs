@@ -94,6 +94,19 @@ pub enum DecisionError {
     Store(#[from] devicetrust_store::Error),
 }
 
+impl devicetrust_errors::HasKind for DecisionError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) => K::Invalid,
+            Self::NotFound { .. } => K::NotFound,
+            Self::Conflict(_) => K::Conflict,
+            Self::Policy(e) => devicetrust_errors::HasKind::kind(e),
+            Self::Store(e) => devicetrust_errors::HasKind::kind(e),
+        }
+    }
+}
+
 /// What the service knew about the device, returned beside the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

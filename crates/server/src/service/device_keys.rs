@@ -38,6 +38,18 @@ pub enum DeviceKeyError {
     Store(#[from] devicetrust_store::Error),
 }
 
+impl devicetrust_errors::HasKind for DeviceKeyError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        match self {
+            Self::BadKey(_) => devicetrust_errors::ErrorKind::Invalid,
+            Self::NoKey(_) | Self::BadSignature(_) => {
+                devicetrust_errors::ErrorKind::Unauthenticated
+            }
+            Self::Store(e) => devicetrust_errors::HasKind::kind(e),
+        }
+    }
+}
+
 /// Parses and checks a device's public key (PEM or DER SPKI).
 pub fn parse_public_key(input: &[u8]) -> Result<PublicKey, DeviceKeyError> {
     let der =

@@ -152,6 +152,23 @@ pub enum IntegrationError {
     Data(#[from] DataError),
 }
 
+impl devicetrust_errors::HasKind for IntegrationError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::NotFound { .. } => K::NotFound,
+            Self::Invalid(_) | Self::Upload(_) => K::Invalid,
+            Self::Config(e) => match e {
+                ConfigError::Unknown { .. } => K::NotFound,
+                ConfigError::Duplicate { .. } => K::Conflict,
+                ConfigError::Random(_) => K::Internal,
+                _ => K::Invalid,
+            },
+            Self::Data(e) => devicetrust_errors::HasKind::kind(e),
+        }
+    }
+}
+
 /// A new secret, shown once.
 #[derive(Debug)]
 pub enum NewSecret {

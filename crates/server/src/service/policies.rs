@@ -57,6 +57,18 @@ pub enum PolicyStoreError {
     Data(#[from] DataError),
 }
 
+impl devicetrust_errors::HasKind for PolicyStoreError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        use devicetrust_errors::ErrorKind as K;
+        match self {
+            Self::Invalid(_) | Self::Rejected(_) | Self::UnknownAssurance { .. } => K::Invalid,
+            Self::InUse { .. } => K::Conflict,
+            Self::NotFound { .. } => K::NotFound,
+            Self::Data(e) => devicetrust_errors::HasKind::kind(e),
+        }
+    }
+}
+
 /// The compiled policies of one settings snapshot, rebuilt lazily when the
 /// settings change (here or in another process on the same database).
 #[derive(Debug, Default)]

@@ -58,6 +58,16 @@ pub enum SignalError {
     Store(#[from] devicetrust_store::Error),
 }
 
+impl devicetrust_errors::HasKind for SignalError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        match self {
+            Self::Refused { .. } => devicetrust_errors::ErrorKind::Invalid,
+            Self::Internal(_) => devicetrust_errors::ErrorKind::Internal,
+            Self::Store(e) => devicetrust_errors::HasKind::kind(e),
+        }
+    }
+}
+
 fn refused(provider: &str, reason: impl std::fmt::Display) -> SignalError {
     SignalError::Refused {
         provider: provider.to_owned(),

@@ -56,7 +56,7 @@ pub(super) fn integration_error(e: IntegrationError) -> ApiError {
         }
         IntegrationError::Upload(u) => ApiError::invalid("Api validation failed: certificate")
             .with_cause(format!("{}: {u}", u.kind())),
-        other => ApiError::internal(&other),
+        other => ApiError::from_error(&other),
     }
 }
 

@@ -55,7 +55,7 @@ fn store_error(e: PolicyStoreError) -> ApiError {
         }
         e @ PolicyStoreError::InUse { .. } => ApiError::conflict(e.to_string()),
         PolicyStoreError::NotFound { what, id } => ApiError::not_found(what, &id),
-        other => ApiError::internal(&other),
+        other => ApiError::from_error(&other),
     }
 }
 

@@ -54,7 +54,7 @@ pub(crate) async fn report(
     .map_err(|e| match e {
         SignalError::Refused { provider, reason } => refused(&provider, reason),
         SignalError::Store(e) => super::errors::from_store(e),
-        other => ApiError::internal(&other),
+        other => ApiError::from_error(&other),
     })?;
     let mut stored = Map::new();
     for outcome in outcomes {
