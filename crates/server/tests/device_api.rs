@@ -17,29 +17,6 @@ use devicetrust_attestation::Platform;
 use devicetrust_devices::{DeviceId, Operation};
 use serde_json::{Value, json};
 
-fn decide(
-    h: &Harness,
-    policy: &str,
-    user: &str,
-    device: Option<&str>,
-    extra: Value,
-) -> (String, String) {
-    let mut body = json!({"policyId": policy, "userId": user, "groups": ["Everyone"]});
-    if let Some(id) = device {
-        body["deviceId"] = json!(id);
-    }
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let answer = h.authorize(&body);
-    assert_eq!(answer.status, 200, "{answer:?}");
-    assert!(answer.body["explanation"]["rules"].is_array(), "{answer:?}");
-    (
-        answer.body["access"].as_str().unwrap().to_owned(),
-        answer.body["rule"]["id"].as_str().unwrap_or("").to_owned(),
-    )
-}
-
 #[test]
 fn a_windows_device_through_its_lifecycle_with_the_guides_policies() {
     let h = Harness::start();

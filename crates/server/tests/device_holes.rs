@@ -324,17 +324,6 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-fn decide_high(h: &Harness, device: &str) -> (String, String) {
-    let body =
-        json!({"policyId": HIGH, "userId": "alice", "deviceId": device, "groups": ["Everyone"]});
-    let answer = h.authorize(&body);
-    assert_eq!(answer.status, 200, "{answer:?}");
-    (
-        answer.body["access"].as_str().unwrap().to_owned(),
-        answer.body["rule"]["id"].as_str().unwrap_or("").to_owned(),
-    )
-}
-
 /// EDR signals survive a restart: the decision that needed them is the
 /// same after it, `/me` still shows them, a newer report replaces them
 /// (and outlives the next restart), and deleting the device deletes them.
@@ -353,11 +342,11 @@ fn signals_survive_a_restart_and_go_with_the_device() {
     );
     let good = json!({"wsc": {"antiVirus": "GOOD", "fireWall": "GOOD"}});
     assert_eq!(pc.call(&h, "POST", "/device/v1/signals", &good).status, 202);
-    let before = decide_high(&h, &pc.id);
+    let before = decide(&h, HIGH, "alice", Some(&pc.id), json!({}));
     assert_eq!(before, ("ALLOW".into(), "rulwindowsedr000001".into()));
 
     let h = h.restart();
-    assert_eq!(decide_high(&h, &pc.id), before);
+    assert_eq!(decide(&h, HIGH, "alice", Some(&pc.id), json!({})), before);
     let me = pc.call(&h, "GET", "/device/v1/me", &json!({}));
     assert_eq!(me.body["signals"]["wsc"]["stale"], json!(false), "{me:?}");
     // A newer report replaces it, and that too outlives a restart.
@@ -365,7 +354,7 @@ fn signals_survive_a_restart_and_go_with_the_device() {
     let answer = pc.call(&h, "POST", "/device/v1/signals", &poor);
     assert_eq!(answer.body["stored"]["wsc"], json!("LATEST"), "{answer:?}");
     let h = h.restart();
-    assert_eq!(decide_high(&h, &pc.id).0, "DENY");
+    assert_eq!(decide(&h, HIGH, "alice", Some(&pc.id), json!({})).0, "DENY");
 
     // Deleting the device deletes its reports: nothing is served for it.
     lifecycle(&h, &pc.id, Operation::Deactivate);

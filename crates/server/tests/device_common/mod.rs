@@ -340,6 +340,31 @@ impl TestDevice {
     }
 }
 
+/// A decision over HTTP for `user` (in group Everyone) on `device` with
+/// `policy` and `extra` request members: its access and matched rule.
+pub fn decide(
+    h: &Harness,
+    policy: &str,
+    user: &str,
+    device: Option<&str>,
+    extra: Value,
+) -> (String, String) {
+    let mut body = json!({"policyId": policy, "userId": user, "groups": ["Everyone"]});
+    if let Some(id) = device {
+        body["deviceId"] = json!(id);
+    }
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let answer = h.authorize(&body);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body["explanation"]["rules"].is_array(), "{answer:?}");
+    (
+        answer.body["access"].as_str().unwrap().to_owned(),
+        answer.body["rule"]["id"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
 /// An admin's lifecycle operation on a device, straight through the registry.
 pub fn lifecycle(h: &Harness, id: &str, op: devicetrust_devices::Operation) {
     h.service
