@@ -13,7 +13,6 @@
 mod device_common;
 
 use device_common::*;
-use devicetrust_attestation::Platform;
 use devicetrust_devices::{DeviceId, Operation};
 use serde_json::{Value, json};
 
@@ -256,18 +255,16 @@ fn a_certificate_naming_another_device_does_not_attest() {
 fn a_mobile_device_proves_management_with_the_hint_and_a_wrong_one_is_refused() {
     let h = Harness::start();
     store_guide_policies(&h);
-    let (_, secret) = h
-        .service
-        .attestor()
-        .write()
-        .unwrap()
-        .configurations_mut()
-        .add_mobile(
-            Platform::Ios,
-            "Intune",
-            "https://portal.manage.microsoft.com/enroll",
-        )
-        .unwrap();
+    // "Add Platform" through the service's use case, as the admin API does.
+    let (_, secret) = devicetrust_server::service::integrations::add_mobile(
+        &h.service,
+        devicetrust_server::service::integrations::IntegrationPlatform::Ios,
+        "Intune",
+        "https://portal.manage.microsoft.com/enroll",
+        "admin",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let phone = h.register("bob", iphone("UDID-PHONE-1", "17.10.1"));
     let wrong = phone.call(
         &h,

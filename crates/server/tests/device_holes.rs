@@ -367,3 +367,54 @@ fn signals_survive_a_restart_and_go_with_the_device() {
         .unwrap();
     assert!(reports.is_empty(), "{reports:?}");
 }
+
+/// A change made by another process on the same folder (the CLI's
+/// `integrations add`, or a replica) is served at once: a SCEP integration
+/// it adds answers, one it deactivates stops, and a platform it deactivates
+/// stops attesting, without a restart.
+#[test]
+fn integrations_changed_by_another_process_are_served_at_once() {
+    use devicetrust_server::service::integrations::{self, IntegrationPlatform};
+    let h = Harness::start();
+    let mac = h.register("alice", mac("UDID-LIVE"));
+    let (leaf, key) = h.mdm_certificate("CN=alice managementAttestation UDID-LIVE");
+    assert_eq!(
+        mac.prove_desktop(&h, &leaf, key.as_ref()).body["managed"],
+        json!(true)
+    );
+
+    // Another process on the same folder, as `devicetrust integrations add` is.
+    let other = devicetrust_server::Service::open(
+        devicetrust_server::DataDir::new(h.dir()),
+        default_backend(),
+        devicetrust_server::ServiceOptions::default(),
+    )
+    .unwrap()
+    .service;
+    let now = time::OffsetDateTime::now_utc();
+    let (added, _) = integrations::add_scep(
+        &other,
+        IntegrationPlatform::Macos,
+        devicetrust_server::NewChallenge::Static,
+        devicetrust_pki::scep::ScepConfig::default(),
+        "cli",
+        now,
+    )
+    .unwrap();
+    let caps = format!("/scep/{}/pkiclient.exe?operation=GetCACaps", added.id);
+    assert!(h.raw_text(&caps).contains("POSTPKIOperation"));
+
+    // Deactivated there: no longer served here, and no longer attesting.
+    integrations::set_active(&other, &added.id, false, "cli", now).unwrap();
+    let url = format!("{}{caps}", h.base);
+    assert_eq!(h.agent.get(&url).call().unwrap().status(), 404);
+    let listed = integrations::integrations(&other.settings().read()).unwrap();
+    for stored in listed
+        .iter()
+        .filter(|s| s.active && s.platform == IntegrationPlatform::Macos)
+    {
+        integrations::set_active(&other, &stored.id, false, "cli", now).unwrap();
+    }
+    let proof = mac.prove_desktop(&h, &leaf, key.as_ref());
+    assert_eq!(proof.body["managed"], json!(false), "{proof:?}");
+}

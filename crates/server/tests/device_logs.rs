@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use device_common::*;
-use devicetrust_attestation::Platform;
 use devicetrust_pki::{KeyAlgorithm, default_backend};
 use serde_json::json;
 
@@ -117,18 +116,15 @@ fn no_secret_is_logged() {
     assert_eq!(decision.body["access"], "ALLOW");
 
     // Mobile proof, right and wrong hint.
-    let (_, hint) = h
-        .service
-        .attestor()
-        .write()
-        .unwrap()
-        .configurations_mut()
-        .add_mobile(
-            Platform::Android,
-            "Workspace ONE",
-            "https://example.invalid/enroll",
-        )
-        .unwrap();
+    let (_, hint) = devicetrust_server::service::integrations::add_mobile(
+        &h.service,
+        devicetrust_server::service::integrations::IntegrationPlatform::Android,
+        "Workspace ONE",
+        "https://example.invalid/enroll",
+        "admin",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     secrets.push(hint.expose().to_owned());
     let wrong_hint = "wrong-hint-0123456789abcdef".to_owned();
     secrets.push(wrong_hint.clone());

@@ -32,6 +32,22 @@ pub fn router(service: Arc<Service>) -> Router {
         .merge(authorize::routes())
         .route("/healthz", get(|| async { "ok" }))
         .with_state(service.clone());
-    let all = crate::scep_router(service.endpoints.clone()).merge(api);
+    // SCEP first catches up with configurations another process changed.
+    let scep = crate::scep_router(service.endpoints.clone()).layer(
+        axum::middleware::from_fn_with_state(service.clone(), sync_first),
+    );
+    let all = scep.merge(api);
     crate::ops::instrument(all, service.metrics.clone(), service.options.limits)
+}
+
+async fn sync_first(
+    axum::extract::State(service): axum::extract::State<Arc<Service>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Err(e) = service.sync() {
+        // Serve with what is loaded rather than refuse: the next request retries.
+        tracing::warn!(error = %e, "could not catch up with the stored configuration");
+    }
+    next.run(request).await
 }

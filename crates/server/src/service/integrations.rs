@@ -126,6 +126,13 @@ pub struct StoredIntegration {
     pub kind: IntegrationKind,
 }
 
+impl StoredIntegration {
+    /// Whether it is a SCEP configuration (served under `/scep/{id}`).
+    pub fn is_scep(&self) -> bool {
+        matches!(self.kind, IntegrationKind::Scep { .. })
+    }
+}
+
 /// Why an integration change was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -310,6 +317,8 @@ pub fn add_scep(
     actor: &str,
     now: OffsetDateTime,
 ) -> Result<(StoredIntegration, NewIntegration), IntegrationError> {
+    // Allocate from, and change, what the store holds now.
+    service.sync()?;
     if !platform.is_desktop() {
         return Err(IntegrationError::Invalid(
             "SCEP integrations are for MACOS and WINDOWS".into(),
@@ -350,6 +359,8 @@ pub fn add_uploaded(
     actor: &str,
     now: OffsetDateTime,
 ) -> Result<StoredIntegration, IntegrationError> {
+    // Allocate from, and change, what the store holds now.
+    service.sync()?;
     if !platform.is_desktop() {
         return Err(IntegrationError::Invalid(
             "uploaded CAs are for MACOS and WINDOWS integrations".into(),
@@ -381,6 +392,8 @@ pub fn add_mobile(
     actor: &str,
     now: OffsetDateTime,
 ) -> Result<(StoredIntegration, SecretKey), IntegrationError> {
+    // Allocate from, and change, what the store holds now.
+    service.sync()?;
     let mut attestor = write_attestor(service);
     let mut next = attestor.configurations().clone();
     let (id, secret) = next.add_mobile(platform.attestation(), provider_name, enrollment_link)?;
@@ -452,6 +465,8 @@ pub fn reset_secret(
     actor: &str,
     now: OffsetDateTime,
 ) -> Result<(StoredIntegration, NewSecret), IntegrationError> {
+    // Allocate from, and change, what the store holds now.
+    service.sync()?;
     let mut attestor = write_attestor(service);
     let mut stored = get(service, id)?;
     let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
@@ -504,6 +519,8 @@ pub fn set_active(
     actor: &str,
     now: OffsetDateTime,
 ) -> Result<StoredIntegration, IntegrationError> {
+    // Allocate from, and change, what the store holds now.
+    service.sync()?;
     let mut attestor = write_attestor(service);
     let mut stored = get(service, id)?;
     if stored.active == active {

@@ -77,6 +77,15 @@ pub struct Service {
     pub(crate) policies: policies::PolicyStore,
     pub(crate) metrics: Arc<crate::ops::Metrics>,
     pub(crate) crl: crl::CrlCache,
+    /// What the served endpoints and the attestor were last derived from.
+    synced: Mutex<Synced>,
+}
+
+/// A settings snapshot and the desktop SCEP configurations read with it.
+#[derive(Debug)]
+struct Synced {
+    settings: Arc<Settings>,
+    desktop: Vec<crate::DesktopIntegration>,
 }
 
 /// What [`Service::open`] returns.
@@ -117,6 +126,10 @@ impl Service {
         integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
         let attestor = Attestor::new(configurations, backend)
             .map_err(|e| DataError::NotFound(e.to_string()))?;
+        let synced = Mutex::new(Synced {
+            settings: settings.read(),
+            desktop: dir.integrations()?,
+        });
         let service = Self {
             registry: Registry::new(store.clone()),
             signals: Mutex::new(SignalCache::new(options.signal_capacity)),
@@ -132,6 +145,7 @@ impl Service {
             policies: policies::PolicyStore::default(),
             metrics: Arc::new(crate::ops::Metrics::new()),
             crl: crl::CrlCache::default(),
+            synced,
             options,
         };
         let endpoints = service.endpoints.clone();
@@ -142,6 +156,68 @@ impl Service {
             service: Arc::new(service),
             admin_token,
         })
+    }
+
+    /// Brings the served SCEP endpoints and the attestor's configurations
+    /// up to the settings in the store, when another process (the CLI, a
+    /// replica) changed them: an integration it added is served at once, one
+    /// it deactivated stops at once. Costs one revision read when nothing
+    /// changed.
+    pub fn sync(&self) -> Result<(), DataError> {
+        let mut synced = self
+            .synced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..3 {
+            let settings = self.settings.read();
+            if Arc::ptr_eq(&synced.settings, &settings) {
+                return Ok(());
+            }
+            let desktop = self.data.integrations()?;
+            let stored = integrations::integrations(&settings)?;
+            let mut configurations = Configurations::new();
+            // Endpoints are handled below; restore only builds the configurations.
+            integrations::restore(
+                &settings,
+                &self.ca,
+                &mut configurations,
+                &ScepEndpoints::new(),
+            )?;
+            let fresh = self.data.endpoints(self.ca.clone(), &self.store)?;
+            let mut attestor = integrations::write_attestor(self);
+            // An in-process change published newer settings meanwhile: derive again.
+            if !Arc::ptr_eq(&self.settings.read(), &settings) {
+                continue;
+            }
+            *attestor.configurations_mut() = configurations;
+            drop(attestor);
+            let served: std::collections::HashSet<&str> = stored
+                .iter()
+                .filter(|s| s.active && s.is_scep())
+                .map(|s| s.id.as_str())
+                .collect();
+            for id in self.endpoints.ids() {
+                if !served.contains(id.as_str()) {
+                    self.endpoints.remove(&id);
+                }
+            }
+            for config in &desktop {
+                if !served.contains(config.id.as_str()) {
+                    continue;
+                }
+                let changed = !synced.desktop.contains(config);
+                if (changed || self.endpoints.get(&config.id).is_none())
+                    && let Some(endpoint) = fresh.remove(&config.id)
+                {
+                    self.endpoints.insert_shared(endpoint);
+                }
+            }
+            *synced = Synced { settings, desktop };
+            return Ok(());
+        }
+        Err(DataError::Invalid(
+            "the settings kept changing while the service caught up; retry".into(),
+        ))
     }
 
     /// The CA.

@@ -118,6 +118,9 @@ fn prove(
     body: ProofBody,
 ) -> Result<Json<Value>, ApiError> {
     let now = OffsetDateTime::now_utc();
+    if let Err(e) = service.sync() {
+        tracing::warn!(error = %e, "could not catch up with the stored configuration");
+    }
     let attestor = service
         .attestor
         .read()
