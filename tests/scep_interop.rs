@@ -302,7 +302,8 @@ export CERTMONGER_REQUESTS_DIR={home}/req CERTMONGER_CAS_DIR={home}/cas CERTMONG
 mkdir -p {home}/req {home}/cas {home}/tmp
 certmonger -s -n > {home}/certmonger.log 2>&1 &
 pid=$!
-trap 'kill $pid' EXIT
+# certmonger may have exited already; a failed kill must not fail the script (set -e).
+trap 'kill $pid 2>/dev/null || true' EXIT
 for i in $(seq 1 50); do getcert list-cas -s >/dev/null 2>&1 && break; sleep 0.2; done
 getcert add-scep-ca -s -c devicetrust -u '{url}'
 getcert request -s -c devicetrust -k {home}/key.pem -f {home}/cert.pem -N CN=certmonger-device -L '{secret}' -I req1
