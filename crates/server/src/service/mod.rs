@@ -183,7 +183,6 @@ impl Service {
                 &mut configurations,
                 &ScepEndpoints::new(),
             )?;
-            let fresh = self.data.endpoints(self.ca.clone(), &self.store)?;
             let mut attestor = integrations::write_attestor(self);
             // An in-process change published newer settings meanwhile: derive again.
             if !Arc::ptr_eq(&self.settings.read(), &settings) {
@@ -201,15 +200,23 @@ impl Service {
                     self.endpoints.remove(&id);
                 }
             }
-            for config in &desktop {
-                if !served.contains(config.id.as_str()) {
-                    continue;
-                }
-                let changed = !synced.desktop.contains(config);
-                if (changed || self.endpoints.get(&config.id).is_none())
-                    && let Some(endpoint) = fresh.remove(&config.id)
-                {
-                    self.endpoints.insert_shared(endpoint);
+            // Most settings changes (an audit event, a policy) touch no SCEP
+            // configuration: build endpoints (RA keys read and parsed) only
+            // for the ones that changed or are not served yet.
+            let stale: Vec<&str> = desktop
+                .iter()
+                .filter(|config| served.contains(config.id.as_str()))
+                .filter(|config| {
+                    !synced.desktop.contains(config) || self.endpoints.get(&config.id).is_none()
+                })
+                .map(|config| config.id.as_str())
+                .collect();
+            if !stale.is_empty() {
+                let fresh = self.data.endpoints(self.ca.clone(), &self.store)?;
+                for id in stale {
+                    if let Some(endpoint) = fresh.remove(id) {
+                        self.endpoints.insert_shared(endpoint);
+                    }
                 }
             }
             *synced = Synced { settings, desktop };
