@@ -11,7 +11,8 @@ use axum::Router;
 use axum::routing::get;
 use devicetrust_pki::scep::{ScepConfig, ScepService, StaticChallenge, parse_certs_only};
 use devicetrust_pki::{Ca, CaConfig, KeyAlgorithm, MemoryLedger, default_backend};
-use devicetrust_server::{ScepEndpoint, ScepEndpoints, scep_router};
+use devicetrust_server::scep_router;
+use devicetrust_service::{ScepEndpoint, ScepEndpoints};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_pki::{Backend, PrivateKey};
-use devicetrust_server::service::device_keys::{canonical_request, registration_message};
+use devicetrust_service::device_keys::{canonical_request, registration_message};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -79,7 +79,7 @@ pub(crate) struct Api {
 impl Api {
     pub(crate) fn new(base: &str) -> Self {
         // https trusts the system's roots (SSL_CERT_FILE to override).
-        let agent = devicetrust_server::http_client::agent(Duration::from_secs(60), None);
+        let agent = devicetrust_service::http_client::agent(Duration::from_secs(60), None);
         Self {
             base: base.trim_end_matches('/').to_owned(),
             agent,

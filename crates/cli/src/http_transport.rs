@@ -18,7 +18,7 @@ pub(crate) struct HttpTransport {
 impl HttpTransport {
     pub(crate) fn new(url: &str) -> Self {
         // https trusts the system's roots (SSL_CERT_FILE to override).
-        let agent = devicetrust_server::http_client::agent(Duration::from_secs(60), None);
+        let agent = devicetrust_service::http_client::agent(Duration::from_secs(60), None);
         Self {
             url: url.to_owned(),
             agent,

@@ -7,11 +7,11 @@ use clap::{Subcommand, ValueEnum};
 use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::api::router;
-use devicetrust_server::intune::IntuneSettings;
 use devicetrust_server::ops;
-use devicetrust_server::service::SettingsStore;
-use devicetrust_server::service::integrations::{self, IntegrationPlatform};
-use devicetrust_server::{DataDir, NewChallenge, Service, ServiceOptions};
+use devicetrust_service::SettingsStore;
+use devicetrust_service::integrations::{self, IntegrationPlatform};
+use devicetrust_service::intune::IntuneSettings;
+use devicetrust_service::{DataDir, NewChallenge, Service, ServiceOptions};
 use serde_json::json;
 use zeroize::Zeroizing;
 

@@ -43,8 +43,8 @@ pub(crate) fn exchange(configuration: &str, request: &[u8], reply: Option<&[u8]>
         let Some(bytes) = bytes else { continue };
         let path = dir.join(format!("{id}-{n}-{what}.der"));
         // Requests carry challenges: the captures are as private as the data folder.
-        let written = crate::secret_file::create_private_dir(dir)
-            .and_then(|()| crate::secret_file::write_private(&path, bytes));
+        let written = devicetrust_service::secret_file::create_private_dir(dir)
+            .and_then(|()| devicetrust_service::secret_file::write_private(&path, bytes));
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "scep capture not written");
         }

@@ -1,12 +1,14 @@
 //! HTTP for devicetrust: the SCEP endpoints (RFC 8894) and NDES-style
-//! challenge URLs, as an axum [`Router`](axum::Router) you can mount in your
-//! own app, plus the data folder that `devicetrust serve` runs from.
+//! challenge URLs, the admin, device and decision APIs over the
+//! `devicetrust-service` use cases, as an axum [`Router`](axum::Router) you
+//! can serve or mount in your own app.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use devicetrust_pki::scep::{ScepConfig, ScepService, StaticChallenge};
 //! use devicetrust_pki::{default_backend, Ca, CaConfig, KeyAlgorithm, MemoryLedger};
-//! use devicetrust_server::{scep_router, ScepEndpoint, ScepEndpoints};
+//! use devicetrust_server::scep_router;
+//! use devicetrust_service::{ScepEndpoint, ScepEndpoints};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let backend = default_backend();
@@ -31,22 +33,14 @@
 
 pub mod api;
 pub mod capture;
-mod data_dir;
-mod endpoints;
-pub mod http_client;
-pub mod intune;
 pub mod message_param;
 pub mod ops;
 mod scep_routes;
-mod secret_file;
-pub mod service;
 
-pub use data_dir::{
-    DataDir, DataError, DesktopIntegration, NewChallenge, NewIntegration, StoredChallenge,
-};
-pub use endpoints::{ScepEndpoint, ScepEndpoints};
+// The use cases this crate serves; `crate::service::…` reads as the layer below.
+use devicetrust_service as service;
+
 pub use scep_routes::{MAX_BODY, router as scep_router};
-pub use service::{Opened, Service, ServiceOptions};
 
 /// Serves `router` on `listener` (plain HTTP, default deadlines) until
 /// Ctrl-C or SIGTERM, finishing requests in flight.

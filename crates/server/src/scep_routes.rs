@@ -12,8 +12,8 @@ use axum::routing::get;
 use base64::Engine;
 use time::OffsetDateTime;
 
-use crate::endpoints::{ScepEndpoint, ScepEndpoints};
 use crate::message_param;
+use crate::service::{ScepEndpoint, ScepEndpoints};
 
 /// Largest PKIOperation body accepted (larger gets 413).
 pub const MAX_BODY: usize = 64 * 1024;

@@ -221,7 +221,7 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
     let device = server.enroll("alice", "Alice Mac", Platform::Macos, "AMAC");
     let org = server.org();
     let alice = UserId::new("alice").unwrap();
-    let registry = server.service.registry();
+    let registry = server.registry();
     let now = time::OffsetDateTime::now_utc();
     registry
         .sign_in(&org, &device.id, &alice, SessionMethod::OktaVerify, now)

@@ -215,7 +215,6 @@ fn injection_shaped_text_is_kept_verbatim_or_refused_never_run() {
         let enrolled = devicetrust_devices::UserId::new(*text).and_then(|user| {
             profile.validate()?;
             Ok(server
-                .service
                 .registry()
                 .enroll(
                     &server.org(),

@@ -51,7 +51,6 @@ fn a_windows_device_through_its_lifecycle_with_the_guides_policies() {
     assert!(proof.body["managedUntil"].is_string());
     let serial = leaf.serial().unwrap();
     let certs = h
-        .service
         .registry()
         .certificates(h.service.org(), &DeviceId::new(&pc.id).unwrap())
         .unwrap();
@@ -176,7 +175,6 @@ fn a_windows_device_through_its_lifecycle_with_the_guides_policies() {
         ("ALLOW".into(), "rulunregistered0001".into())
     );
     let certs = h
-        .service
         .registry()
         .certificates(h.service.org(), &DeviceId::new(&pc.id).unwrap())
         .unwrap();
@@ -256,9 +254,9 @@ fn a_mobile_device_proves_management_with_the_hint_and_a_wrong_one_is_refused() 
     let h = Harness::start();
     store_guide_policies(&h);
     // "Add Platform" through the service's use case, as the admin API does.
-    let (_, secret) = devicetrust_server::service::integrations::add_mobile(
+    let (_, secret) = devicetrust_service::integrations::add_mobile(
         &h.service,
-        devicetrust_server::service::integrations::IntegrationPlatform::Ios,
+        devicetrust_service::integrations::IntegrationPlatform::Ios,
         "Intune",
         "https://portal.manage.microsoft.com/enroll",
         "admin",

@@ -38,8 +38,7 @@ fn decided_device(h: &Harness, user: Option<&str>, device: &str) -> serde_json::
 }
 
 fn users_of(h: &Harness, id: &str) -> Vec<String> {
-    h.service
-        .registry()
+    h.registry()
         .users(h.service.org(), &DeviceId::new(id).unwrap())
         .unwrap()
         .into_iter()
@@ -360,7 +359,6 @@ fn signals_survive_a_restart_and_go_with_the_device() {
     lifecycle(&h, &pc.id, Operation::Deactivate);
     lifecycle(&h, &pc.id, Operation::Delete);
     let reports = h
-        .service
         .registry()
         .store()
         .read(|tx| tx.signal_reports(h.service.org(), &DeviceId::new(&pc.id).unwrap()))
@@ -374,7 +372,7 @@ fn signals_survive_a_restart_and_go_with_the_device() {
 /// stops attesting, without a restart.
 #[test]
 fn integrations_changed_by_another_process_are_served_at_once() {
-    use devicetrust_server::service::integrations::{self, IntegrationPlatform};
+    use devicetrust_service::integrations::{self, IntegrationPlatform};
     let h = Harness::start();
     let mac = h.register("alice", mac("UDID-LIVE"));
     let (leaf, key) = h.mdm_certificate("CN=alice managementAttestation UDID-LIVE");
@@ -384,10 +382,10 @@ fn integrations_changed_by_another_process_are_served_at_once() {
     );
 
     // Another process on the same folder, as `devicetrust integrations add` is.
-    let other = devicetrust_server::Service::open(
-        devicetrust_server::DataDir::new(h.dir()),
+    let other = devicetrust_service::Service::open(
+        devicetrust_service::DataDir::new(h.dir()),
         default_backend(),
-        devicetrust_server::ServiceOptions::default(),
+        devicetrust_service::ServiceOptions::default(),
     )
     .unwrap()
     .service;
@@ -395,7 +393,7 @@ fn integrations_changed_by_another_process_are_served_at_once() {
     let (added, _) = integrations::add_scep(
         &other,
         IntegrationPlatform::Macos,
-        devicetrust_server::NewChallenge::Static,
+        devicetrust_service::NewChallenge::Static,
         devicetrust_pki::scep::ScepConfig::default(),
         "cli",
         now,
@@ -408,7 +406,7 @@ fn integrations_changed_by_another_process_are_served_at_once() {
     integrations::set_active(&other, &added.id, false, "cli", now).unwrap();
     let url = format!("{}{caps}", h.base);
     assert_eq!(h.agent.get(&url).call().unwrap().status(), 404);
-    let listed = integrations::integrations(&other.settings().read()).unwrap();
+    let listed = other.list_integrations().unwrap();
     for stored in listed
         .iter()
         .filter(|s| s.active && s.platform == IntegrationPlatform::Macos)

@@ -116,9 +116,9 @@ fn no_secret_is_logged() {
     assert_eq!(decision.body["access"], "ALLOW");
 
     // Mobile proof, right and wrong hint.
-    let (_, hint) = devicetrust_server::service::integrations::add_mobile(
+    let (_, hint) = devicetrust_service::integrations::add_mobile(
         &h.service,
-        devicetrust_server::service::integrations::IntegrationPlatform::Android,
+        devicetrust_service::integrations::IntegrationPlatform::Android,
         "Workspace ONE",
         "https://example.invalid/enroll",
         "admin",

@@ -11,8 +11,8 @@
 
 use devicetrust_devices::UserId;
 use devicetrust_pki::default_backend;
-use devicetrust_server::service::context::DecisionRequest;
-use devicetrust_server::{DataDir, Service, ServiceOptions};
+use devicetrust_service::context::DecisionRequest;
+use devicetrust_service::{DataDir, Service, ServiceOptions};
 use time::OffsetDateTime;
 
 #[test]

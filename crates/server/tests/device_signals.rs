@@ -12,7 +12,7 @@
 mod device_common;
 
 use device_common::*;
-use devicetrust_server::ServiceOptions;
+use devicetrust_service::ServiceOptions;
 use serde_json::{Value, json};
 
 const SIGNALS: &str = "/device/v1/signals";

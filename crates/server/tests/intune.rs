@@ -31,8 +31,9 @@ use devicetrust_pki::{
     Certificate, HashAlgorithm, KeyAlgorithm, KeyPolicy, PrivateKey, RequestBuilder,
     default_backend,
 };
-use devicetrust_server::intune::{IntuneChallenge, IntuneSettings};
-use devicetrust_server::{DataDir, NewChallenge, ScepEndpoints, StoredChallenge, scep_router};
+use devicetrust_server::scep_router;
+use devicetrust_service::intune::{IntuneChallenge, IntuneSettings};
+use devicetrust_service::{DataDir, NewChallenge, ScepEndpoints, StoredChallenge};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -884,12 +885,12 @@ fn the_admin_api_adds_an_intune_platform_that_serves_at_once() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let options = devicetrust_server::ServiceOptions {
+    let options = devicetrust_service::ServiceOptions {
         base_url: base.clone(),
-        ..devicetrust_server::ServiceOptions::default()
+        ..devicetrust_service::ServiceOptions::default()
     };
     let opened =
-        devicetrust_server::Service::open(DataDir::new(dir.path()), default_backend(), options)
+        devicetrust_service::Service::open(DataDir::new(dir.path()), default_backend(), options)
             .unwrap();
     let token = opened.admin_token.unwrap();
     let router = devicetrust_server::api::router(opened.service);

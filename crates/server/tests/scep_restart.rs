@@ -107,7 +107,7 @@ fn a_replayed_pkcs_req_after_a_restart_gets_the_same_certificate() {
     let (status, text, first) = operate(&server, &id, &d, &body);
     assert_eq!(status, PkiStatus::Success, "{text:?}");
     let first = first.unwrap();
-    let issued = server.service.store().ledger_count().unwrap();
+    let issued = server.registry().store().ledger_count().unwrap();
     server.stop();
 
     let server = Server::start(dir.path(), Some(&token));
@@ -117,7 +117,7 @@ fn a_replayed_pkcs_req_after_a_restart_gets_the_same_certificate() {
     assert_eq!(again.serial().unwrap(), first.serial().unwrap());
     assert_eq!(again.der(), first.der());
     assert_eq!(
-        server.service.store().ledger_count().unwrap(),
+        server.registry().store().ledger_count().unwrap(),
         issued,
         "the replay issued nothing"
     );

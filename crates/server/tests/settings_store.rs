@@ -11,18 +11,26 @@
 )]
 
 use devicetrust_pki::default_backend;
-use devicetrust_server::service::{Settings, StoredToken, TOKEN_PREFIX};
-use devicetrust_server::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{Settings, SettingsStore, StoredToken, TOKEN_PREFIX};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-fn open(dir: &std::path::Path) -> devicetrust_server::Opened {
+fn open(dir: &std::path::Path) -> devicetrust_service::Opened {
     Service::open(
         DataDir::new(dir),
         default_backend(),
         ServiceOptions::default(),
     )
     .unwrap()
+}
+
+/// The settings of the folder's database, through a connection of its own
+/// (as another process has).
+fn settings(dir: &std::path::Path) -> SettingsStore {
+    let db = devicetrust_store::database_path(dir);
+    let store = std::sync::Arc::new(devicetrust_store::SqliteStore::open(&db).unwrap());
+    SettingsStore::open(store, &dir.join("service.json")).unwrap()
 }
 
 #[test]
@@ -50,7 +58,11 @@ fn an_older_folders_settings_file_is_imported_once() {
     let first = open(dir.path());
     // The folder had a token: none is made or printed.
     assert!(first.admin_token.is_none());
-    let read = first.service.settings().read();
+    assert_eq!(
+        first.service.authenticate_admin(&token).as_deref(),
+        Some("tok1")
+    );
+    let read = settings(dir.path()).read();
     assert_eq!(read.admin_tokens, legacy.admin_tokens);
     assert_eq!(read.sections["custom"], serde_json::json!({"kept": true}));
     assert!(!dir.path().join("service.json").exists());
@@ -61,7 +73,7 @@ fn an_older_folders_settings_file_is_imported_once() {
     let second = open(dir.path());
     assert!(second.admin_token.is_none());
     assert_eq!(
-        second.service.settings().read().admin_tokens,
+        settings(dir.path()).read().admin_tokens,
         legacy.admin_tokens
     );
 }
@@ -77,22 +89,28 @@ fn a_change_by_one_process_is_seen_by_another() {
         b.admin_token.is_none(),
         "the first start's token is not made twice"
     );
-    let before = a.service.settings().read();
-    b.service
-        .settings()
-        .update(|s| s.set_section("custom", &serde_json::json!({"by": "b"})))
+    // A configuration change through one service's use case is served by the other.
+    let assurance: devicetrust_policy::model::DeviceAssurance = serde_json::from_value(
+        serde_json::json!({"id": "da1", "name": "Recent macOS", "platform": "MACOS",
+                           "osVersion": {"minimum": "14.0.0"}}),
+    )
+    .unwrap();
+    let now = OffsetDateTime::now_utc();
+    b.service.create_assurance("tok", assurance, now).unwrap();
+    assert_eq!(a.service.assurance("da1").unwrap().name, "Recent macOS");
+
+    let (sa, sb) = (settings(dir.path()), settings(dir.path()));
+    let before = sa.read();
+    sb.update(|s| s.set_section("custom", &serde_json::json!({"by": "b"})))
         .unwrap();
-    let after = a.service.settings().read();
+    let after = sa.read();
     assert_eq!(after.sections["custom"], serde_json::json!({"by": "b"}));
     assert!(!before.sections.contains_key("custom"));
     // Reading again without a change returns the same snapshot (no reload).
-    assert!(std::sync::Arc::ptr_eq(&after, &a.service.settings().read()));
+    assert!(std::sync::Arc::ptr_eq(&after, &sa.read()));
     // Updates from both sides compose: each reads what it changes.
-    a.service
-        .settings()
-        .update(|s| s.set_section("other", &1))
-        .unwrap();
-    let seen = b.service.settings().read();
+    sa.update(|s| s.set_section("other", &1)).unwrap();
+    let seen = sb.read();
     assert_eq!(seen.sections["custom"], serde_json::json!({"by": "b"}));
     assert_eq!(seen.sections["other"], serde_json::json!(1));
 }

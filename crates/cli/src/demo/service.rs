@@ -5,7 +5,8 @@ use std::path::Path;
 use std::thread::JoinHandle;
 
 use devicetrust_pki::Backend;
-use devicetrust_server::{DataDir, Service, ServiceOptions, api, ops};
+use devicetrust_server::{api, ops};
+use devicetrust_service::{DataDir, Service, ServiceOptions};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 

@@ -8,7 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::ApiError;
-use crate::service::{Service, tokens};
+use crate::service::Service;
 
 /// An authenticated admin: the ID of the token used (never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,9 @@ impl FromRequestParts<Arc<Service>> for Admin {
             .strip_prefix("SSWS ")
             .or_else(|| value.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))?;
-        let settings = service.settings.read();
-        tokens::check(&settings, token.trim())
-            .map(|t| Admin {
-                token_id: t.id.clone(),
-            })
+        service
+            .authenticate_admin(token.trim())
+            .map(|token_id| Admin { token_id })
             .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))
     }
 }

@@ -6,15 +6,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::post;
+use axum::{Extension, Router};
 use time::OffsetDateTime;
 
 use super::ApiError;
 use super::auth::Admin;
 use super::body::JsonBody;
 use super::device::errors::from_decision;
+use crate::ops::Metrics;
 use crate::service::Service;
 use crate::service::context::{DecisionRequest, DecisionResponse};
 
@@ -26,10 +27,10 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
 
 async fn decide(
     service: Arc<Service>,
+    metrics: Arc<Metrics>,
     policy: String,
     request: DecisionRequest,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let metrics = service.metrics.clone();
     // Inline, not on the blocking pool: a decision is microseconds of CPU
     // and reads on the store's read connection, which never waits for a
     // writer's fsync. The hop to a blocking thread cost more than the work.
@@ -48,6 +49,7 @@ async fn decide(
 
 async fn authorize(
     State(service): State<Arc<Service>>,
+    Extension(metrics): Extension<Arc<Metrics>>,
     _admin: Admin,
     JsonBody(request): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
@@ -59,11 +61,12 @@ async fn authorize(
     let policy = request.policy_id.clone().ok_or_else(|| {
         ApiError::invalid("Api validation failed").with_cause("policyId is required")
     })?;
-    decide(service, policy, request).await
+    decide(service, metrics, policy, request).await
 }
 
 async fn simulate(
     State(service): State<Arc<Service>>,
+    Extension(metrics): Extension<Arc<Metrics>>,
     _admin: Admin,
     Path(policy): Path<String>,
     JsonBody(request): JsonBody<DecisionRequest>,
@@ -72,5 +75,5 @@ async fn simulate(
         return Err(ApiError::invalid("Api validation failed")
             .with_cause("policyId in the body differs from the path"));
     }
-    decide(service, policy, request).await
+    decide(service, metrics, policy, request).await
 }

@@ -62,7 +62,8 @@ impl<T: DeserializeOwned> FromRequest<Arc<Service>> for JsonBody<T> {
 
     async fn from_request(req: Request, service: &Arc<Service>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let bytes = read_limited(body, &parts.headers, service.options.device_api.max_body).await?;
+        let bytes =
+            read_limited(body, &parts.headers, service.options().device_api.max_body).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }

@@ -222,13 +222,14 @@ mod tests {
             policy: "p1".into(),
         });
         assert_eq!(in_use.status, StatusCode::CONFLICT);
-        let file = ApiError::from_error(&crate::DataError::File {
+        let file = ApiError::from_error(&crate::service::DataError::File {
             path: "secret/path".into(),
             reason: "disk".into(),
         });
         assert_eq!(file.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(file.causes.is_empty() && !file.summary.contains("secret"));
-        let unknown = ApiError::from_error(&crate::DataError::NotFound("integration x".into()));
+        let unknown =
+            ApiError::from_error(&crate::service::DataError::NotFound("integration x".into()));
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         let signals = ApiError::from_error(&crate::service::signals::SignalError::Refused {
             provider: "wsc".into(),

@@ -22,22 +22,41 @@ use axum::routing::get;
 
 pub use error::ApiError;
 
-use crate::service::Service;
+use crate::ops::{Limits, Metrics};
+use crate::service::{ScepEndpoints, Service};
 
-/// Every route of the service.
+/// Every route of the service, with default request limits.
 pub fn router(service: Arc<Service>) -> Router {
+    router_with(service, Arc::new(Metrics::new()), Limits::default())
+}
+
+/// Every route of the service, counted in `metrics` and under `limits`.
+pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits) -> Router {
+    let endpoints = service.endpoints().clone();
+    metrics.add_enrollment_source(Box::new(move || scep_counts(&endpoints)));
     let api = Router::new()
         .merge(admin::routes())
         .merge(device::routes())
         .merge(authorize::routes())
         .route("/healthz", get(|| async { "ok" }))
+        .layer(axum::Extension(metrics.clone()))
         .with_state(service.clone());
     // SCEP first catches up with configurations another process changed.
-    let scep = crate::scep_router(service.endpoints.clone()).layer(
+    let scep = crate::scep_router(service.endpoints().clone()).layer(
         axum::middleware::from_fn_with_state(service.clone(), sync_first),
     );
     let all = scep.merge(api);
-    crate::ops::instrument(all, service.metrics.clone(), service.options.limits)
+    crate::ops::instrument(all, metrics, limits)
+}
+
+/// SCEP outcomes summed over every configuration ever served.
+fn scep_counts(endpoints: &ScepEndpoints) -> Vec<(&'static str, &'static str, u64)> {
+    let total = endpoints.outcome_totals();
+    vec![
+        ("scep", "issued", total.issued),
+        ("scep", "pending", total.pending),
+        ("scep", "refused", total.refused),
+    ]
 }
 
 async fn sync_first(

@@ -16,7 +16,8 @@ use devicetrust_devices::{
 use devicetrust_pki::{
     Ca, CaConfig, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder, default_backend,
 };
-use devicetrust_server::{DataDir, Service, ServiceOptions, api};
+use devicetrust_server::api;
+use devicetrust_service::{DataDir, Service, ServiceOptions};
 use serde_json::Value;
 
 /// One answer: status, headers we look at, body.
@@ -226,13 +227,21 @@ impl Server {
         OrgId::new(&self.service.options().org).unwrap()
     }
 
+    /// The service's registry, through its own connection to the data
+    /// folder's database, as another process would see it.
+    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::SqliteStore>> {
+        let db = devicetrust_store::database_path(&self.dir);
+        devicetrust_store::Registry::new(Arc::new(
+            devicetrust_store::SqliteStore::open(&db).unwrap(),
+        ))
+    }
+
     /// Enrolls a device for `user` through the registry directly (the
     /// device API is tested elsewhere).
     pub fn enroll(&self, user: &str, name: &str, platform: Platform, udid: &str) -> Device {
         let mut profile = DeviceProfile::new(name, platform);
         profile.udid = Some(udid.to_owned());
-        self.service
-            .registry()
+        self.registry()
             .enroll(
                 &self.org(),
                 &Actor::new("test-enroller").unwrap(),

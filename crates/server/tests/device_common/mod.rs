@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_pki::{
     Certificate, IssueOptions, KeyAlgorithm, PrivateKey, RequestBuilder, Signer, default_backend,
 };
-use devicetrust_server::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{DataDir, Service, ServiceOptions};
 use serde_json::{Value, json};
 
 /// A running service.
@@ -107,6 +107,15 @@ impl Harness {
     }
 
     /// The data folder.
+    /// The service's registry, through its own connection to the data
+    /// folder's database, as another process would see it.
+    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::SqliteStore>> {
+        let db = devicetrust_store::database_path(self.dir());
+        devicetrust_store::Registry::new(Arc::new(
+            devicetrust_store::SqliteStore::open(&db).unwrap(),
+        ))
+    }
+
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }
@@ -238,7 +247,7 @@ pub fn register_body_with_proof(
 /// A `keyProof` for registering `registered`'s public key, signed by `signer_key`.
 pub fn key_proof(token: &str, registered: &PrivateKey, signer_key: &PrivateKey) -> Value {
     let ts = now_ts().to_string();
-    let message = devicetrust_server::service::device_keys::registration_message(
+    let message = devicetrust_service::device_keys::registration_message(
         &ts,
         token,
         &registered.public_key().fingerprint(),
@@ -298,7 +307,7 @@ impl TestDevice {
         nonce: &str,
         body: &[u8],
     ) -> String {
-        let message = devicetrust_server::service::device_keys::canonical_request(
+        let message = devicetrust_service::device_keys::canonical_request(
             method,
             path,
             &ts.to_string(),
@@ -367,8 +376,7 @@ pub fn decide(
 
 /// An admin's lifecycle operation on a device, straight through the registry.
 pub fn lifecycle(h: &Harness, id: &str, op: devicetrust_devices::Operation) {
-    h.service
-        .registry()
+    h.registry()
         .transition(
             h.service.org(),
             &devicetrust_devices::Actor::new("admin").unwrap(),
@@ -386,16 +394,18 @@ pub fn store_guide_policies(h: &Harness) {
         let text = std::fs::read_to_string(format!("{data}/{name}.json")).unwrap();
         let mut doc = devicetrust_policy::PolicyDocument::from_json(&text).unwrap();
         // The store keeps assurances by reference: move them there first.
+        let now = time::OffsetDateTime::now_utc();
         for assurance in std::mem::take(&mut doc.device_assurances) {
-            h.service
-                .policies()
-                .put_assurance(h.service.settings(), assurance)
-                .unwrap();
+            if h.service.assurance(&assurance.id).is_ok() {
+                let id = assurance.id.clone();
+                h.service
+                    .replace_assurance("test", &id, assurance, now)
+                    .unwrap();
+            } else {
+                h.service.create_assurance("test", assurance, now).unwrap();
+            }
         }
-        h.service
-            .policies()
-            .put_policy(h.service.settings(), doc)
-            .unwrap();
+        h.service.create_policy("test", doc, now).unwrap();
     }
 }
 

@@ -77,7 +77,7 @@ async fn list(
     State(service): State<Arc<Service>>,
     _admin: Admin,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let all = uploaded_cas::cas(&service.settings.read()).map_err(|e| ApiError::internal(&e))?;
+    let all = service.list_cas().map_err(|e| ApiError::from_error(&e))?;
     Ok(Json(all.iter().map(view).collect::<Result<_, _>>()?))
 }
 
@@ -105,17 +105,14 @@ async fn intermediate(
     _admin: Admin,
 ) -> Result<Response, ApiError> {
     let pem = service
-        .ca
-        .intermediate()
-        .to_pem()
+        .intermediate_pem()
         .map_err(|e| ApiError::internal(&e))?;
     Ok(([(CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
 async fn crl(State(service): State<Arc<Service>>) -> Result<Response, ApiError> {
     let der = service
-        .crl
-        .current(&service.ca, now())
+        .current_crl(now())
         .map_err(|e| ApiError::internal(&e))?;
     Ok((
         [

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use devicetrust_devices::{
-    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation, PageRequest,
-    Platform, UserId,
+    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation, Platform,
+    UserId,
 };
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -24,10 +24,7 @@ use super::{now, query};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-
-/// Pages of the registry one listing with a `displayName` filter may scan
-/// before answering with what it found and a cursor to continue.
-const MAX_SCANNED_PAGES: usize = 50;
+use crate::service::devices::UserDevice;
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -116,54 +113,8 @@ fn limit(raw: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
-/// One page of devices and where the next starts. With display-name clauses
-/// the registry's pages are filtered here, a bounded number per request.
-fn page(
-    service: &Service,
-    filter: &DeviceFilter,
-    names: &[Clause],
-    after: Option<Cursor>,
-    limit: usize,
-) -> Result<(Vec<Device>, Option<Cursor>), ApiError> {
-    if names.is_empty() {
-        let page = service
-            .registry
-            .list(&service.org, filter, &PageRequest { after, limit })
-            .map_err(store_error)?;
-        return Ok((page.devices, page.next));
-    }
-    let mut found = Vec::new();
-    let mut after = after;
-    for _ in 0..MAX_SCANNED_PAGES {
-        let page = service
-            .registry
-            .list(
-                &service.org,
-                filter,
-                &PageRequest {
-                    after: after.clone(),
-                    limit: MAX_PAGE,
-                },
-            )
-            .map_err(store_error)?;
-        for device in page.devices {
-            after = Some(Cursor::after(&device.id));
-            if names.iter().all(|c| c.holds(&device.profile.display_name)) {
-                found.push(device);
-                if found.len() == limit {
-                    return Ok((found, after));
-                }
-            }
-        }
-        if page.next.is_none() {
-            return Ok((found, None));
-        }
-    }
-    Ok((found, after))
-}
-
 fn next_link(service: &Service, q: &ListQuery, limit: usize, next: &Cursor) -> Option<HeaderValue> {
-    let base = service.options.base_url.trim_end_matches('/');
+    let base = service.options().base_url.trim_end_matches('/');
     let mut url = format!(
         "{base}/api/v1/devices?limit={limit}&after={}",
         utf8_percent_encode(next.as_str(), NON_ALPHANUMERIC)
@@ -189,9 +140,13 @@ async fn list(
         .map(Cursor::parse)
         .transpose()
         .map_err(|e| ApiError::from_store(e.into()))?;
-    let (devices, next) = page(&service, &filter, &names, after, limit)?;
-    let mut response = Json(devices).into_response();
-    if let Some(link) = next.and_then(|n| next_link(&service, &q, limit, &n)) {
+    let matches = |name: &str| names.iter().all(|c| c.holds(name));
+    let by_name: Option<&dyn Fn(&str) -> bool> = (!names.is_empty()).then_some(&matches);
+    let page = service
+        .list_devices(&filter, by_name, after, limit)
+        .map_err(store_error)?;
+    let mut response = Json(page.devices).into_response();
+    if let Some(link) = page.next.and_then(|n| next_link(&service, &q, limit, &n)) {
         response.headers_mut().insert(LINK, link);
     }
     Ok(response)
@@ -203,11 +158,7 @@ async fn device(
     Path(id): Path<String>,
 ) -> Result<Json<Device>, ApiError> {
     let id = device_id(&id)?;
-    service
-        .registry
-        .device(&service.org, &id)
-        .map(Json)
-        .map_err(store_error)
+    service.device(&id).map(Json).map_err(store_error)
 }
 
 async fn users(
@@ -216,10 +167,7 @@ async fn users(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = device_id(&id)?;
-    let users = service
-        .registry
-        .users(&service.org, &id)
-        .map_err(store_error)?;
+    let users = service.device_users(&id).map_err(store_error)?;
     Ok(Json(users).into_response())
 }
 
@@ -240,10 +188,8 @@ async fn lifecycle(
     };
     let id = device_id(&id)?;
     service
-        .registry
-        .transition(&service.org, &actor(&admin)?, &id, operation, now())
+        .transition_device(&actor(&admin)?, &id, operation, now())
         .map_err(store_error)?;
-    tracing::info!(device = %id, %operation, actor = %admin.token_id, "device lifecycle");
     Ok(Json(serde_json::json!({})).into_response())
 }
 
@@ -254,11 +200,8 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(&id)?;
     service
-        .registry
-        .transition(&service.org, &actor(&admin)?, &id, Operation::Delete, now())
+        .transition_device(&actor(&admin)?, &id, Operation::Delete, now())
         .map_err(store_error)?;
-    service.forget_device_signals(id.as_str());
-    tracing::info!(device = %id, actor = %admin.token_id, "device deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,19 +224,13 @@ async fn user_devices(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = UserId::new(id).map_err(|e| ApiError::from_store(e.into()))?;
-    let devices = service
-        .registry
-        .user_devices(&service.org, &user)
-        .map_err(store_error)?;
+    let devices = service.user_devices(&user).map_err(store_error)?;
     let mut out = Vec::with_capacity(devices.len());
-    for device in devices {
-        let created = service
-            .registry
-            .users(&service.org, &device.id)
-            .map_err(store_error)?
-            .into_iter()
-            .find(|link| link.user.id == user)
-            .map_or(device.created, |link| link.created);
+    for UserDevice {
+        device,
+        linked: created,
+    } in devices
+    {
         out.push(serde_json::json!({
             "created": created.format(&time::format_description::well_known::Rfc3339).ok(),
             "deviceUserId": device_user_id(&device.id, &user),

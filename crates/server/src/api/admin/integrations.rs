@@ -4,8 +4,8 @@
 
 use zeroize::Zeroizing;
 
-use crate::NewChallenge;
-use crate::intune::IntuneSettings;
+use crate::service::NewChallenge;
+use crate::service::intune::IntuneSettings;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -347,8 +347,9 @@ async fn list(
     _admin: Admin,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let now = now();
-    let all =
-        integrations::integrations(&service.settings.read()).map_err(|e| ApiError::internal(&e))?;
+    let all = service
+        .list_integrations()
+        .map_err(|e| ApiError::from_error(&e))?;
     Ok(Json(all.iter().map(|i| view(i, now)).collect()))
 }
 

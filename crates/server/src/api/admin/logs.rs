@@ -22,7 +22,7 @@ use super::{now, query};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-use crate::service::admin_audit::{self, AdminEvent};
+use crate::service::admin_audit::AdminEvent;
 
 /// The default and largest `limit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -189,18 +189,14 @@ async fn logs(
         }
         pages += 1;
         let page = service
-            .registry
-            .audit(
-                &service.org,
-                &AuditQuery {
-                    device_id: device_id.clone(),
-                    since: Some(since),
-                    until,
-                    after_seq,
-                    limit: MAX_PAGE,
-                    ..AuditQuery::default()
-                },
-            )
+            .device_audit(&AuditQuery {
+                device_id: device_id.clone(),
+                since: Some(since),
+                until,
+                after_seq,
+                limit: MAX_PAGE,
+                ..AuditQuery::default()
+            })
             .map_err(store_error)?;
         let done = page.len() < MAX_PAGE;
         after_seq = page.last().map(|e| e.seq).or(after_seq);
@@ -214,8 +210,9 @@ async fn logs(
             break;
         }
     }
-    let admin_events = admin_audit::events(&service.settings.read())
-        .map_err(|e| ApiError::internal(&e))?
+    let admin_events = service
+        .admin_events()
+        .map_err(|e| ApiError::from_error(&e))?
         .into_iter()
         .filter(|e| in_window(e.at))
         .map(admin_entry)

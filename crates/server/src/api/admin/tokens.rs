@@ -12,15 +12,16 @@ use axum::{Json, Router};
 use super::now;
 use crate::api::ApiError;
 use crate::api::auth::Admin;
-use crate::service::{Service, tokens};
+use crate::service::Service;
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new().route("/api/v1/api-tokens/current/rotate", post(rotate))
 }
 
 async fn rotate(State(service): State<Arc<Service>>, admin: Admin) -> Result<Response, ApiError> {
-    let rotated = tokens::rotate(&service.settings, &admin.token_id, now())
-        .map_err(|e| ApiError::internal(&e))?;
+    let rotated = service
+        .rotate_admin_token(&admin.token_id, now())
+        .map_err(|e| ApiError::from_error(&e))?;
     // A concurrent rotation with the same token won: this one is as revoked.
     let (stored, token) =
         rotated.ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))?;

@@ -21,15 +21,13 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use devicetrust_devices::{Device, DeviceId, DeviceStatus};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
-use crate::api::body::read_limited;
-use devicetrust_store::{DeviceKeyRecord, NonceUse, Store as _};
-
-use super::errors::{from_key, from_store, too_many};
+use super::errors::from_flow;
 use crate::api::ApiError;
+use crate::api::body::read_limited;
 use crate::service::Service;
+use crate::service::device_flows::{AuthenticatedDevice, SignedCall};
 use crate::service::device_keys;
 
 const SCHEME: &str = "DeviceSignature ";
@@ -104,39 +102,12 @@ fn parse_header(headers: &HeaderMap) -> Result<Header<'_>, ApiError> {
 
 /// A request authenticated by its device's signature: the device (as now
 /// in the registry) and the body it signed.
+/// A device request whose signature verified: the caller and the body
+/// the signature covers.
 #[derive(Debug)]
 pub(crate) struct SignedRequest {
-    /// The authenticated device.
-    pub device: Device,
-    /// The request body, exactly as signed.
+    pub caller: AuthenticatedDevice,
     pub body: Bytes,
-    /// The key that signed it, as registered.
-    pub key: DeviceKeyRecord,
-}
-
-impl SignedRequest {
-    /// Refuses a suspended device: it may not use Okta Verify.
-    pub fn require_active(&self) -> Result<(), ApiError> {
-        if self.device.status == DeviceStatus::Active {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "device {} is {}: Okta Verify cannot be used on it",
-                self.device.id, self.device.status
-            )))
-        }
-    }
-
-    /// Refuses a body that names another device (one device cannot act for another).
-    pub fn require_self(&self, named: Option<&str>) -> Result<(), ApiError> {
-        match named {
-            Some(id) if id != self.device.id.as_str() => Err(ApiError::forbidden(format!(
-                "device {} cannot act for device {id}",
-                self.device.id
-            ))),
-            _ => Ok(()),
-        }
-    }
 }
 
 impl FromRequest<Arc<Service>> for SignedRequest {
@@ -145,20 +116,8 @@ impl FromRequest<Arc<Service>> for SignedRequest {
     async fn from_request(req: Request, service: &Arc<Service>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
         let header = parse_header(&parts.headers)?;
-        let options = &service.options.device_api;
-        let body = read_limited(body, &parts.headers, options.max_body).await?;
-        let now = OffsetDateTime::now_utc();
-        let ts = header
-            .ts
-            .parse::<i64>()
-            .ok()
-            .filter(|_| header.ts.len() <= 20 && header.ts.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-            .ok_or_else(|| refuse("ts must be Unix seconds"))?;
-        if (now - ts).abs() > options.clock_skew {
-            return Err(refuse("ts is outside the accepted clock window"));
-        }
-        let id = DeviceId::new(header.id).map_err(|_| refuse("id is not a device id"))?;
+        let body =
+            read_limited(body, &parts.headers, service.options().device_api.max_body).await?;
         let signature = URL_SAFE_NO_PAD
             .decode(header.sig.trim_end_matches('='))
             .map_err(|_| refuse("sig is not base64url"))?;
@@ -172,88 +131,26 @@ impl FromRequest<Arc<Service>> for SignedRequest {
             header.ts,
             header.nonce,
             &body,
-        )
-        .into_bytes();
-        let forget_at = ts
-            .saturating_add(options.clock_skew)
-            .saturating_add(Duration::SECOND);
-        let nonce = header.nonce.to_owned();
+        );
+        let (id, ts, nonce) = (
+            header.id.to_owned(),
+            header.ts.to_owned(),
+            header.nonce.to_owned(),
+        );
         let service = service.clone();
-        let (device, key) = tokio::task::spawn_blocking(move || {
-            authenticate(&service, &id, &message, &signature, &nonce, forget_at, now)
+        let caller = tokio::task::spawn_blocking(move || {
+            let call = SignedCall {
+                device: &id,
+                ts: &ts,
+                nonce: &nonce,
+                message: message.as_bytes(),
+                signature: &signature,
+            };
+            service.authenticate_device(&call, OffsetDateTime::now_utc())
         })
         .await
-        .map_err(|e| ApiError::internal(&e))??;
-        Ok(Self { device, body, key })
-    }
-}
-
-/// Checks the signature with the device's registered key, then, in one
-/// write transaction, that the key is still the one registered, that the
-/// nonce is new (recorded in the store, so it stays used across restarts
-/// and replicas) and what state the device is in.
-fn authenticate(
-    service: &Service,
-    id: &DeviceId,
-    message: &[u8],
-    signature: &[u8],
-    nonce: &str,
-    forget_at: OffsetDateTime,
-    now: OffsetDateTime,
-) -> Result<(Device, DeviceKeyRecord), ApiError> {
-    let org = &service.org;
-    let stored = service
-        .store
-        .read(|tx| tx.device_key(org, id))
-        .map_err(from_store)?;
-    let Some(stored) = stored else {
-        return Err(no_key(service, id));
-    };
-    let key = device_keys::parse_stored(&stored).map_err(from_key)?;
-    // Verified before the nonce is recorded, so a forged request cannot burn a device's nonce.
-    device_keys::verify(service.backend, &key, id, message, signature).map_err(from_key)?;
-    let per_device = service.options.device_api.replay_per_device;
-    let checked = service
-        .store
-        .write(|tx| {
-            // A key retired or replaced since it was read signs for nothing.
-            let current = tx.device_key(org, id)?;
-            if current.is_none_or(|k| k.spki_hex != stored.spki_hex) {
-                return Ok(Err(refuse("the device key was retired")));
-            }
-            match tx.use_request_nonce(org, id, nonce, forget_at, now, per_device)? {
-                NonceUse::Fresh => {}
-                NonceUse::Replayed => return Ok(Err(refuse("nonce was already used"))),
-                _ => {
-                    return Ok(Err(too_many(
-                        "too many requests from this device; retry in a few minutes",
-                    )));
-                }
-            }
-            Ok(Ok(tx.device(org, id)?))
-        })
-        .map_err(from_store)??;
-    let Some(device) = checked else {
-        return Err(refuse("unknown device"));
-    };
-    if device.status == DeviceStatus::Deactivated {
-        return Err(deactivated(id));
-    }
-    Ok((device, stored))
-}
-
-fn deactivated(id: &DeviceId) -> ApiError {
-    ApiError::unauthenticated(format!(
-        "device {id} is DEACTIVATED: its credentials are revoked"
-    ))
-}
-
-/// The refusal for a device with no key: a deactivated device says so (its
-/// key was retired with it), anything else is unknown.
-fn no_key(service: &Service, id: &DeviceId) -> ApiError {
-    match service.store.read(|tx| tx.device(&service.org, id)) {
-        Ok(Some(device)) if device.status == DeviceStatus::Deactivated => deactivated(id),
-        Ok(_) => refuse("unknown device"),
-        Err(e) => from_store(e),
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(from_flow)?;
+        Ok(Self { caller, body })
     }
 }

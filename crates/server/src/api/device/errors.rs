@@ -2,14 +2,10 @@
 
 use crate::api::ApiError;
 use crate::service::context::DecisionError;
+use crate::service::device_flows::DeviceFlowError;
 use crate::service::device_keys::DeviceKeyError;
 use crate::service::enrollment_tokens::EnrollmentTokenError;
 use crate::service::policies::PolicyStoreError;
-
-/// 429 E0000047: a bound was reached; retry later.
-pub(crate) fn too_many(summary: impl Into<String>) -> ApiError {
-    ApiError::too_many(summary)
-}
 
 // Free functions rather than `From` impls: the admin API maps the same
 // errors its own way, and two `From` impls could not coexist.
@@ -35,7 +31,28 @@ pub(crate) fn from_key(e: DeviceKeyError) -> ApiError {
                 ApiError::unauthenticated("Invalid device signature").with_cause(e.to_string())
             }
             DeviceKeyError::Store(s) => from_store(s),
+            other => ApiError::from_error(&other),
         }
+    }
+}
+
+/// A device flow's refusal: signature problems read as Okta Verify's
+/// "Invalid device signature" with the reason as the cause.
+pub(crate) fn from_flow(e: DeviceFlowError) -> ApiError {
+    match e {
+        DeviceFlowError::BadSignature { reason } => {
+            ApiError::unauthenticated("Invalid device signature").with_cause(reason)
+        }
+        DeviceFlowError::Invalid { field, why } => {
+            ApiError::invalid(format!("Api validation failed: {field}")).with_cause(why)
+        }
+        DeviceFlowError::KeyNotHeld => {
+            ApiError::unauthenticated("Invalid key proof").with_cause(e.to_string())
+        }
+        DeviceFlowError::Key(key) => from_key(key),
+        DeviceFlowError::Store(store) => from_store(store),
+        DeviceFlowError::EnrollmentToken(token) => from_token(token),
+        other => ApiError::from_error(&other),
     }
 }
 
@@ -51,6 +68,7 @@ pub(crate) fn from_decision(e: DecisionError) -> ApiError {
                 ApiError::invalid("The policy does not compile").with_cause(p.to_string())
             }
             DecisionError::Store(s) => from_store(s),
+            other => ApiError::from_error(&other),
         }
     }
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use devicetrust_devices::{SessionMethod, UserId};
+use devicetrust_devices::{Session, UserId};
 use serde::Deserialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::auth::SignedRequest;
-use super::errors::from_store;
+use super::errors::from_flow;
 use crate::api::ApiError;
 use crate::api::body::parse_json;
 use crate::service::Service;
@@ -29,23 +28,18 @@ struct SessionBody {
 pub(crate) async fn create(
     State(service): State<Arc<Service>>,
     signed: SignedRequest,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    signed.require_active()?;
+) -> Result<(StatusCode, Json<Session>), ApiError> {
+    signed.caller.require_active().map_err(from_flow)?;
     let body: SessionBody = parse_json(&signed.body)?;
-    signed.require_self(body.device_id.as_deref())?;
-    let device = signed.device.id;
+    signed
+        .caller
+        .require_self(body.device_id.as_deref())
+        .map_err(from_flow)?;
     let session = tokio::task::spawn_blocking(move || {
-        service.registry.sign_in(
-            &service.org,
-            &device,
-            &body.user_id,
-            SessionMethod::OktaVerify,
-            OffsetDateTime::now_utc(),
-        )
+        service.sign_in(&signed.caller, &body.user_id, OffsetDateTime::now_utc())
     })
     .await
     .map_err(|e| ApiError::internal(&e))?
-    .map_err(from_store)?;
-    let json = serde_json::to_value(&session).map_err(|e| ApiError::internal(&e))?;
-    Ok((StatusCode::CREATED, Json(json)))
+    .map_err(from_flow)?;
+    Ok((StatusCode::CREATED, Json(session)))
 }

@@ -23,8 +23,6 @@ use crate::api::body::parse_json;
 use crate::service::Service;
 use crate::service::signals::SignalError;
 
-pub use crate::service::signals::ZTA_SECTION;
-
 fn refused(provider: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::invalid("Api validation failed: signals").with_cause(format!("{provider}: {why}"))
 }
@@ -33,18 +31,24 @@ pub(crate) async fn report(
     State(service): State<Arc<Service>>,
     signed: SignedRequest,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    signed.require_active()?;
+    signed
+        .caller
+        .require_active()
+        .map_err(super::errors::from_flow)?;
     let mut body: Map<String, Value> = parse_json(&signed.body)?;
     let named = match body.remove("deviceId") {
         Some(Value::String(id)) => Some(id),
         Some(_) => return Err(refused("deviceId", "must be a string")),
         None => None,
     };
-    signed.require_self(named.as_deref())?;
+    signed
+        .caller
+        .require_self(named.as_deref())
+        .map_err(super::errors::from_flow)?;
     if body.is_empty() {
         return Err(refused("signals", "no provider reported"));
     }
-    let device = signed.device.id;
+    let device = signed.caller.device.id;
     let logged = device.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
         service.report_signals(&device, &body, OffsetDateTime::now_utc())

@@ -96,6 +96,26 @@ pub(crate) fn rotate(
     })
 }
 
+/// The admin token use cases.
+impl crate::Service {
+    /// The ID of the live admin token `presented` matches, if any
+    /// (compared in constant time against every live token's digest).
+    pub fn authenticate_admin(&self, presented: &str) -> Option<String> {
+        check(&self.settings.read(), presented).map(|t| t.id.clone())
+    }
+
+    /// Rotates admin token `used`: a new token, to show once, and `used`
+    /// revoked with an audit event, in one update. `None` when `used` is no
+    /// longer live (a concurrent rotation revoked it first).
+    pub fn rotate_admin_token(
+        &self,
+        used: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(StoredToken, Zeroizing<String>)>, DataError> {
+        rotate(&self.settings, used, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

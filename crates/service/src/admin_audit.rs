@@ -91,6 +91,22 @@ pub fn record(file: &SettingsStore, event: AdminEvent) -> Result<(), DataError> 
     file.update(|s| push(s, event))
 }
 
+/// The audit log use cases (Okta's System Log reads both trails).
+impl crate::Service {
+    /// One page of the device registry's audit trail.
+    pub fn device_audit(
+        &self,
+        query: &devicetrust_devices::AuditQuery,
+    ) -> Result<Vec<devicetrust_devices::AuditEvent>, devicetrust_store::Error> {
+        self.registry.audit(&self.org, query)
+    }
+
+    /// The admin configuration events kept, oldest first.
+    pub fn admin_events(&self) -> Result<Vec<AdminEvent>, DataError> {
+        events(&self.settings.read())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,44 @@
-//! The whole devicetrust service over one data folder: the CA, the device
-//! registry (SQLite, shared with the CA's issuance ledger), the SCEP
-//! configurations, management attestation, EDR signals, policies and the
-//! admin tokens. [`crate::api::router`] serves it over HTTP.
+//! The devicetrust service's use cases, as typed methods of [`Service`]
+//! over one store: the CA, the device registry (SQLite, shared with the
+//! CA's issuance ledger), the SCEP configurations, management attestation,
+//! EDR signals, policies and the admin tokens. No HTTP types: the
+//! `devicetrust-server` crate serves these use cases over HTTP and the CLI
+//! calls them directly.
+//!
+//! ```
+//! use devicetrust_service::{DataDir, Service, ServiceOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let folder = tempfile::tempdir()?;
+//! let backend = devicetrust_pki::default_backend();
+//! // The first open creates the CA, the database and an admin token (shown once).
+//! let opened = Service::open(DataDir::new(folder.path()), backend, ServiceOptions::default())?;
+//! assert!(opened.admin_token.is_some());
+//! // Later opens reuse all of it.
+//! drop(opened);
+//! let again = Service::open(DataDir::new(folder.path()), backend, ServiceOptions::default())?;
+//! assert!(again.admin_token.is_none());
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
 
 pub mod admin_audit;
 pub mod context;
 pub mod crl;
+mod data_dir;
 pub mod device_api;
+pub mod device_flows;
 pub mod device_keys;
+pub mod devices;
+mod endpoints;
 pub mod enrollment_tokens;
+pub mod http_client;
 pub mod integrations;
+pub mod intune;
 pub mod policies;
+pub mod secret_file;
 pub mod settings;
 pub mod signals;
 pub(crate) mod tokens;
@@ -27,7 +55,10 @@ use devicetrust_store::{Registry, SqliteStore};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::{DataDir, DataError, ScepEndpoints};
+pub use data_dir::{
+    DataDir, DataError, DesktopIntegration, NewChallenge, NewIntegration, StoredChallenge,
+};
+pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use settings::{Settings, SettingsStore, StoredToken};
 pub use tokens::TOKEN_PREFIX;
 
@@ -40,8 +71,6 @@ pub struct ServiceOptions {
     pub org: String,
     /// Devices whose EDR signals are kept in memory.
     pub signal_capacity: NonZeroUsize,
-    /// Body size and time limits for every request.
-    pub limits: crate::ops::Limits,
     /// The device API's windows and bounds.
     pub device_api: device_api::DeviceApiOptions,
 }
@@ -52,7 +81,6 @@ impl Default for ServiceOptions {
             base_url: "http://127.0.0.1:8080".into(),
             org: "default".into(),
             signal_capacity: NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN),
-            limits: crate::ops::Limits::default(),
             device_api: device_api::DeviceApiOptions::default(),
         }
     }
@@ -75,7 +103,6 @@ pub struct Service {
     pub(crate) signals: Mutex<SignalCache>,
     pub(crate) zta_verifier: signals::ZtaVerifierCache,
     pub(crate) policies: policies::PolicyStore,
-    pub(crate) metrics: Arc<crate::ops::Metrics>,
     pub(crate) crl: crl::CrlCache,
     /// What the served endpoints and the attestor were last derived from.
     synced: Mutex<Synced>,
@@ -143,15 +170,10 @@ impl Service {
             settings,
             attestor: RwLock::new(attestor),
             policies: policies::PolicyStore::default(),
-            metrics: Arc::new(crate::ops::Metrics::new()),
             crl: crl::CrlCache::default(),
             synced,
             options,
         };
-        let endpoints = service.endpoints.clone();
-        service
-            .metrics
-            .add_enrollment_source(Box::new(move || scep_counts(&endpoints)));
         Ok(Opened {
             service: Arc::new(service),
             admin_token,
@@ -232,11 +254,6 @@ impl Service {
         &self.ca
     }
 
-    /// The device registry.
-    pub fn registry(&self) -> &Registry<Arc<SqliteStore>> {
-        &self.registry
-    }
-
     /// The served SCEP configurations.
     pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
         &self.endpoints
@@ -251,48 +268,13 @@ impl Service {
             .remove(device);
     }
 
-    /// Its metrics.
-    pub fn metrics(&self) -> &Arc<crate::ops::Metrics> {
-        &self.metrics
-    }
-
     /// The organisation it serves.
     pub fn org(&self) -> &OrgId {
         &self.org
-    }
-
-    /// The SQLite store (registry, ledger, device keys, enrollment tokens).
-    pub fn store(&self) -> &Arc<SqliteStore> {
-        &self.store
-    }
-
-    /// The settings file.
-    pub fn settings(&self) -> &SettingsStore {
-        &self.settings
-    }
-
-    /// The policies and device assurances.
-    pub fn policies(&self) -> &policies::PolicyStore {
-        &self.policies
-    }
-
-    /// The management attestor (its configurations, to change them).
-    pub fn attestor(&self) -> &RwLock<Attestor> {
-        &self.attestor
     }
 
     /// The options it runs with.
     pub fn options(&self) -> &ServiceOptions {
         &self.options
     }
-}
-
-/// SCEP outcomes summed over every configuration ever served.
-fn scep_counts(endpoints: &ScepEndpoints) -> Vec<(&'static str, &'static str, u64)> {
-    let total = endpoints.outcome_totals();
-    vec![
-        ("scep", "issued", total.issued),
-        ("scep", "pending", total.pending),
-        ("scep", "refused", total.refused),
-    ]
 }

@@ -254,3 +254,61 @@ impl Service {
         self.store.read(|tx| tx.signal_reports(&self.org, device))
     }
 }
+
+/// The CrowdStrike ZTA provider settings: the JWKS that Zero Trust
+/// Assessment tokens are verified against, and the customer they must be
+/// for. Only public keys are stored.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ZtaProvider {
+    /// CrowdStrike's signing keys, as its JWKS endpoint publishes them.
+    pub jwks: Value,
+    /// When set, tokens for another customer are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+}
+
+/// The EDR provider use cases.
+impl Service {
+    /// The ZTA provider settings, if an admin set them.
+    pub fn zta_provider(&self) -> Result<Option<ZtaProvider>, crate::DataError> {
+        self.settings.read().section(ZTA_SECTION)
+    }
+
+    /// Replaces the ZTA provider settings, with an audit event by `actor`.
+    /// Keys that would verify nothing are refused now rather than at sign-in.
+    pub fn set_zta_provider(
+        &self,
+        actor: &str,
+        provider: ZtaProvider,
+        now: OffsetDateTime,
+    ) -> Result<ZtaProvider, SignalError> {
+        let internal = |e: &dyn std::fmt::Display| SignalError::Internal(e.to_string());
+        let bytes = serde_json::to_vec(&provider.jwks).map_err(|e| internal(&e))?;
+        let keys = Jwks::parse(&bytes).map_err(|e| refused("jwks", e))?;
+        if let Some(cid) = &provider.customer_id
+            && (cid.is_empty() || cid.len() > 128 || cid.chars().any(char::is_control))
+        {
+            return Err(refused(
+                "customerId",
+                "1 to 128 characters, no control characters",
+            ));
+        }
+        let event = crate::admin_audit::AdminEvent::new(
+            now,
+            actor,
+            "edr.provider.update",
+            "EdrProvider",
+            "zta",
+        )
+        .map_err(|e| internal(&e))?;
+        self.settings
+            .update(|s| {
+                s.set_section(ZTA_SECTION, &provider)?;
+                crate::admin_audit::push(s, event)
+            })
+            .map_err(|e| internal(&e))?;
+        tracing::info!(%actor, keys = keys.len(), "zta verification keys replaced");
+        Ok(provider)
+    }
+}

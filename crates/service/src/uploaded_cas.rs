@@ -166,3 +166,25 @@ pub fn get_ca(service: &Service, id: &str) -> Result<StoredCa, IntegrationError>
             id: id.to_owned(),
         })
 }
+
+/// The certificate authority use cases that read.
+impl Service {
+    /// Every uploaded CA.
+    pub fn list_cas(&self) -> Result<Vec<StoredCa>, DataError> {
+        cas(&self.settings.read())
+    }
+
+    /// Our issuing (intermediate) CA certificate, PEM.
+    pub fn intermediate_pem(&self) -> Result<String, devicetrust_pki::Error> {
+        self.ca.intermediate().to_pem()
+    }
+
+    /// Our current CRL, DER: re-signed when a revocation or its next update
+    /// makes the cached one stale.
+    pub fn current_crl(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<std::sync::Arc<Vec<u8>>, devicetrust_pki::Error> {
+        self.crl.current(&self.ca, now)
+    }
+}

@@ -187,6 +187,14 @@ impl SettingsStore {
         &self,
         change: impl FnOnce(&mut Settings) -> Result<T, DataError>,
     ) -> Result<T, DataError> {
+        self.update_with(change)
+    }
+
+    /// [`Self::update`] for a change that refuses with its own error type.
+    pub fn update_with<T, E: From<DataError>>(
+        &self,
+        change: impl FnOnce(&mut Settings) -> Result<T, E>,
+    ) -> Result<T, E> {
         let outcome = self
             .store
             .write(|tx| {
@@ -194,7 +202,7 @@ impl SettingsStore {
                 let revision = document.as_ref().map_or(0, |d| d.revision);
                 let mut next = match parse(document.as_ref()) {
                     Ok(s) => s,
-                    Err(e) => return Ok(Err(e)),
+                    Err(e) => return Ok(Err(E::from(e))),
                 };
                 let out = match change(&mut next) {
                     Ok(out) => out,
@@ -202,18 +210,18 @@ impl SettingsStore {
                 };
                 let body = match serde_json::to_string(&next) {
                     Ok(body) => body,
-                    Err(e) => return Ok(Err(DataError::Invalid(e.to_string()))),
+                    Err(e) => return Ok(Err(E::from(DataError::Invalid(e.to_string())))),
                 };
                 if u64::try_from(body.len()).unwrap_or(u64::MAX) > MAX_SETTINGS_BYTES {
-                    return Ok(Err(DataError::Invalid(format!(
+                    return Ok(Err(E::from(DataError::Invalid(format!(
                         "the settings would exceed {MAX_SETTINGS_BYTES} bytes"
-                    ))));
+                    )))));
                 }
                 let revision = revision.saturating_add(1);
                 tx.put_settings_document(DOCUMENT, &SettingsDocument { revision, body })?;
                 Ok(Ok((revision, next, out)))
             })
-            .map_err(storage)?;
+            .map_err(|e| E::from(storage(e)))?;
         let (revision, next, out) = outcome?;
         self.publish(revision, Arc::new(next));
         Ok(out)

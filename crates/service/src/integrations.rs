@@ -553,3 +553,11 @@ impl Service {
         &self.attestor
     }
 }
+
+/// The integration use cases that read.
+impl Service {
+    /// Every device integration, active or not.
+    pub fn list_integrations(&self) -> Result<Vec<StoredIntegration>, DataError> {
+        integrations(&self.settings.read())
+    }
+}

@@ -84,9 +84,7 @@ pub fn system_roots() -> Arc<Vec<Certificate<'static>>> {
 pub fn tls_config(roots: Arc<Vec<Certificate<'static>>>) -> TlsConfig {
     TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(
-            tokio_rustls::rustls::crypto::ring::default_provider(),
-        ))
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .root_certs(RootCerts::Specific(roots))
         .build()
 }

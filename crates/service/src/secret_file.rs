@@ -33,7 +33,7 @@ pub(crate) fn write(path: &Path, secret: &str) -> std::io::Result<()> {
 /// Writes `bytes` to `path` readable by the owner only (0600, whatever the
 /// umask), replacing any file there, and syncs it. For temporary files
 /// renamed into place and for captures.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // A leftover file keeps its mode when opened; a new one gets ours.
     match std::fs::remove_file(path) {
         Ok(()) => {}
@@ -53,7 +53,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Creates `dir` (and its parents) with mode 0700, whatever the umask.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
