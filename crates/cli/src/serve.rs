@@ -8,7 +8,6 @@ use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
 use devicetrust_server::api::router;
 use devicetrust_server::ops;
-use devicetrust_service::SettingsStore;
 use devicetrust_service::integrations::{self, IntegrationPlatform};
 use devicetrust_service::intune::IntuneSettings;
 use devicetrust_service::{DataDir, NewChallenge, Service, ServiceOptions};
@@ -238,9 +237,10 @@ pub(crate) fn integrations(
                 DesktopOs::Windows => IntegrationPlatform::Windows,
             };
             let now = time::OffsetDateTime::now_utc();
-            let (_, created) =
-                integrations::add_scep(&opened.service, platform, new, scep, "cli", now)
-                    .map_err(CliError::failed)?;
+            let (_, created) = opened
+                .service
+                .add_scep_integration(platform, new, scep, "cli", now)
+                .map_err(CliError::failed)?;
             let mut out = serde_json::to_value(&created).map_err(CliError::failed)?;
             if let (Some(token), Some(map)) = (&opened.admin_token, out.as_object_mut()) {
                 // The data folder was new: its admin token, shown this once.
@@ -249,17 +249,7 @@ pub(crate) fn integrations(
             print_json(&out);
         }
         IntegrationsCommand::List { data } => {
-            let db = devicetrust_store::database_path(&data);
-            if !db.exists() && !data.join("service.json").exists() {
-                print_json(&json!([]));
-                return Ok(());
-            }
-            let store = std::sync::Arc::new(
-                devicetrust_store::SqliteStore::open(&db).map_err(CliError::failed)?,
-            );
-            let settings =
-                SettingsStore::open(store, &data.join("service.json")).map_err(CliError::failed)?;
-            let list = integrations::integrations(&settings.read()).map_err(CliError::failed)?;
+            let list = integrations::read_integrations(&data).map_err(CliError::failed)?;
             print_json(&serde_json::to_value(&list).map_err(CliError::failed)?);
         }
     }

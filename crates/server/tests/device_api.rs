@@ -254,15 +254,16 @@ fn a_mobile_device_proves_management_with_the_hint_and_a_wrong_one_is_refused() 
     let h = Harness::start();
     store_guide_policies(&h);
     // "Add Platform" through the service's use case, as the admin API does.
-    let (_, secret) = devicetrust_service::integrations::add_mobile(
-        &h.service,
-        devicetrust_service::integrations::IntegrationPlatform::Ios,
-        "Intune",
-        "https://portal.manage.microsoft.com/enroll",
-        "admin",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let (_, secret) = h
+        .service
+        .add_mobile_integration(
+            devicetrust_service::integrations::IntegrationPlatform::Ios,
+            "Intune",
+            "https://portal.manage.microsoft.com/enroll",
+            "admin",
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
     let phone = h.register("bob", iphone("UDID-PHONE-1", "17.10.1"));
     let wrong = phone.call(
         &h,

@@ -372,7 +372,7 @@ fn signals_survive_a_restart_and_go_with_the_device() {
 /// stops attesting, without a restart.
 #[test]
 fn integrations_changed_by_another_process_are_served_at_once() {
-    use devicetrust_service::integrations::{self, IntegrationPlatform};
+    use devicetrust_service::integrations::IntegrationPlatform;
     let h = Harness::start();
     let mac = h.register("alice", mac("UDID-LIVE"));
     let (leaf, key) = h.mdm_certificate("CN=alice managementAttestation UDID-LIVE");
@@ -390,20 +390,22 @@ fn integrations_changed_by_another_process_are_served_at_once() {
     .unwrap()
     .service;
     let now = time::OffsetDateTime::now_utc();
-    let (added, _) = integrations::add_scep(
-        &other,
-        IntegrationPlatform::Macos,
-        devicetrust_service::NewChallenge::Static,
-        devicetrust_pki::scep::ScepConfig::default(),
-        "cli",
-        now,
-    )
-    .unwrap();
+    let (added, _) = other
+        .add_scep_integration(
+            IntegrationPlatform::Macos,
+            devicetrust_service::NewChallenge::Static,
+            devicetrust_pki::scep::ScepConfig::default(),
+            "cli",
+            now,
+        )
+        .unwrap();
     let caps = format!("/scep/{}/pkiclient.exe?operation=GetCACaps", added.id);
     assert!(h.raw_text(&caps).contains("POSTPKIOperation"));
 
     // Deactivated there: no longer served here, and no longer attesting.
-    integrations::set_active(&other, &added.id, false, "cli", now).unwrap();
+    other
+        .set_integration_active(&added.id, false, "cli", now)
+        .unwrap();
     let url = format!("{}{caps}", h.base);
     assert_eq!(h.agent.get(&url).call().unwrap().status(), 404);
     let listed = other.list_integrations().unwrap();
@@ -411,7 +413,9 @@ fn integrations_changed_by_another_process_are_served_at_once() {
         .iter()
         .filter(|s| s.active && s.platform == IntegrationPlatform::Macos)
     {
-        integrations::set_active(&other, &stored.id, false, "cli", now).unwrap();
+        other
+            .set_integration_active(&stored.id, false, "cli", now)
+            .unwrap();
     }
     let proof = mac.prove_desktop(&h, &leaf, key.as_ref());
     assert_eq!(proof.body["managed"], json!(false), "{proof:?}");

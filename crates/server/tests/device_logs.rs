@@ -116,15 +116,16 @@ fn no_secret_is_logged() {
     assert_eq!(decision.body["access"], "ALLOW");
 
     // Mobile proof, right and wrong hint.
-    let (_, hint) = devicetrust_service::integrations::add_mobile(
-        &h.service,
-        devicetrust_service::integrations::IntegrationPlatform::Android,
-        "Workspace ONE",
-        "https://example.invalid/enroll",
-        "admin",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
+    let (_, hint) = h
+        .service
+        .add_mobile_integration(
+            devicetrust_service::integrations::IntegrationPlatform::Android,
+            "Workspace ONE",
+            "https://example.invalid/enroll",
+            "admin",
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
     secrets.push(hint.expose().to_owned());
     let wrong_hint = "wrong-hint-0123456789abcdef".to_owned();
     secrets.push(wrong_hint.clone());

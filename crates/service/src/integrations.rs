@@ -307,110 +307,119 @@ fn save_new(
     Ok(())
 }
 
-/// Adds a desktop integration with our CA and a static, dynamic or Intune
-/// challenge, served at once. Returns it and its secrets, shown once.
-pub fn add_scep(
-    service: &Service,
-    platform: IntegrationPlatform,
-    kind: NewChallenge,
-    scep: ScepConfig,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<(StoredIntegration, NewIntegration), IntegrationError> {
-    // Allocate from, and change, what the store holds now.
-    service.sync()?;
-    if !platform.is_desktop() {
-        return Err(IntegrationError::Invalid(
-            "SCEP integrations are for MACOS and WINDOWS".into(),
-        ));
+impl Service {
+    /// Adds a desktop integration with our CA and a static, dynamic or Intune
+    /// challenge, served at once. Returns it and its secrets, shown once.
+    pub fn add_scep_integration(
+        &self,
+        platform: IntegrationPlatform,
+        kind: NewChallenge,
+        scep: ScepConfig,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(StoredIntegration, NewIntegration), IntegrationError> {
+        // Allocate from, and change, what the store holds now.
+        self.sync()?;
+        if !platform.is_desktop() {
+            return Err(IntegrationError::Invalid(
+                "SCEP integrations are for MACOS and WINDOWS".into(),
+            ));
+        }
+        let mut attestor = write_attestor(self);
+        let challenge = match &kind {
+            NewChallenge::Static => ChallengeType::Static,
+            NewChallenge::Dynamic => ChallengeType::Dynamic,
+            NewChallenge::Intune { .. } => ChallengeType::Intune,
+        };
+        let mut next = attestor.configurations().clone();
+        let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&self.ca))?;
+        let new = self
+            .data
+            .add_desktop(&self.ca, kind, &self.options.base_url, scep)?;
+        let stored = StoredIntegration {
+            id: new.id.clone(),
+            platform,
+            configuration_id: id.0,
+            active: true,
+            created: now,
+            kind: IntegrationKind::Scep {
+                challenge,
+                scep_url: new.scep_url.clone(),
+                challenge_url: new.challenge_url.clone(),
+            },
+        };
+        save_new(self, &mut attestor, next, &stored, actor)?;
+        serve(self, &stored.id)?;
+        Ok((stored, new))
     }
-    let mut attestor = write_attestor(service);
-    let challenge = match &kind {
-        NewChallenge::Static => ChallengeType::Static,
-        NewChallenge::Dynamic => ChallengeType::Dynamic,
-        NewChallenge::Intune { .. } => ChallengeType::Intune,
-    };
-    let mut next = attestor.configurations().clone();
-    let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&service.ca))?;
-    let new = service
-        .data
-        .add_desktop(&service.ca, kind, &service.options.base_url, scep)?;
-    let stored = StoredIntegration {
-        id: new.id.clone(),
-        platform,
-        configuration_id: id.0,
-        active: true,
-        created: now,
-        kind: IntegrationKind::Scep {
-            challenge,
-            scep_url: new.scep_url.clone(),
-            challenge_url: new.challenge_url.clone(),
-        },
-    };
-    save_new(service, &mut attestor, next, &stored, actor)?;
-    serve(service, &stored.id)?;
-    Ok((stored, new))
 }
 
-/// Adds a desktop integration that trusts the uploaded CAs (no SCEP).
-pub fn add_uploaded(
-    service: &Service,
-    platform: IntegrationPlatform,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<StoredIntegration, IntegrationError> {
-    // Allocate from, and change, what the store holds now.
-    service.sync()?;
-    if !platform.is_desktop() {
-        return Err(IntegrationError::Invalid(
-            "uploaded CAs are for MACOS and WINDOWS integrations".into(),
-        ));
+impl Service {
+    /// Adds a desktop integration that trusts the uploaded CAs (no SCEP).
+    pub fn add_uploaded_integration(
+        &self,
+        platform: IntegrationPlatform,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<StoredIntegration, IntegrationError> {
+        // Allocate from, and change, what the store holds now.
+        self.sync()?;
+        if !platform.is_desktop() {
+            return Err(IntegrationError::Invalid(
+                "uploaded CAs are for MACOS and WINDOWS integrations".into(),
+            ));
+        }
+        let mut attestor = write_attestor(self);
+        let mut next = attestor.configurations().clone();
+        let trust = uploaded_trust(&cas(&self.settings.read())?)?;
+        let id = next.add_desktop(platform.attestation(), trust)?;
+        let stored = StoredIntegration {
+            id: random_id("dvi")?,
+            platform,
+            configuration_id: id.0,
+            active: true,
+            created: now,
+            kind: IntegrationKind::Uploaded,
+        };
+        save_new(self, &mut attestor, next, &stored, actor)?;
+        Ok(stored)
     }
-    let mut attestor = write_attestor(service);
-    let mut next = attestor.configurations().clone();
-    let trust = uploaded_trust(&cas(&service.settings.read())?)?;
-    let id = next.add_desktop(platform.attestation(), trust)?;
-    let stored = StoredIntegration {
-        id: random_id("dvi")?,
-        platform,
-        configuration_id: id.0,
-        active: true,
-        created: now,
-        kind: IntegrationKind::Uploaded,
-    };
-    save_new(service, &mut attestor, next, &stored, actor)?;
-    Ok(stored)
 }
 
-/// Adds an Android or iOS integration; returns it and its managementHint
-/// secret key, shown once.
-pub fn add_mobile(
-    service: &Service,
-    platform: IntegrationPlatform,
-    provider_name: &str,
-    enrollment_link: &str,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<(StoredIntegration, SecretKey), IntegrationError> {
-    // Allocate from, and change, what the store holds now.
-    service.sync()?;
-    let mut attestor = write_attestor(service);
-    let mut next = attestor.configurations().clone();
-    let (id, secret) = next.add_mobile(platform.attestation(), provider_name, enrollment_link)?;
-    let stored = StoredIntegration {
-        id: random_id("dvi")?,
-        platform,
-        configuration_id: id.0,
-        active: true,
-        created: now,
-        kind: IntegrationKind::Mobile {
-            provider_name: provider_name.to_owned(),
-            enrollment_link: enrollment_link.to_owned(),
-            hint: mobile_hint(&next, id)?,
-        },
-    };
-    save_new(service, &mut attestor, next, &stored, actor)?;
-    Ok((stored, secret))
+impl Service {
+    /// Adds an Android or iOS integration; returns it and its managementHint
+    /// secret key, shown once.
+    pub fn add_mobile_integration(
+        &self,
+        platform: IntegrationPlatform,
+        provider_name: &str,
+        enrollment_link: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(StoredIntegration, SecretKey), IntegrationError> {
+        check_provider_name(provider_name)?;
+        check_link(enrollment_link)?;
+        // Allocate from, and change, what the store holds now.
+        self.sync()?;
+        let mut attestor = write_attestor(self);
+        let mut next = attestor.configurations().clone();
+        let (id, secret) =
+            next.add_mobile(platform.attestation(), provider_name, enrollment_link)?;
+        let stored = StoredIntegration {
+            id: random_id("dvi")?,
+            platform,
+            configuration_id: id.0,
+            active: true,
+            created: now,
+            kind: IntegrationKind::Mobile {
+                provider_name: provider_name.to_owned(),
+                enrollment_link: enrollment_link.to_owned(),
+                hint: mobile_hint(&next, id)?,
+            },
+        };
+        save_new(self, &mut attestor, next, &stored, actor)?;
+        Ok((stored, secret))
+    }
 }
 
 fn mobile_hint(
@@ -423,15 +432,17 @@ fn mobile_hint(
     }
 }
 
-/// The saved integration `id`.
-pub fn get(service: &Service, id: &str) -> Result<StoredIntegration, IntegrationError> {
-    integrations(&service.settings.read())?
-        .into_iter()
-        .find(|i| i.id == id)
-        .ok_or_else(|| IntegrationError::NotFound {
-            what: "DeviceIntegration",
-            id: id.to_owned(),
-        })
+impl Service {
+    /// The saved integration `id`.
+    pub fn integration(&self, id: &str) -> Result<StoredIntegration, IntegrationError> {
+        integrations(&self.settings.read())?
+            .into_iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| IntegrationError::NotFound {
+                what: "DeviceIntegration",
+                id: id.to_owned(),
+            })
+    }
 }
 
 /// Replaces an integration's saved form and publishes `next` (if given).
@@ -456,94 +467,98 @@ fn save_changed(
     Ok(())
 }
 
-/// "Reset secret key": a mobile integration's managementHint (the old key
-/// keeps working for `grace`), or a static desktop challenge's secret.
-pub fn reset_secret(
-    service: &Service,
-    id: &str,
-    grace: Option<Duration>,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<(StoredIntegration, NewSecret), IntegrationError> {
-    // Allocate from, and change, what the store holds now.
-    service.sync()?;
-    let mut attestor = write_attestor(service);
-    let mut stored = get(service, id)?;
-    let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
-    match &mut stored.kind {
-        IntegrationKind::Mobile { hint, .. } => {
-            let config = ConfigurationId(stored.configuration_id);
-            let mut next = attestor.configurations().clone();
-            let secret = next.reset_secret(config, grace, now)?;
-            let new_hint = mobile_hint(&next, config)?;
-            let previous_valid_until = new_hint.grace_until(now);
-            *hint = new_hint;
-            save_changed(service, &mut attestor, Some(next), &stored, audit)?;
-            Ok((
-                stored,
-                NewSecret::Mobile {
-                    secret,
-                    previous_valid_until,
-                },
-            ))
-        }
-        IntegrationKind::Scep {
-            challenge: ChallengeType::Static,
-            ..
-        } => {
-            if grace.is_some_and(|g| g.is_positive()) {
-                return Err(IntegrationError::Invalid(
-                    "a static SCEP challenge has no grace period: the old secret stops at once"
-                        .into(),
-                ));
+impl Service {
+    /// "Reset secret key": a mobile integration's managementHint (the old key
+    /// keeps working for `grace`), or a static desktop challenge's secret.
+    pub fn reset_integration_secret(
+        &self,
+        id: &str,
+        grace: Option<Duration>,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(StoredIntegration, NewSecret), IntegrationError> {
+        // Allocate from, and change, what the store holds now.
+        self.sync()?;
+        let mut attestor = write_attestor(self);
+        let mut stored = self.integration(id)?;
+        let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
+        match &mut stored.kind {
+            IntegrationKind::Mobile { hint, .. } => {
+                let config = ConfigurationId(stored.configuration_id);
+                let mut next = attestor.configurations().clone();
+                let secret = next.reset_secret(config, grace, now)?;
+                let new_hint = mobile_hint(&next, config)?;
+                let previous_valid_until = new_hint.grace_until(now);
+                *hint = new_hint;
+                save_changed(self, &mut attestor, Some(next), &stored, audit)?;
+                Ok((
+                    stored,
+                    NewSecret::Mobile {
+                        secret,
+                        previous_valid_until,
+                    },
+                ))
             }
-            let secret = service.data.reset_static(&stored.id)?;
-            save_changed(service, &mut attestor, None, &stored, audit)?;
-            if stored.active {
-                serve(service, &stored.id)?;
+            IntegrationKind::Scep {
+                challenge: ChallengeType::Static,
+                ..
+            } => {
+                if grace.is_some_and(|g| g.is_positive()) {
+                    return Err(IntegrationError::Invalid(
+                        "a static SCEP challenge has no grace period: the old secret stops at once"
+                            .into(),
+                    ));
+                }
+                let secret = self.data.reset_static(&stored.id)?;
+                save_changed(self, &mut attestor, None, &stored, audit)?;
+                if stored.active {
+                    serve(self, &stored.id)?;
+                }
+                Ok((stored, NewSecret::Static { secret }))
             }
-            Ok((stored, NewSecret::Static { secret }))
+            IntegrationKind::Scep { .. } | IntegrationKind::Uploaded => Err(
+                IntegrationError::Invalid(format!("integration {id} has no secret key to reset")),
+            ),
         }
-        IntegrationKind::Scep { .. } | IntegrationKind::Uploaded => Err(IntegrationError::Invalid(
-            format!("integration {id} has no secret key to reset"),
-        )),
     }
 }
 
-/// Activates or deactivates an integration: it stops (or resumes)
-/// attesting devices, and a SCEP one stops (or resumes) being served.
-pub fn set_active(
-    service: &Service,
-    id: &str,
-    active: bool,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<StoredIntegration, IntegrationError> {
-    // Allocate from, and change, what the store holds now.
-    service.sync()?;
-    let mut attestor = write_attestor(service);
-    let mut stored = get(service, id)?;
-    if stored.active == active {
-        return Ok(stored);
-    }
-    stored.active = active;
-    let event_type = if active {
-        "device.integration.activate"
-    } else {
-        "device.integration.deactivate"
-    };
-    let audit = event(now, actor, event_type, &stored)?;
-    let mut next = attestor.configurations().clone();
-    next.set_active(ConfigurationId(stored.configuration_id), active)?;
-    save_changed(service, &mut attestor, Some(next), &stored, audit)?;
-    if matches!(stored.kind, IntegrationKind::Scep { .. }) {
-        if active {
-            serve(service, &stored.id)?;
-        } else {
-            service.endpoints.remove(&stored.id);
+impl Service {
+    /// Activates or deactivates an integration: it stops (or resumes)
+    /// attesting devices, and a SCEP one stops (or resumes) being served.
+    pub fn set_integration_active(
+        &self,
+        id: &str,
+        active: bool,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<StoredIntegration, IntegrationError> {
+        // Allocate from, and change, what the store holds now.
+        self.sync()?;
+        let mut attestor = write_attestor(self);
+        let mut stored = self.integration(id)?;
+        if stored.active == active {
+            return Ok(stored);
         }
+        stored.active = active;
+        let event_type = if active {
+            "device.integration.activate"
+        } else {
+            "device.integration.deactivate"
+        };
+        let audit = event(now, actor, event_type, &stored)?;
+        let mut next = attestor.configurations().clone();
+        next.set_active(ConfigurationId(stored.configuration_id), active)?;
+        save_changed(self, &mut attestor, Some(next), &stored, audit)?;
+        if matches!(stored.kind, IntegrationKind::Scep { .. }) {
+            if active {
+                serve(self, &stored.id)?;
+            } else {
+                self.endpoints.remove(&stored.id);
+            }
+        }
+        Ok(stored)
     }
-    Ok(stored)
 }
 
 impl Service {
@@ -560,4 +575,63 @@ impl Service {
     pub fn list_integrations(&self) -> Result<Vec<StoredIntegration>, DataError> {
         integrations(&self.settings.read())
     }
+}
+
+/// The longest mobile provider name, in characters.
+const MAX_PROVIDER_NAME: usize = 100;
+/// The longest enrollment link, in bytes.
+const MAX_LINK: usize = 2048;
+
+/// Provider names are shown to users: bounded, no control characters, kept verbatim.
+fn check_provider_name(name: &str) -> Result<(), IntegrationError> {
+    let refuse = |why: String| Err(IntegrationError::Invalid(why));
+    if name.trim().is_empty() {
+        return refuse("providerName must not be empty".into());
+    }
+    if name.chars().count() > MAX_PROVIDER_NAME {
+        return refuse(format!(
+            "providerName is over {MAX_PROVIDER_NAME} characters"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("providerName holds a control character".into());
+    }
+    Ok(())
+}
+
+/// Enrollment links are sent to users' devices: only http(s) URLs, so a
+/// `javascript:` or `file:` link cannot be planted; otherwise kept verbatim.
+fn check_link(link: &str) -> Result<(), IntegrationError> {
+    let refuse = |why: String| Err(IntegrationError::Invalid(why));
+    let lower = link.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => {}
+        _ => return refuse("enrollmentLink must be an http:// or https:// URL".into()),
+    }
+    if link.len() > MAX_LINK {
+        return refuse(format!("enrollmentLink is over {MAX_LINK} bytes"));
+    }
+    if link.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return refuse("enrollmentLink holds whitespace or a control character".into());
+    }
+    Ok(())
+}
+
+/// The device integrations recorded in data folder `folder`, read without
+/// opening the service (no CA or database is created): what
+/// `devicetrust integrations list` prints. An uninitialised folder has none.
+pub fn read_integrations(folder: &std::path::Path) -> Result<Vec<StoredIntegration>, DataError> {
+    let db = devicetrust_store::database_path(folder);
+    let legacy = folder.join("service.json");
+    if !db.exists() && !legacy.exists() {
+        return Ok(Vec::new());
+    }
+    let store = std::sync::Arc::new(
+        devicetrust_store::SqliteStore::open(&db).map_err(crate::settings::storage)?,
+    );
+    let settings = crate::SettingsStore::open(store, &legacy)?;
+    integrations(&settings.read())
 }

@@ -278,3 +278,36 @@ impl Service {
         &self.options
     }
 }
+
+#[cfg(test)]
+mod boundary {
+    /// The use cases carry no HTTP types: the server crate turns HTTP into
+    /// these calls, and the CLI calls them without a server. Outbound HTTP
+    /// (`ureq`, for Entra ID and Graph) is a client, not a request type.
+    #[test]
+    fn the_service_crate_depends_on_no_http_server_crate() {
+        let manifest = include_str!("../Cargo.toml");
+        let dependencies = manifest
+            .split("[dependencies]")
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        let names: Vec<&str> = dependencies
+            .lines()
+            .filter_map(|line| line.split(['.', ' ', '=']).next())
+            .filter(|name| !name.is_empty() && !name.starts_with('#'))
+            .collect();
+        assert!(names.contains(&"devicetrust-store"), "{names:?}");
+        for forbidden in [
+            "axum",
+            "hyper",
+            "hyper-util",
+            "http",
+            "http-body-util",
+            "tower",
+            "tower-http",
+        ] {
+            assert!(!names.contains(&forbidden), "{forbidden} in {names:?}");
+        }
+    }
+}

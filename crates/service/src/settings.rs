@@ -93,7 +93,7 @@ pub struct SettingsStore {
     current: RwLock<(i64, Arc<Settings>)>,
 }
 
-fn storage(e: devicetrust_store::Error) -> DataError {
+pub(crate) fn storage(e: devicetrust_store::Error) -> DataError {
     DataError::File {
         path: PathBuf::from("devices.sqlite3"),
         reason: format!("settings: {e}"),

@@ -65,106 +65,112 @@ fn uploaded_ids(all: &[StoredIntegration]) -> impl Iterator<Item = Configuration
         .map(|i| ConfigurationId(i.configuration_id))
 }
 
-/// Uploads CA certificates (PEM or DER, checked by
-/// [`check_upload`]); every "use my own CA" integration trusts them at
-/// once. Returns each certificate's record and whether it was new.
-pub fn upload_ca(
-    service: &Service,
-    input: &[u8],
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<Vec<(StoredCa, bool)>, IntegrationError> {
-    let certs = check_upload(input)?;
-    let mut attestor = write_attestor(service);
-    let settings = service.settings.read();
-    let mut saved = cas(&settings)?;
-    let mut next = attestor.configurations().clone();
-    let uploaded = integrations(&settings)?;
-    let mut out = Vec::with_capacity(certs.len());
-    let mut events = Vec::new();
-    for cert in &certs {
-        let fingerprint = cert.fingerprint().to_ascii_lowercase();
-        let id = format!("ca{}", fingerprint.get(..20).unwrap_or(&fingerprint));
-        if let Some(existing) = saved.iter().find(|c| c.id == id) {
-            out.push((existing.clone(), false));
-            continue;
+impl Service {
+    /// Uploads CA certificates (PEM or DER, checked by
+    /// [`check_upload`]); every "use my own CA" integration trusts them at
+    /// once. Returns each certificate's record and whether it was new.
+    pub fn upload_ca(
+        &self,
+        input: &[u8],
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(StoredCa, bool)>, IntegrationError> {
+        let certs = check_upload(input)?;
+        let mut attestor = write_attestor(self);
+        let settings = self.settings.read();
+        let mut saved = cas(&settings)?;
+        let mut next = attestor.configurations().clone();
+        let uploaded = integrations(&settings)?;
+        let mut out = Vec::with_capacity(certs.len());
+        let mut events = Vec::new();
+        for cert in &certs {
+            let fingerprint = cert.fingerprint().to_ascii_lowercase();
+            let id = format!("ca{}", fingerprint.get(..20).unwrap_or(&fingerprint));
+            if let Some(existing) = saved.iter().find(|c| c.id == id) {
+                out.push((existing.clone(), false));
+                continue;
+            }
+            if saved.len() >= MAX_CAS {
+                return Err(IntegrationError::Invalid(format!(
+                    "at most {MAX_CAS} CAs can be uploaded; delete one first"
+                )));
+            }
+            let pem = cert.to_pem().map_err(DataError::from)?;
+            for config in uploaded_ids(&uploaded) {
+                next.desktop_mut(config)?.upload(pem.as_bytes())?;
+            }
+            let stored = StoredCa {
+                id: id.clone(),
+                pem,
+                created: now,
+            };
+            events.push(
+                AdminEvent::new(now, actor, "pki.ca.upload", "CertificateAuthority", &id)?
+                    .with_details(serde_json::json!({
+                        "subject": cert.subject().to_string(),
+                        "sha256": fingerprint,
+                    })),
+            );
+            saved.push(stored.clone());
+            out.push((stored, true));
         }
-        if saved.len() >= MAX_CAS {
-            return Err(IntegrationError::Invalid(format!(
-                "at most {MAX_CAS} CAs can be uploaded; delete one first"
-            )));
+        if !events.is_empty() {
+            self.settings.update(|s| {
+                s.set_section(CAS, &saved)?;
+                events.into_iter().try_for_each(|e| admin_audit::push(s, e))
+            })?;
+            *attestor.configurations_mut() = next;
         }
-        let pem = cert.to_pem().map_err(DataError::from)?;
-        for config in uploaded_ids(&uploaded) {
-            next.desktop_mut(config)?.upload(pem.as_bytes())?;
-        }
-        let stored = StoredCa {
-            id: id.clone(),
-            pem,
-            created: now,
-        };
-        events.push(
-            AdminEvent::new(now, actor, "pki.ca.upload", "CertificateAuthority", &id)?
-                .with_details(serde_json::json!({
-                    "subject": cert.subject().to_string(),
-                    "sha256": fingerprint,
-                })),
-        );
-        saved.push(stored.clone());
-        out.push((stored, true));
+        Ok(out)
     }
-    if !events.is_empty() {
-        service.settings.update(|s| {
-            s.set_section(CAS, &saved)?;
-            events.into_iter().try_for_each(|e| admin_audit::push(s, e))
-        })?;
-        *attestor.configurations_mut() = next;
-    }
-    Ok(out)
 }
 
-/// Deletes an uploaded CA: no integration trusts it any more.
-pub fn delete_ca(
-    service: &Service,
-    id: &str,
-    actor: &str,
-    now: OffsetDateTime,
-) -> Result<(), IntegrationError> {
-    let mut attestor = write_attestor(service);
-    let settings = service.settings.read();
-    let mut saved = cas(&settings)?;
-    let position =
-        saved
-            .iter()
-            .position(|c| c.id == id)
+impl Service {
+    /// Deletes an uploaded CA: no integration trusts it any more.
+    pub fn delete_ca(
+        &self,
+        id: &str,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), IntegrationError> {
+        let mut attestor = write_attestor(self);
+        let settings = self.settings.read();
+        let mut saved = cas(&settings)?;
+        let position =
+            saved
+                .iter()
+                .position(|c| c.id == id)
+                .ok_or_else(|| IntegrationError::NotFound {
+                    what: "CertificateAuthority",
+                    id: id.to_owned(),
+                })?;
+        let removed = saved.remove(position);
+        let fingerprint = removed.details()?.fingerprint;
+        let mut next = attestor.configurations().clone();
+        for config in uploaded_ids(&integrations(&settings)?) {
+            next.desktop_mut(config)?.remove(&fingerprint);
+        }
+        let audit = AdminEvent::new(now, actor, "pki.ca.delete", "CertificateAuthority", id)?;
+        self.settings.update(|s| {
+            s.set_section(CAS, &saved)?;
+            admin_audit::push(s, audit)
+        })?;
+        *attestor.configurations_mut() = next;
+        Ok(())
+    }
+}
+
+impl Service {
+    /// An uploaded CA by ID.
+    pub fn uploaded_ca(&self, id: &str) -> Result<StoredCa, IntegrationError> {
+        cas(&self.settings.read())?
+            .into_iter()
+            .find(|c| c.id == id)
             .ok_or_else(|| IntegrationError::NotFound {
                 what: "CertificateAuthority",
                 id: id.to_owned(),
-            })?;
-    let removed = saved.remove(position);
-    let fingerprint = removed.details()?.fingerprint;
-    let mut next = attestor.configurations().clone();
-    for config in uploaded_ids(&integrations(&settings)?) {
-        next.desktop_mut(config)?.remove(&fingerprint);
+            })
     }
-    let audit = AdminEvent::new(now, actor, "pki.ca.delete", "CertificateAuthority", id)?;
-    service.settings.update(|s| {
-        s.set_section(CAS, &saved)?;
-        admin_audit::push(s, audit)
-    })?;
-    *attestor.configurations_mut() = next;
-    Ok(())
-}
-
-/// An uploaded CA by ID.
-pub fn get_ca(service: &Service, id: &str) -> Result<StoredCa, IntegrationError> {
-    cas(&service.settings.read())?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| IntegrationError::NotFound {
-            what: "CertificateAuthority",
-            id: id.to_owned(),
-        })
 }
 
 /// The certificate authority use cases that read.

@@ -19,7 +19,7 @@ use super::{body, now};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-use crate::service::uploaded_cas::{self, StoredCa};
+use crate::service::uploaded_cas::StoredCa;
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -58,7 +58,8 @@ async fn upload(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let raw = body(raw)?;
-    let stored = uploaded_cas::upload_ca(&service, &raw, &admin.token_id, now())
+    let stored = service
+        .upload_ca(&raw, &admin.token_id, now())
         .map_err(integration_error)?;
     let mut views = stored
         .iter()
@@ -86,7 +87,7 @@ async fn one(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let ca = uploaded_cas::get_ca(&service, &id).map_err(integration_error)?;
+    let ca = service.uploaded_ca(&id).map_err(integration_error)?;
     Ok(Json(view(&ca)?))
 }
 
@@ -95,7 +96,9 @@ async fn remove(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    uploaded_cas::delete_ca(&service, &id, &admin.token_id, now()).map_err(integration_error)?;
+    service
+        .delete_ca(&id, &admin.token_id, now())
+        .map_err(integration_error)?;
     tracing::info!(actor = %admin.token_id, %id, "certificate authority deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,13 +27,9 @@ use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
 use crate::service::integrations::{
-    self, IntegrationError, IntegrationKind, IntegrationPlatform, NewSecret, StoredIntegration,
+    IntegrationError, IntegrationKind, IntegrationPlatform, NewSecret, StoredIntegration,
 };
 
-/// The longest provider name.
-const MAX_PROVIDER_NAME: usize = 100;
-/// The longest enrollment link.
-const MAX_LINK: usize = 2048;
 /// The longest grace period for an old mobile secret key: 30 days.
 const MAX_GRACE_MINUTES: i64 = 30 * 24 * 60;
 
@@ -154,44 +150,6 @@ fn refuse(why: impl Into<String>) -> ApiError {
     ApiError::invalid("Api validation failed: device integration").with_cause(why.into())
 }
 
-/// Provider names are shown to users: bounded, no control characters, kept verbatim.
-fn check_provider_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(refuse("providerName must not be empty"));
-    }
-    if name.chars().count() > MAX_PROVIDER_NAME {
-        return Err(refuse(format!(
-            "providerName is over {MAX_PROVIDER_NAME} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(refuse("providerName holds a control character"));
-    }
-    Ok(())
-}
-
-/// Enrollment links are sent to users' devices: only http(s) URLs, so a
-/// `javascript:` or `file:` link cannot be planted; otherwise kept verbatim.
-fn check_link(link: &str) -> Result<(), ApiError> {
-    let lower = link.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => {}
-        _ => return Err(refuse("enrollmentLink must be an http:// or https:// URL")),
-    }
-    if link.len() > MAX_LINK {
-        return Err(refuse(format!("enrollmentLink is over {MAX_LINK} bytes")));
-    }
-    if link.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(refuse(
-            "enrollmentLink holds whitespace or a control character",
-        ));
-    }
-    Ok(())
-}
-
 fn scep_config(body: Option<ScepBody>) -> ScepConfig {
     let body = body.unwrap_or_default();
     let mut config = ScepConfig::default();
@@ -278,15 +236,9 @@ async fn create(
                     Some(_) => return Err(refuse("challenge.type: STATIC, DYNAMIC or INTUNE")),
                     None => return Err(refuse("challenge is required with ca OKTA")),
                 };
-                let (stored, new) = integrations::add_scep(
-                    &service,
-                    b.platform,
-                    challenge,
-                    scep_config(b.scep),
-                    actor,
-                    now,
-                )
-                .map_err(integration_error)?;
+                let (stored, new) = service
+                    .add_scep_integration(b.platform, challenge, scep_config(b.scep), actor, now)
+                    .map_err(integration_error)?;
                 let mut v = view(&stored, now);
                 if let Value::Object(m) = &mut v {
                     for (key, value) in [
@@ -307,7 +259,8 @@ async fn create(
                         "challenge and scep are for ca OKTA: uploaded CAs are not served over SCEP",
                     ));
                 }
-                let stored = integrations::add_uploaded(&service, b.platform, actor, now)
+                let stored = service
+                    .add_uploaded_integration(b.platform, actor, now)
                     .map_err(integration_error)?;
                 view(&stored, now)
             }
@@ -323,11 +276,9 @@ async fn create(
         let link = b
             .enrollment_link
             .ok_or_else(|| refuse("enrollmentLink is required"))?;
-        check_provider_name(&provider)?;
-        check_link(&link)?;
-        let (stored, secret) =
-            integrations::add_mobile(&service, b.platform, &provider, &link, actor, now)
-                .map_err(integration_error)?;
+        let (stored, secret) = service
+            .add_mobile_integration(b.platform, &provider, &link, actor, now)
+            .map_err(integration_error)?;
         let mut v = view(&stored, now);
         if let Value::Object(m) = &mut v {
             m.insert(
@@ -358,7 +309,7 @@ async fn one(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = integrations::get(&service, &id).map_err(integration_error)?;
+    let stored = service.integration(&id).map_err(integration_error)?;
     Ok(Json(view(&stored, now())))
 }
 
@@ -378,10 +329,9 @@ async fn lifecycle(
     let actor = &admin.token_id;
     let raw = body(raw)?;
     let stored = match operation.as_str() {
-        "activate" | "deactivate" => {
-            integrations::set_active(&service, &id, operation == "activate", actor, now)
-                .map_err(integration_error)?
-        }
+        "activate" | "deactivate" => service
+            .set_integration_active(&id, operation == "activate", actor, now)
+            .map_err(integration_error)?,
         "resetSecret" => {
             let reset: ResetBody = if raw.iter().all(u8::is_ascii_whitespace) {
                 ResetBody::default()
@@ -397,7 +347,8 @@ async fn lifecycle(
                     )));
                 }
             };
-            let (stored, secret) = integrations::reset_secret(&service, &id, grace, actor, now)
+            let (stored, secret) = service
+                .reset_integration_secret(&id, grace, actor, now)
                 .map_err(integration_error)?;
             tracing::info!(actor = %admin.token_id, %id, "device integration secret reset");
             let mut v = view(&stored, now);
