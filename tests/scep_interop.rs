@@ -552,12 +552,31 @@ fn integrations_add_desktop_intune_prints_json_and_keeps_the_secret_apart() {
         let stored = std::fs::read_to_string(data.join(format!("intune-{id}.secret"))).unwrap();
         assert_eq!(stored, secret, "the trailing line break is not part of it");
     }
-    let json = std::fs::read_to_string(data.join("integrations.json")).unwrap();
-    assert!(!json.contains(secret));
-    assert!(json.contains("\"type\": \"intune\""), "{json}");
-    let (ok, listed) =
-        run(Command::new(BIN).args(["integrations", "list", "--data", data.to_str().unwrap()]));
-    assert!(ok && !listed.contains(secret), "{listed}");
+    // The store holds the settings (the tenant) but never the secret.
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("devices.sqlite3")
+        {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    let holds = |needle: &str| stored.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(holds("contoso.onmicrosoft.com") && !holds(secret));
+    let list = || {
+        let out = Command::new(BIN)
+            .args(["integrations", "list", "--data", data.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success() && !listed.contains(secret), "{listed}");
+        serde_json::from_str::<serde_json::Value>(&listed).unwrap()
+    };
+    assert_eq!(list().as_array().unwrap().len(), 2);
 
     // Missing pieces and misplaced options are refused, and nothing is added.
     let cases: [(&[&str], Option<&str>, &str); 4] = [
@@ -586,8 +605,5 @@ fn integrations_add_desktop_intune_prints_json_and_keeps_the_secret_apart() {
         let (ok, out) = add(args, env);
         assert!(!ok && out.contains(expected), "{args:?}: {out}");
     }
-    let after: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("integrations.json")).unwrap())
-            .unwrap();
-    assert_eq!(after.as_array().unwrap().len(), 2);
+    assert_eq!(list().as_array().unwrap().len(), 2);
 }

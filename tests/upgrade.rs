@@ -265,9 +265,12 @@ fn a_data_folder_of_the_16c7867_release_opens_migrated_with_everything_in_it() {
         store.ledger_count().unwrap()
     };
 
-    // The settings file was imported into the database, once.
+    // The settings and desktop configuration files were imported into the
+    // database, once: the folder keeps only key material.
     assert!(!data.join("service.json").exists());
     assert!(data.join("service.json.imported").exists());
+    assert!(!data.join("integrations.json").exists());
+    assert!(data.join("integrations.json.imported").exists());
     let imported = std::fs::read(data.join("service.json.imported")).unwrap();
 
     // A second start changes nothing.

@@ -32,8 +32,9 @@ use devicetrust_pki::{
     default_backend,
 };
 use devicetrust_server::scep_router;
+use devicetrust_service::integrations::IntegrationPlatform;
 use devicetrust_service::intune::{IntuneChallenge, IntuneSettings};
-use devicetrust_service::{DataDir, NewChallenge, ScepEndpoints, StoredChallenge};
+use devicetrust_service::{DataDir, NewChallenge, ScepEndpoints};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -266,6 +267,31 @@ impl Transport for Http {
     }
 }
 
+/// A service over `dir`, as `devicetrust serve` opens it.
+fn open_service(dir: &std::path::Path) -> Arc<devicetrust_service::Service> {
+    devicetrust_service::Service::open(
+        DataDir::new(dir),
+        default_backend(),
+        devicetrust_service::ServiceOptions::default(),
+    )
+    .unwrap()
+    .service
+}
+
+/// Every byte of the folder's database files (the database, its WAL).
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("devices.sqlite3") {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!all.is_empty(), "no database in {}", dir.display());
+    all
+}
+
 struct World {
     runtime: tokio::runtime::Runtime,
     fake: Arc<FakeState>,
@@ -319,55 +345,35 @@ fn world() -> (World, String, String, String) {
         state
     });
     let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
-    let backend = default_backend();
-    let ca = data.open_or_init_ca(backend).unwrap();
+    let service = open_service(dir.path());
     let scep = ScepConfig::default();
-    let main = data
-        .add_desktop(
-            &ca,
-            NewChallenge::Intune {
-                settings: settings(&fake.base),
-                client_secret: Zeroizing::new(SECRET.to_owned()),
-            },
-            "http://unused",
-            scep.clone(),
-        )
-        .unwrap();
+    let add = |settings: IntuneSettings, scep: ScepConfig| {
+        let challenge = NewChallenge::Intune {
+            settings,
+            client_secret: Zeroizing::new(SECRET.to_owned()),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        service
+            .add_scep_integration(IntegrationPlatform::Macos, challenge, scep, "test", now)
+            .unwrap()
+            .1
+    };
+    let main = add(settings(&fake.base), scep.clone());
     let mut down_settings = settings(&fake.base);
     down_settings.service_url = Some(dead_url());
-    let down = data
-        .add_desktop(
-            &ca,
-            NewChallenge::Intune {
-                settings: down_settings,
-                client_secret: Zeroizing::new(SECRET.to_owned()),
-            },
-            "http://unused",
-            scep.clone(),
-        )
-        .unwrap();
-    let held = data
-        .add_desktop(
-            &ca,
-            NewChallenge::Intune {
-                settings: settings(&fake.base),
-                client_secret: Zeroizing::new(SECRET.to_owned()),
-            },
-            "http://unused",
-            ScepConfig {
-                manual_approval: true,
-                ..scep
-            },
-        )
-        .unwrap();
+    let down = add(down_settings, scep.clone());
+    let held = add(
+        settings(&fake.base),
+        ScepConfig {
+            manual_approval: true,
+            ..scep
+        },
+    );
     assert_eq!(
         serde_json::to_value(&main).unwrap()["challenge"],
         json!("intune")
     );
-    drop(ca);
-    let (ca, store) = data.open_ca_and_store(backend).unwrap();
-    let endpoints = Arc::new(data.endpoints(Arc::new(ca), &store).unwrap());
+    let endpoints = service.endpoints().clone();
     let addr = runtime.block_on(serve(scep_router(endpoints.clone())));
     (
         World {
@@ -636,13 +642,25 @@ fn secrets_stay_out_of_debug_output_and_integrations_json() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
-    let ca = data.open_or_init_ca(default_backend()).unwrap();
-    let added = data
-        .add_desktop(&ca, new, "http://h", ScepConfig::default())
+    let service = open_service(dir.path());
+    let now = time::OffsetDateTime::now_utc();
+    let (listed, added) = service
+        .add_scep_integration(
+            IntegrationPlatform::Windows,
+            new,
+            ScepConfig::default(),
+            "t",
+            now,
+        )
         .unwrap();
-    let json = std::fs::read_to_string(dir.path().join("integrations.json")).unwrap();
-    assert!(!json.contains(SECRET), "{json}");
+    // The store keeps the settings and never the secret.
+    let bytes = database_bytes(dir.path());
+    assert!(
+        !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+        "the client secret is in the database"
+    );
+    assert!(bytes.windows(TENANT.len()).any(|w| w == TENANT.as_bytes()));
+    assert!(!format!("{listed:?}").contains(SECRET));
     assert!(!format!("{added:?}").contains(SECRET));
     assert!(!serde_json::to_string(&added).unwrap().contains(SECRET));
     let secret_path = dir.path().join(format!("intune-{}.secret", added.id));
@@ -656,8 +674,8 @@ fn secrets_stay_out_of_debug_output_and_integrations_json() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let stored = data.integrations().unwrap();
-    assert!(matches!(&stored[0].challenge, StoredChallenge::Intune(s) if s.tenant == TENANT));
+    let stored = service.list_integrations().unwrap();
+    assert_eq!(stored.len(), 1);
     assert!(!format!("{stored:?}").contains(SECRET));
 }
 
@@ -679,19 +697,25 @@ fn unusable_settings_are_refused_before_anything_is_written() {
         let mut s = IntuneSettings::new(TENANT, CLIENT_ID);
         edit(&mut s);
         let dir = tempfile::tempdir().unwrap();
-        let data = DataDir::new(dir.path());
-        let ca = data.open_or_init_ca(default_backend()).unwrap();
-        let result = data.add_desktop(
-            &ca,
+        let service = open_service(dir.path());
+        let result = service.add_scep_integration(
+            IntegrationPlatform::Macos,
             NewChallenge::Intune {
                 settings: s,
                 client_secret: Zeroizing::new((*secret).into()),
             },
-            "http://h",
             ScepConfig::default(),
+            "t",
+            time::OffsetDateTime::now_utc(),
         );
         assert!(result.is_err(), "{case}");
-        assert!(data.integrations().unwrap().is_empty(), "{case}");
+        assert!(service.list_integrations().unwrap().is_empty(), "{case}");
+        let written: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("ra-") || n.starts_with("intune-"))
+            .collect();
+        assert!(written.is_empty(), "{case}: {written:?}");
     }
 }
 

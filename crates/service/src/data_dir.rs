@@ -1,17 +1,22 @@
-//! The service's data folder: the CA, and the desktop SCEP configurations
-//! ("Security > Device Integrations > Endpoint Management > Add Platform").
+//! The service's data folder: key material only. The desktop SCEP
+//! configurations ("Security > Device Integrations > Endpoint Management >
+//! Add Platform") live in the store, with secrets only as SHA-256; their
+//! keys live here.
 //!
 //! ```text
 //! DIR/ca/                      the CA (devicetrust_pki::CaDir)
-//! DIR/integrations.json        the desktop configurations (secrets only as SHA-256)
 //! DIR/ra-<id>.pem, .key        each configuration's SCEP RA certificate and key (0600)
 //! DIR/intune-<id>.secret       an Intune configuration's client secret (0600; see below)
 //! ```
 //!
 //! The Intune client secret is the one secret stored as itself: we present
 //! it to Entra ID, so it must be readable later, and a hash would be useless.
-//! It is kept out of `integrations.json` (which `integrations list` prints)
-//! in its own 0600 file, like the RA keys.
+//! It is kept out of the store (which `integrations list` prints from) in
+//! its own 0600 file, like the RA keys.
+//!
+//! Releases before the store held them kept the configurations in
+//! `DIR/integrations.json`; the first start imports that file once and
+//! renames it `integrations.json.imported`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -170,6 +175,8 @@ pub struct DataDir {
 }
 
 const MAX_FILE: u64 = 4 * 1024 * 1024;
+/// What older releases named the desktop configurations file.
+const LEGACY_INTEGRATIONS: &str = "integrations.json";
 
 impl DataDir {
     /// The data folder at `dir` (created on first use).
@@ -267,37 +274,40 @@ impl DataDir {
         }
     }
 
-    /// The stored desktop configurations.
-    pub fn integrations(&self) -> Result<Vec<DesktopIntegration>, DataError> {
-        let path = self.file("integrations.json");
+    /// The desktop configurations an older release kept in
+    /// `integrations.json`, if that file is still there.
+    pub(crate) fn legacy_integrations(&self) -> Result<Option<Vec<DesktopIntegration>>, DataError> {
+        let path = self.file(LEGACY_INTEGRATIONS);
         match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(&path, e)),
             Ok(m) if m.len() > MAX_FILE => return Err(self.io(&path, "file too large")),
             Ok(_) => {}
         }
         let bytes = std::fs::read(&path).map_err(|e| self.io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| self.io(&path, format!("corrupt: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| self.io(&path, format!("corrupt: {e}")))
     }
 
-    fn save_integrations(&self, all: &[DesktopIntegration]) -> Result<(), DataError> {
-        let path = self.file("integrations.json");
-        let json = serde_json::to_vec_pretty(all).map_err(|e| self.io(&path, e))?;
-        let tmp = self.file(".integrations.json.tmp");
-        secret_file::write_private(&tmp, &json).map_err(|e| self.io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| self.io(&path, e))
+    /// Renames the imported `integrations.json` so it is not read again.
+    pub(crate) fn retire_legacy_integrations(&self) -> Result<(), DataError> {
+        let path = self.file(LEGACY_INTEGRATIONS);
+        let imported = self.file(&format!("{LEGACY_INTEGRATIONS}.imported"));
+        std::fs::rename(&path, &imported).map_err(|e| self.io(&path, e))
     }
 
-    /// Adds a desktop configuration with our CA and a static, dynamic or
-    /// Intune challenge: makes its RA, stores it, and returns its URL and
-    /// generated secrets once.
-    pub fn add_desktop(
+    /// Makes a desktop configuration with our CA and a static, dynamic or
+    /// Intune challenge: writes its RA key and certificate (and an Intune
+    /// client secret) here, and returns the configuration to store with its
+    /// URL and generated secrets, shown once.
+    pub(crate) fn add_desktop(
         &self,
         ca: &Ca,
         challenge: NewChallenge,
         base_url: &str,
         scep: ScepConfig,
-    ) -> Result<NewIntegration, DataError> {
+    ) -> Result<(DesktopIntegration, NewIntegration), DataError> {
         // Refuse unusable Intune settings before anything is written.
         if let NewChallenge::Intune {
             settings,
@@ -376,39 +386,15 @@ impl DataDir {
                 )
             }
         };
-        let mut all = self.integrations()?;
-        all.push(DesktopIntegration {
+        let desktop = DesktopIntegration {
             id,
             challenge: stored,
             scep,
-        });
-        self.save_integrations(&all)?;
-        Ok(out)
-    }
-
-    /// Replaces the secret of the static configuration `id`; returns the new
-    /// secret, shown once. The old one stops working once the endpoint is
-    /// rebuilt from the stored configurations ([`Self::endpoints`]).
-    pub fn reset_static(&self, id: &str) -> Result<Zeroizing<String>, DataError> {
-        let mut all = self.integrations()?;
-        let found = all
-            .iter_mut()
-            .find(|i| i.id == id)
-            .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
-        if !matches!(found.challenge, StoredChallenge::Static { .. }) {
-            return Err(DataError::Invalid(format!(
-                "desktop configuration {id} has no static secret to reset"
-            )));
-        }
-        let (challenge, secret) = StaticChallenge::generate()?;
-        found.challenge = StoredChallenge::Static {
-            secret_sha256: challenge.digest_hex(),
         };
-        self.save_integrations(&all)?;
-        Ok(secret)
+        Ok((desktop, out))
     }
 
-    /// Builds the served endpoints from the stored configurations. Each
+    /// Builds the served endpoints for the stored configurations `desktop`. Each
     /// keeps its SCEP transactions and one-time challenges in `store`, under
     /// its configuration ID, so that they survive a restart: a resend or
     /// replay gets the answer already given, and a challenge is used once.
@@ -416,9 +402,10 @@ impl DataDir {
         &self,
         ca: Arc<Ca>,
         store: &Arc<SqliteStore>,
+        desktop: &[DesktopIntegration],
     ) -> Result<ScepEndpoints, DataError> {
         let endpoints = ScepEndpoints::new();
-        for integration in self.integrations()? {
+        for integration in desktop {
             let key_path = self.file(&format!("ra-{}.key", integration.id));
             let cert_path = self.file(&format!("ra-{}.pem", integration.id));
             let ra_key = PrivateKey::read_pem_file(&key_path)?;
@@ -480,6 +467,23 @@ impl DataDir {
         }
         Ok(endpoints)
     }
+}
+
+/// Replaces the secret of static configuration `found`; returns the new
+/// secret, shown once. The old one stops working once the endpoint is
+/// rebuilt from the stored configuration.
+pub(crate) fn reset_static(found: &mut DesktopIntegration) -> Result<Zeroizing<String>, DataError> {
+    if !matches!(found.challenge, StoredChallenge::Static { .. }) {
+        return Err(DataError::Invalid(format!(
+            "desktop configuration {} has no static secret to reset",
+            found.id
+        )));
+    }
+    let (challenge, secret) = StaticChallenge::generate()?;
+    found.challenge = StoredChallenge::Static {
+        secret_sha256: challenge.digest_hex(),
+    };
+    Ok(secret)
 }
 
 fn getrandom_fill(buf: &mut [u8]) -> Result<(), DataError> {

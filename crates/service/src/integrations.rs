@@ -34,6 +34,40 @@ use super::uploaded_cas::{StoredCa, cas, uploaded_trust};
 use crate::{DataError, NewChallenge, NewIntegration, ScepEndpoints};
 
 const INTEGRATIONS: &str = "deviceIntegrations";
+/// The settings section of the desktop SCEP configurations (RA, challenge,
+/// SCEP policy) behind the SCEP integrations.
+const DESKTOP: &str = "desktopIntegrations";
+
+/// The stored desktop SCEP configurations.
+pub(crate) fn desktop_integrations(
+    settings: &Settings,
+) -> Result<Vec<crate::DesktopIntegration>, DataError> {
+    settings.section(DESKTOP)
+}
+
+/// Imports the desktop configurations an older release kept in the data
+/// folder's `integrations.json`, once: a store that has them already keeps
+/// its own (another process imported first).
+pub(crate) fn import_legacy_desktop(
+    dir: &crate::DataDir,
+    settings: &crate::SettingsStore,
+) -> Result<(), DataError> {
+    let Some(legacy) = dir.legacy_integrations()? else {
+        return Ok(());
+    };
+    settings.update(|s| {
+        if s.sections.contains_key(DESKTOP) {
+            return Ok(());
+        }
+        s.set_section(DESKTOP, &legacy)
+    })?;
+    dir.retire_legacy_integrations()?;
+    tracing::info!(
+        configurations = legacy.len(),
+        "desktop configurations imported into the store"
+    );
+    Ok(())
+}
 
 /// A platform, as the admin API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +188,13 @@ pub enum IntegrationError {
     /// The attestation configurations refused the change.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Another process stored an integration with the same configuration
+    /// ID between this one's read and its write; nothing was stored.
+    #[error("configuration {configuration_id} was taken by a concurrent change; retry")]
+    Raced {
+        /// The configuration ID both allocated.
+        configuration_id: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -165,6 +206,7 @@ impl devicetrust_errors::HasKind for IntegrationError {
         match self {
             Self::NotFound { .. } => K::NotFound,
             Self::Invalid(_) | Self::Upload(_) => K::Invalid,
+            Self::Raced { .. } => K::Conflict,
             Self::Config(e) => match e {
                 ConfigError::Unknown { .. } => K::NotFound,
                 ConfigError::Duplicate { .. } => K::Conflict,
@@ -264,7 +306,13 @@ pub(super) fn write_attestor(service: &Service) -> RwLockWriteGuard<'_, Attestor
 
 /// Serves the saved SCEP configuration `id` now (rebuilt from the data folder).
 fn serve(service: &Service, id: &str) -> Result<(), DataError> {
-    let fresh = service.data.endpoints(service.ca.clone(), &service.store)?;
+    let desktop: Vec<_> = desktop_integrations(&service.settings.read())?
+        .into_iter()
+        .filter(|d| d.id == id)
+        .collect();
+    let fresh = service
+        .data
+        .endpoints(service.ca.clone(), &service.store, &desktop)?;
     let endpoint = fresh
         .remove(id)
         .ok_or_else(|| DataError::NotFound(format!("no desktop configuration {id}")))?;
@@ -288,20 +336,38 @@ fn event(
     )
 }
 
-/// Saves a new integration whose configuration is already in `next`, then publishes `next`.
+/// Saves a new integration (with its desktop SCEP configuration, if any)
+/// whose configuration is already in `next`, then publishes `next`. The
+/// configuration ID was allocated from what this process read: the write
+/// checks it is still free in the same transaction, so two processes adding
+/// at once never share one.
 fn save_new(
     service: &Service,
     attestor: &mut Attestor,
     next: Configurations,
     stored: &StoredIntegration,
+    desktop: Option<&crate::DesktopIntegration>,
     actor: &str,
 ) -> Result<(), IntegrationError> {
     let audit = event(stored.created, actor, "device.integration.create", stored)?;
-    service.settings.update(|s| {
+    service.settings.update_with(|s| {
         let mut all = integrations(s)?;
+        if all
+            .iter()
+            .any(|i| i.configuration_id == stored.configuration_id)
+        {
+            return Err(IntegrationError::Raced {
+                configuration_id: stored.configuration_id,
+            });
+        }
         all.push(stored.clone());
         s.set_section(INTEGRATIONS, &all)?;
-        admin_audit::push(s, audit)
+        if let Some(desktop) = desktop {
+            let mut configurations = desktop_integrations(s)?;
+            configurations.push(desktop.clone());
+            s.set_section(DESKTOP, &configurations)?;
+        }
+        Ok(admin_audit::push(s, audit)?)
     })?;
     *attestor.configurations_mut() = next;
     Ok(())
@@ -333,7 +399,7 @@ impl Service {
         };
         let mut next = attestor.configurations().clone();
         let id = next.add_desktop(platform.attestation(), DesktopTrust::our_ca(&self.ca))?;
-        let new = self
+        let (desktop, new) = self
             .data
             .add_desktop(&self.ca, kind, &self.options.base_url, scep)?;
         let stored = StoredIntegration {
@@ -348,7 +414,7 @@ impl Service {
                 challenge_url: new.challenge_url.clone(),
             },
         };
-        save_new(self, &mut attestor, next, &stored, actor)?;
+        save_new(self, &mut attestor, next, &stored, Some(&desktop), actor)?;
         serve(self, &stored.id)?;
         Ok((stored, new))
     }
@@ -381,7 +447,7 @@ impl Service {
             created: now,
             kind: IntegrationKind::Uploaded,
         };
-        save_new(self, &mut attestor, next, &stored, actor)?;
+        save_new(self, &mut attestor, next, &stored, None, actor)?;
         Ok(stored)
     }
 }
@@ -417,7 +483,7 @@ impl Service {
                 hint: mobile_hint(&next, id)?,
             },
         };
-        save_new(self, &mut attestor, next, &stored, actor)?;
+        save_new(self, &mut attestor, next, &stored, None, actor)?;
         Ok((stored, secret))
     }
 }
@@ -509,8 +575,19 @@ impl Service {
                             .into(),
                     ));
                 }
-                let secret = self.data.reset_static(&stored.id)?;
-                save_changed(self, &mut attestor, None, &stored, audit)?;
+                let secret = self.settings.update(|s| {
+                    let mut configurations = desktop_integrations(s)?;
+                    let found = configurations
+                        .iter_mut()
+                        .find(|d| d.id == stored.id)
+                        .ok_or_else(|| {
+                            DataError::NotFound(format!("no desktop configuration {}", stored.id))
+                        })?;
+                    let secret = crate::data_dir::reset_static(found)?;
+                    s.set_section(DESKTOP, &configurations)?;
+                    admin_audit::push(s, audit)?;
+                    Ok(secret)
+                })?;
                 if stored.active {
                     serve(self, &stored.id)?;
                 }

@@ -135,8 +135,10 @@ impl Service {
         let org = OrgId::new(&options.org).map_err(|e| DataError::NotFound(e.to_string()))?;
         let (ca, store) = dir.open_ca_and_store(backend)?;
         let ca = Arc::new(ca);
-        let endpoints = Arc::new(dir.endpoints(ca.clone(), &store)?);
         let settings = SettingsStore::open(store.clone(), &dir.path().join("service.json"))?;
+        integrations::import_legacy_desktop(&dir, &settings)?;
+        let desktop = integrations::desktop_integrations(&settings.read())?;
+        let endpoints = Arc::new(dir.endpoints(ca.clone(), &store, &desktop)?);
         // Checked and created in one transaction: two first starts racing
         // on one database create one token, shown by the one that made it.
         let admin_token = settings.update(|s| {
@@ -155,7 +157,7 @@ impl Service {
             .map_err(|e| DataError::NotFound(e.to_string()))?;
         let synced = Mutex::new(Synced {
             settings: settings.read(),
-            desktop: dir.integrations()?,
+            desktop,
         });
         let service = Self {
             registry: Registry::new(store.clone()),
@@ -195,7 +197,7 @@ impl Service {
             if Arc::ptr_eq(&synced.settings, &settings) {
                 return Ok(());
             }
-            let desktop = self.data.integrations()?;
+            let desktop = integrations::desktop_integrations(&settings)?;
             let stored = integrations::integrations(&settings)?;
             let mut configurations = Configurations::new();
             // Endpoints are handled below; restore only builds the configurations.
@@ -234,7 +236,9 @@ impl Service {
                 .map(|config| config.id.as_str())
                 .collect();
             if !stale.is_empty() {
-                let fresh = self.data.endpoints(self.ca.clone(), &self.store)?;
+                let fresh = self
+                    .data
+                    .endpoints(self.ca.clone(), &self.store, &desktop)?;
                 for id in stale {
                     if let Some(endpoint) = fresh.remove(id) {
                         self.endpoints.insert_shared(endpoint);
