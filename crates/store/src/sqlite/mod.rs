@@ -39,6 +39,10 @@ const MAX_GROUP: usize = 64;
 
 /// Failed group commits remembered for waiters, at most this many.
 const MAX_REMEMBERED_FAILURES: usize = 1024;
+/// Read connections: at least two, so one slow read never stalls the
+/// request path, and at most eight (each has its own page cache).
+const MIN_READERS: usize = 2;
+const MAX_READERS: usize = 8;
 
 #[derive(Debug)]
 struct Inner {
@@ -61,10 +65,14 @@ struct Inner {
 #[derive(Debug)]
 pub struct SqliteStore {
     inner: Mutex<Inner>,
-    /// A second, read-only connection: in WAL mode it reads the last
-    /// committed state without waiting for a writer's COMMIT (and fsync),
-    /// so a read on the request path takes microseconds, never a disk flush.
-    reader: Mutex<Connection>,
+    /// Read-only connections: in WAL mode each reads the last committed
+    /// state without waiting for a writer's COMMIT (and fsync), so a read on
+    /// the request path takes microseconds, never a disk flush. One per
+    /// core (at least two), so concurrent requests read in parallel instead
+    /// of queueing on one connection.
+    readers: Vec<Mutex<Connection>>,
+    /// Where the next read starts looking for a free connection.
+    next_reader: AtomicUsize,
     /// Signalled when a group finishes.
     finished: Condvar,
     /// Callers waiting for the lock: while there are any, a writer leaves
@@ -101,16 +109,24 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(Error::storage("enabling foreign keys"))?;
         migrations::migrate(&mut conn)?;
-        let reader = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(Error::storage("opening the read connection"))?;
-        reader
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(Error::storage("setting the busy timeout"))?;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let readers = (0..cores.clamp(MIN_READERS, MAX_READERS))
+            .map(|_| {
+                let reader = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(Error::storage("opening a read connection"))?;
+                reader
+                    .busy_timeout(Duration::from_secs(5))
+                    .map_err(Error::storage("setting the busy timeout"))?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            reader: Mutex::new(reader),
+            readers,
+            next_reader: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 conn,
                 open_group: None,
@@ -128,6 +144,27 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A free read connection, or (all busy) the next one in turn.
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>> {
+        let count = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..count {
+            let Some(reader) = self.readers.get(start.wrapping_add(i) % count) else {
+                continue;
+            };
+            match reader.try_lock() {
+                Ok(conn) => return Ok(conn),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(Self::poisoned()),
+            }
+        }
+        self.readers
+            .get(start % count.max(1))
+            .ok_or_else(Self::poisoned)?
+            .lock()
+            .map_err(|_| Self::poisoned())
     }
 
     fn poisoned() -> Error {
@@ -217,7 +254,7 @@ impl SqliteStore {
     /// return after their group commits), without waiting for a group
     /// still committing.
     fn read_committed<T>(&self, f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>) -> Result<T> {
-        let conn = self.reader.lock().map_err(|_| Self::poisoned())?;
+        let conn = self.reader()?;
         exec(&conn, "beginning a read", "BEGIN")?;
         let out = f(&mut SqliteTx::new(&conn, true));
         let end = exec(&conn, "ending a read", "ROLLBACK");
@@ -230,7 +267,7 @@ impl SqliteStore {
     /// statement is its own consistent snapshot. Every admin request and
     /// every decision asks it, so it must cost one indexed lookup.
     pub fn settings_revision(&self, name: &str) -> Result<Option<i64>> {
-        let conn = self.reader.lock().map_err(|_| Self::poisoned())?;
+        let conn = self.reader()?;
         conn.prepare_cached("SELECT revision FROM settings_documents WHERE name = ?1")
             .and_then(|mut s| {
                 rusqlite::OptionalExtension::optional(s.query_row([name], |r| r.get(0)))
