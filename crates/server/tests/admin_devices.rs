@@ -301,11 +301,21 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
     assert_eq!(op("activate").status, 200);
     assert_eq!(status(), "ACTIVE");
 
-    // Deactivate: the bound certificate is revoked and on the CRL at once.
+    // Deactivate: the bound certificate is revoked and on the CRL at once,
+    // and a replica on the same database serves the very same CRL (it is
+    // kept in the store, not per process), before and after.
+    let replica = Server::start(&server.dir, Some(&server.token));
+    let crl_bytes = |s: &Server| s.raw("GET", "/pki/crl", None, None, b"").body;
     assert!(!crl_has(&server));
+    assert_eq!(crl_bytes(&replica), crl_bytes(&server));
     assert_eq!(op("deactivate").status, 200);
     assert_eq!(status(), "DEACTIVATED");
+    assert!(
+        crl_has(&replica),
+        "the replica's CRL lists the revocation at once"
+    );
     assert!(crl_has(&server), "the revoked certificate is on /pki/crl");
+    assert_eq!(crl_bytes(&replica), crl_bytes(&server));
     assert_error(&op("suspend"), 409, "E0000001");
     assert_error(&op("nonsense"), 400, "E0000001");
     assert_error(&op("delete"), 400, "E0000001");

@@ -1,51 +1,135 @@
-//! The current CRL, re-signed only when the revoked set changes (or it
-//! nears its next update), so that the public `/pki/crl` does not sign and
-//! spend a CRL number on every request.
+//! The current CRL, kept in the store beside the CRL number, so that every
+//! process on the database (the service, the CLI, a replica) serves the same
+//! CRL. It is re-signed only when the revoked set changes or it nears its
+//! next update, so the public `/pki/crl` does not sign and spend a CRL
+//! number on every request.
 
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use devicetrust_pki::{Ca, Revocation, SerialNumber};
+use devicetrust_store::{SettingsDocument, SqliteStore, Store as _};
+use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-/// A cached CRL is re-signed once it is this old, well before its next update.
-const REFRESH_AFTER: Duration = Duration::hours(1);
+use crate::DataError;
 
-#[derive(Debug)]
-struct Cached {
-    der: Arc<Vec<u8>>,
-    revoked: Vec<(SerialNumber, Revocation)>,
+/// A CRL is re-signed once it is this old, well before its next update.
+const REFRESH_AFTER: Duration = Duration::hours(1);
+/// The store document holding the current CRL.
+const DOCUMENT: &str = "pki.currentCrl";
+
+/// The current CRL as stored.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredCrl {
+    /// The CRL, DER in base64.
+    der: String,
+    /// SHA-256 (hex) of the revocations it lists.
+    revoked: String,
+    /// When it was signed.
+    #[serde(with = "time::serde::rfc3339")]
     signed: OffsetDateTime,
 }
 
-/// The last CRL signed, and the revocations it lists.
+#[derive(Debug)]
+struct Cached {
+    revision: i64,
+    der: Arc<Vec<u8>>,
+    revoked: String,
+    signed: OffsetDateTime,
+}
+
+/// This process's copy of the stored current CRL.
 #[derive(Debug, Default)]
 pub struct CrlCache {
     current: Mutex<Option<Cached>>,
 }
 
+fn storage(e: devicetrust_store::Error) -> DataError {
+    crate::settings::storage(e)
+}
+
+fn revoked_digest(revoked: &[(SerialNumber, Revocation)]) -> Result<String, DataError> {
+    let json = serde_json::to_vec(revoked).map_err(|e| DataError::Invalid(e.to_string()))?;
+    Ok(hex::encode(Sha256::digest(json)))
+}
+
+fn fresh(signed: OffsetDateTime, now: OffsetDateTime) -> bool {
+    now >= signed && now - signed < REFRESH_AFTER
+}
+
 impl CrlCache {
-    /// The current CRL (DER): the cached one while the ledger's revocations
-    /// are unchanged and it is fresh, else a newly signed one.
+    /// The current CRL (DER): the stored one while it lists exactly the
+    /// ledger's revocations and is fresh, else a newly signed one, stored
+    /// for every process. Costs one revision read when nothing changed.
     pub fn current(
         &self,
         ca: &Ca,
+        store: &SqliteStore,
         now: OffsetDateTime,
-    ) -> Result<Arc<Vec<u8>>, devicetrust_pki::Error> {
-        let revoked = ca.ledger().revoked(now)?;
+    ) -> Result<Arc<Vec<u8>>, DataError> {
+        let revoked = ca
+            .ledger()
+            .revoked(now)
+            .map_err(devicetrust_pki::Error::from)?;
+        let revoked = revoked_digest(&revoked)?;
+        let revision = store
+            .settings_revision(DOCUMENT)
+            .map_err(storage)?
+            .unwrap_or(0);
         let mut slot = self
             .current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(cached) = slot.as_ref()
+            && cached.revision == revision
             && cached.revoked == revoked
-            && now - cached.signed < REFRESH_AFTER
-            && now >= cached.signed
+            && fresh(cached.signed, now)
         {
             return Ok(cached.der.clone());
         }
-        let crl = ca.crl(now)?;
-        let der = Arc::new(crl.der().to_vec());
+        let stored = store
+            .read(|tx| tx.settings_document(DOCUMENT))
+            .map_err(storage)?;
+        if let Some(document) = stored
+            && let Ok(crl) = serde_json::from_str::<StoredCrl>(&document.body)
+            && crl.revoked == revoked
+            && fresh(crl.signed, now)
+            && let Ok(der) = STANDARD.decode(&crl.der)
+        {
+            let der = Arc::new(der);
+            *slot = Some(Cached {
+                revision: document.revision,
+                der: der.clone(),
+                revoked,
+                signed: crl.signed,
+            });
+            return Ok(der);
+        }
+        let der = Arc::new(ca.crl(now)?.der().to_vec());
+        let body = serde_json::to_string(&StoredCrl {
+            der: STANDARD.encode(der.as_slice()),
+            revoked: revoked.clone(),
+            signed: now,
+        })
+        .map_err(|e| DataError::Invalid(e.to_string()))?;
+        // Another process may have stored one meanwhile: both are valid
+        // CRLs with increasing numbers, and the next request of every
+        // process serves whichever was stored last.
+        let revision = store
+            .write(|tx| {
+                let revision = tx
+                    .settings_revision(DOCUMENT)?
+                    .unwrap_or(0)
+                    .saturating_add(1);
+                tx.put_settings_document(DOCUMENT, &SettingsDocument { revision, body })?;
+                Ok(revision)
+            })
+            .map_err(storage)?;
         *slot = Some(Cached {
+            revision,
             der: der.clone(),
             revoked,
             signed: now,

@@ -190,7 +190,7 @@ impl Service {
     pub fn current_crl(
         &self,
         now: time::OffsetDateTime,
-    ) -> Result<std::sync::Arc<Vec<u8>>, devicetrust_pki::Error> {
-        self.crl.current(&self.ca, now)
+    ) -> Result<std::sync::Arc<Vec<u8>>, DataError> {
+        self.crl.current(&self.ca, &self.store, now)
     }
 }

@@ -116,7 +116,7 @@ async fn intermediate(
 async fn crl(State(service): State<Arc<Service>>) -> Result<Response, ApiError> {
     let der = service
         .current_crl(now())
-        .map_err(|e| ApiError::internal(&e))?;
+        .map_err(|e| ApiError::from_error(&e))?;
     Ok((
         [
             (CONTENT_TYPE, "application/pkix-crl"),
