@@ -40,7 +40,8 @@ use zeroize::Zeroizing;
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 const VERSION: u8 = 1;
-const RANDOM_LEN: usize = 32;
+/// Bytes of the random part of a nonce: what single use is recorded by.
+pub const RANDOM_LEN: usize = 32;
 const TAG_LEN: usize = 32;
 /// Longest org, device or purpose accepted in a nonce.
 pub const MAX_BINDING_LEN: usize = 255;
@@ -130,6 +131,13 @@ pub enum NonceError {
     /// The operating system's random source or the signer failed.
     #[error("{0}")]
     Crypto(#[source] devicetrust_pki::Error),
+    /// The [`NonceLedger`] could not record the use: the proof is refused,
+    /// since single use cannot be promised.
+    #[error("the used-nonce ledger failed: {reason}")]
+    Ledger {
+        /// What failed.
+        reason: String,
+    },
 }
 
 impl NonceError {
@@ -148,6 +156,7 @@ impl NonceError {
             Self::Algorithm(_) => "nonce_algorithm",
             Self::BadBinding { .. } => "nonce_bad_binding",
             Self::Crypto(_) => "nonce_crypto",
+            Self::Ledger { .. } => "nonce_ledger",
         }
     }
 }
@@ -216,11 +225,29 @@ pub fn prove(signer: &dyn Signer, nonce: &str) -> Result<Proof, NonceError> {
     })
 }
 
+/// Where a nonce is recorded as used, so it is accepted once. The default
+/// is this process's bounded [`ReplayCache`]; a service with a database
+/// records it there, so the nonce stays used across restarts and replicas.
+pub trait NonceLedger: Send + Sync + std::fmt::Debug {
+    /// Records the nonce with random part `random`, bound to `org` and
+    /// `device`, as used until `expires_at`, in one atomic operation:
+    /// [`NonceError::Replayed`] if it was used already.
+    fn use_once(
+        &self,
+        org: &str,
+        device: &str,
+        random: &[u8; RANDOM_LEN],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), NonceError>;
+}
+
 /// Issues nonces and verifies proofs. See the [module documentation](self).
 pub struct NonceService {
     key: Zeroizing<[u8; 32]>,
     validity: Duration,
     replay: Mutex<ReplayCache>,
+    ledger: Option<std::sync::Arc<dyn NonceLedger>>,
 }
 
 impl std::fmt::Debug for NonceService {
@@ -265,7 +292,15 @@ impl NonceService {
                 capacity: DEFAULT_REPLAY_CAPACITY,
                 used: HashMap::new(),
             }),
+            ledger: None,
         }
+    }
+
+    /// Records used nonces in `ledger` (a database shared by every process)
+    /// instead of this process's replay cache.
+    pub fn with_ledger(mut self, ledger: std::sync::Arc<dyn NonceLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// Sets how long new nonces are valid.
@@ -369,7 +404,16 @@ impl NonceService {
             return Err(NonceError::Replayed);
         }
         self.verify_signature(nonce, proof, key, policy, backend)?;
-        self.consume(decoded.random, decoded.expires_at, now)
+        match &self.ledger {
+            Some(ledger) => ledger.use_once(
+                decoded.org,
+                decoded.device,
+                &decoded.random,
+                decoded.expires_at,
+                now,
+            ),
+            None => self.consume(decoded.random, decoded.expires_at, now),
+        }
     }
 
     fn verify_signature(

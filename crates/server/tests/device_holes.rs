@@ -193,6 +193,45 @@ fn a_signed_request_replayed_after_a_restart_is_refused() {
     );
 }
 
+/// A desktop proof's attestation nonce is used once across a restart (it
+/// is recorded in the store, not in the process), and a nonce issued before
+/// the restart is still accepted after it (its key lives in the data folder).
+#[test]
+fn an_attestation_nonce_is_used_once_across_a_restart() {
+    let h = Harness::start();
+    let mac_device = h.register("alice", mac("UDID-ATTEST-ONCE"));
+    let (leaf, key) = h.mdm_certificate("CN=alice managementAttestation UDID-ATTEST-ONCE");
+    let issue = |h: &Harness| {
+        let nonce = mac_device.call(h, "POST", "/device/v1/nonce", &json!({}));
+        assert_eq!(nonce.status, 200, "{nonce:?}");
+        nonce.body["nonce"].as_str().unwrap().to_owned()
+    };
+    let prove = |h: &Harness, nonce: &str| {
+        let proof = devicetrust_attestation::nonce::prove(key.as_ref(), nonce).unwrap();
+        // Each call is a fresh signed request: only the attestation nonce repeats.
+        mac_device.call(
+            h,
+            "POST",
+            "/device/v1/management-proof",
+            &json!({"nonce": nonce, "signature": proof.signature,
+                    "certificates": [leaf.to_pem().unwrap()]}),
+        )
+    };
+    let used = issue(&h);
+    let kept = issue(&h);
+    assert_eq!(prove(&h, &used).body["managed"], json!(true));
+
+    let h = h.restart();
+    let replayed = prove(&h, &used);
+    assert_eq!(replayed.body["managed"], json!(false), "{replayed:?}");
+    assert!(
+        replayed.body.to_string().contains("nonce_replayed"),
+        "{replayed:?}"
+    );
+    let later = prove(&h, &kept);
+    assert_eq!(later.body["managed"], json!(true), "{later:?}");
+}
+
 /// Hole 6: deactivation retires the device key and its management proof;
 /// after activation the old key is refused everywhere until the device
 /// registers again.

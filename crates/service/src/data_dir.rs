@@ -7,6 +7,7 @@
 //! DIR/ca/                      the CA (devicetrust_pki::CaDir)
 //! DIR/ra-<id>.pem, .key        each configuration's SCEP RA certificate and key (0600)
 //! DIR/intune-<id>.secret       an Intune configuration's client secret (0600; see below)
+//! DIR/attestation-nonce.key    the key attestation nonces are MACed with (0600)
 //! ```
 //!
 //! The Intune client secret is the one secret stored as itself: we present
@@ -288,6 +289,37 @@ impl DataDir {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| self.io(&path, format!("corrupt: {e}")))
+    }
+
+    /// The key attestation nonces are MACed with, made on first use: every
+    /// process on the folder (and a restart) accepts the nonces of the others.
+    pub(crate) fn attestation_nonce_key(&self) -> Result<Zeroizing<[u8; 32]>, DataError> {
+        let path = self.file("attestation-nonce.key");
+        let mut key = Zeroizing::new([0u8; 32]);
+        match secret_file::read(&path) {
+            Ok(text) => {
+                hex::decode_to_slice(text.trim(), key.as_mut_slice())
+                    .map_err(|e| self.io(&path, format!("corrupt: {e}")))?;
+                return Ok(key);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.io(&path, e)),
+        }
+        getrandom_fill(key.as_mut_slice())?;
+        let text = Zeroizing::new(hex::encode(key.as_slice()));
+        // Written whole to a private temporary file, then linked into place,
+        // which fails if another process made the key first: then theirs is used.
+        let mut tmp_raw = [0u8; 8];
+        getrandom_fill(&mut tmp_raw)?;
+        let tmp = self.file(&format!(".attestation-nonce.key.{}", hex::encode(tmp_raw)));
+        secret_file::write(&tmp, &text).map_err(|e| self.io(&tmp, e))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _removed = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.attestation_nonce_key(),
+            Err(e) => Err(self.io(&path, e)),
+        }
     }
 
     /// Renames the imported `integrations.json` so it is not read again.

@@ -617,3 +617,44 @@ impl Service {
         )?)
     }
 }
+
+/// Attestation nonces recorded as used in the store, by the same atomic
+/// insert as request nonces: a desktop proof's nonce is accepted once
+/// across restarts and across processes on the database.
+#[derive(Debug)]
+pub(crate) struct StoredAttestationNonces {
+    pub(crate) store: std::sync::Arc<devicetrust_store::SqliteStore>,
+    pub(crate) per_device: usize,
+}
+
+impl devicetrust_attestation::nonce::NonceLedger for StoredAttestationNonces {
+    fn use_once(
+        &self,
+        org: &str,
+        device: &str,
+        random: &[u8; devicetrust_attestation::nonce::RANDOM_LEN],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), NonceError> {
+        let unusable = |_| NonceError::Malformed {
+            reason: "the nonce's bindings are not an org and a device",
+        };
+        let org = devicetrust_devices::OrgId::new(org).map_err(unusable)?;
+        let device = DeviceId::new(device).map_err(unusable)?;
+        // A prefix no request nonce has (theirs are base64url, at most 128).
+        let key = format!("attestation.{}", hex::encode(random));
+        let used = self
+            .store
+            .write(|tx| tx.use_request_nonce(&org, &device, &key, expires_at, now, self.per_device))
+            .map_err(|e| NonceError::Ledger {
+                reason: e.to_string(),
+            })?;
+        match used {
+            NonceUse::Fresh => Ok(()),
+            NonceUse::Replayed => Err(NonceError::Replayed),
+            _ => Err(NonceError::ReplayCacheFull {
+                capacity: self.per_device,
+            }),
+        }
+    }
+}

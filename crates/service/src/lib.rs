@@ -153,8 +153,15 @@ impl Service {
         // deactivating one must stop its certificates counting as managed.
         let mut configurations = Configurations::new();
         integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
+        let nonces =
+            devicetrust_attestation::nonce::NonceService::with_key(dir.attestation_nonce_key()?)
+                .with_ledger(Arc::new(device_flows::StoredAttestationNonces {
+                    store: store.clone(),
+                    per_device: options.device_api.replay_per_device,
+                }));
         let attestor = Attestor::new(configurations, backend)
-            .map_err(|e| DataError::NotFound(e.to_string()))?;
+            .map_err(|e| DataError::NotFound(e.to_string()))?
+            .with_nonce_service(nonces);
         let synced = Mutex::new(Synced {
             settings: settings.read(),
             desktop,
