@@ -1,7 +1,9 @@
 //! Crash test: a child process (this test binary, re-invoked with an
 //! environment variable) drives devices through their lifecycle on SQLite,
-//! uses request nonces, records management proofs and claims and issues
-//! SCEP transactions, and prints an acknowledgement after each commit; the
+//! uses request nonces, records management proofs, claims and issues SCEP
+//! transactions, mints enrollment tokens and changes the settings document
+//! (where integrations, policies and admin tokens live), and prints an
+//! acknowledgement after each commit; the
 //! parent kills it with SIGKILL at a random point, reopens the database and
 //! checks that every acknowledged write is there and that none is
 //! half-applied. Several rounds share one database, so recovery after a
@@ -32,7 +34,10 @@ use devicetrust_pki::scep::{
     Claim, Expected, ScepTransactions, TransactionLimits, TransactionState,
 };
 use devicetrust_pki::{IssuedCertificate, SerialNumber};
-use devicetrust_store::{ManagementProof, NonceUse, ProofReason, Registry, SqliteStore, Store};
+use devicetrust_store::{
+    EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason, Registry, SettingsDocument,
+    SqliteStore, Store, TokenLimits,
+};
 use time::{Duration, OffsetDateTime};
 
 const CHILD_ENV: &str = "DEVICETRUST_CRASH_CHILD_DB";
@@ -73,6 +78,10 @@ fn crash_child() {
             {
                 let store = Arc::clone(&store);
                 std::thread::spawn(move || drive_device_api(&store))
+            },
+            {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || drive_tokens_and_settings(&store))
             },
             std::thread::spawn(move || drive_scep(&store)),
         ])
@@ -167,6 +176,62 @@ fn drive_device_api(store: &SqliteStore) {
             .unwrap();
         assert_eq!(used, NonceUse::Fresh);
         ack(format_args!("PROOF {device} {n}"));
+    }
+}
+
+/// The settings document the child changes (the service keeps its
+/// integrations, policies and admin tokens in one such document).
+const SETTINGS: &str = "crash-settings";
+
+/// The settings body at revision `n`: every earlier change is still in it.
+fn settings_body(n: i64) -> String {
+    serde_json::json!({ "revision": n, "policies": (1..=n).collect::<Vec<_>>() }).to_string()
+}
+
+fn token_record(salt: u64, n: u64) -> EnrollmentTokenRecord {
+    let now = OffsetDateTime::now_utc();
+    EnrollmentTokenRecord {
+        id: format!("tok{salt}x{n}"),
+        org: org(),
+        user: UserId::new(format!("user{}", n % 7)).unwrap(),
+        sha256: format!("{n:064x}"),
+        created: now,
+        expires_at: now + Duration::days(1),
+    }
+}
+
+/// Enrollment tokens (`TOKEN id` once committed) and settings changes, each
+/// a read-modify-write of the whole document in one transaction as the
+/// service's settings store does (`SETTINGS n` once revision n committed).
+fn drive_tokens_and_settings(store: &SqliteStore) {
+    let salt = random_below(u64::MAX);
+    let limits = TokenLimits {
+        per_org: 1_000_000,
+        per_user: 1_000_000,
+    };
+    for n in 0u64.. {
+        let token = token_record(salt, n);
+        store
+            .insert_enrollment_token(&token, limits, OffsetDateTime::now_utc())
+            .unwrap();
+        ack(format_args!("TOKEN {}", token.id));
+        let revision = store
+            .write(|tx| {
+                let current = tx.settings_document(SETTINGS)?;
+                let next = current.map_or(0, |d| d.revision) + 1;
+                if let Some(d) = tx.settings_document(SETTINGS)? {
+                    // Read-modify-write: the stored body is the previous revision's.
+                    assert_eq!(d.body, settings_body(d.revision), "settings half-applied");
+                }
+                let document = SettingsDocument {
+                    revision: next,
+                    body: settings_body(next),
+                };
+                tx.put_settings_document(SETTINGS, &document)?;
+                Ok(next)
+            })
+            .unwrap();
+        ack(format_args!("SETTINGS {revision}"));
     }
 }
 
@@ -298,6 +363,10 @@ struct OtherAcks {
     scep_claimed: BTreeMap<String, String>,
     /// SCEP transactions whose certificate was committed.
     scep_issued: Vec<String>,
+    /// Enrollment tokens committed.
+    tokens: Vec<String>,
+    /// The last settings revision committed.
+    settings: i64,
 }
 
 impl OtherAcks {
@@ -323,6 +392,8 @@ impl OtherAcks {
                     .insert(a.to_owned(), b.unwrap().to_owned());
             }
             "ISSUED" => self.scep_issued.push(a.to_owned()),
+            "TOKEN" => self.tokens.push(a.to_owned()),
+            "SETTINGS" => self.settings = a.parse().unwrap(),
             _ => {}
         }
     }
@@ -385,6 +456,24 @@ fn nonce_again(store: &SqliteStore, device: &DeviceId, nonce: &str) -> NonceUse 
 
 fn check_others(db: &Path, others: &OtherAcks) {
     let store = Arc::new(SqliteStore::open(db).unwrap());
+    // An acknowledged enrollment token is there; the settings document is
+    // at the acknowledged revision or one later (written, not yet acked),
+    // whole, with every earlier change in it.
+    for id in &others.tokens {
+        let kept = store.read(|tx| tx.enrollment_token(&org(), id)).unwrap();
+        assert!(kept.is_some(), "acknowledged enrollment token {id} lost");
+    }
+    if let Some(settings) = store.read(|tx| tx.settings_document(SETTINGS)).unwrap() {
+        assert!(
+            settings.revision >= others.settings,
+            "settings revision {} acknowledged, {} stored",
+            others.settings,
+            settings.revision
+        );
+        assert_eq!(settings.body, settings_body(settings.revision));
+    } else {
+        assert_eq!(others.settings, 0, "acknowledged settings lost");
+    }
     // An acknowledged nonce stays used: its request cannot be replayed.
     for (device, nonce) in &others.nonces {
         assert_eq!(
@@ -541,7 +630,7 @@ fn sigkill_loses_no_acknowledged_transition_and_leaves_none_half_applied() {
     // Create the schema first, so a kill during migration is not what we test here.
     drop(SqliteStore::open(&db).unwrap());
     let mut total = 0;
-    let (mut nonces, mut proofs, mut issued) = (0, 0, 0);
+    let (mut nonces, mut proofs, mut issued, mut tokens, mut settings) = (0, 0, 0, 0, 0);
     for _ in 0..ROUNDS {
         let (acks, others) = run_child_and_kill(&db);
         assert!(!acks.is_empty(), "the child acknowledged nothing");
@@ -551,10 +640,14 @@ fn sigkill_loses_no_acknowledged_transition_and_leaves_none_half_applied() {
         nonces += others.nonces.len();
         proofs += others.proofs.len();
         issued += others.scep_issued.len();
+        tokens += others.tokens.len();
+        settings = settings.max(others.settings);
     }
     assert!(total >= ROUNDS);
     // The other writers ran alongside the lifecycle, so each was checked.
     assert!(nonces > 0, "no acknowledged nonce was checked");
     assert!(proofs > 0, "no acknowledged proof was checked");
     assert!(issued > 0, "no acknowledged SCEP issuance was checked");
+    assert!(tokens > 0, "no acknowledged enrollment token was checked");
+    assert!(settings > 0, "no acknowledged settings change was checked");
 }
