@@ -91,19 +91,154 @@ pub fn record(file: &SettingsStore, event: AdminEvent) -> Result<(), DataError> 
     file.update(|s| push(s, event))
 }
 
-/// The audit log use cases (Okta's System Log reads both trails).
-impl crate::Service {
-    /// One page of the device registry's audit trail.
-    pub fn device_audit(
-        &self,
-        query: &devicetrust_devices::AuditQuery,
-    ) -> Result<Vec<devicetrust_devices::AuditEvent>, devicetrust_store::Error> {
-        self.registry.audit(&self.org, query)
+/// Registry pages one System Log query may read; past it the caller must
+/// narrow the window.
+const MAX_SCANNED_PAGES: usize = 250;
+
+/// One System Log event: a device registry audit event or an admin
+/// configuration change.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LogEvent {
+    /// An enrollment, a lifecycle change or a refusal, from the registry.
+    Device(devicetrust_devices::AuditEvent),
+    /// A configuration change through the admin API or the CLI.
+    Admin(AdminEvent),
+}
+
+impl LogEvent {
+    /// When it happened.
+    pub fn published(&self) -> OffsetDateTime {
+        match self {
+            Self::Device(e) => e.at,
+            Self::Admin(e) => e.at,
+        }
     }
 
-    /// The admin configuration events kept, oldest first.
-    pub fn admin_events(&self) -> Result<Vec<AdminEvent>, DataError> {
-        events(&self.settings.read())
+    /// Okta's event type (`device.lifecycle.suspend`, `policy.create`, ...).
+    pub fn event_type(&self) -> std::borrow::Cow<'_, str> {
+        use devicetrust_devices::AuditAction;
+        match self {
+            Self::Device(e) => match &e.action {
+                AuditAction::Enroll { .. } => "device.enrollment.create".into(),
+                AuditAction::Lifecycle { operation } => {
+                    format!("device.lifecycle.{}", operation.name()).into()
+                }
+                _ => "device.other".into(),
+            },
+            Self::Admin(e) => e.event_type.as_str().into(),
+        }
+    }
+
+    /// Who did it: an admin token's ID, or the registry's actor.
+    pub fn actor(&self) -> &str {
+        match self {
+            Self::Device(e) => e.actor.as_str(),
+            Self::Admin(e) => &e.actor,
+        }
+    }
+
+    /// What it happened to: a device ID, or the changed object's ID.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::Device(e) => e.device_id.as_str(),
+            Self::Admin(e) => &e.target_id,
+        }
+    }
+}
+
+/// A System Log query.
+pub struct LogQuery<'a> {
+    /// From (inclusive).
+    pub since: OffsetDateTime,
+    /// To (exclusive); open when `None`.
+    pub until: Option<OffsetDateTime>,
+    /// The most events answered (the newest).
+    pub limit: usize,
+    /// Only this device's registry events (admin events are kept to `matches`).
+    pub device: Option<devicetrust_devices::DeviceId>,
+    /// Which events to keep.
+    pub matches: &'a dyn Fn(&LogEvent) -> bool,
+}
+
+/// Why a System Log query was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// The window holds more registry events than one query may scan.
+    #[error("more than {pages} pages of events in the window: narrow it with since and until")]
+    TooManyEvents {
+        /// The pages scanned.
+        pages: usize,
+    },
+    /// The registry failed.
+    #[error(transparent)]
+    Store(#[from] devicetrust_store::Error),
+    /// The settings failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl devicetrust_errors::HasKind for LogError {
+    fn kind(&self) -> devicetrust_errors::ErrorKind {
+        match self {
+            Self::TooManyEvents { .. } => devicetrust_errors::ErrorKind::Invalid,
+            Self::Store(e) => e.kind(),
+            Self::Data(e) => e.kind(),
+        }
+    }
+}
+
+/// The audit log use cases (Okta's System Log reads both trails).
+impl crate::Service {
+    /// The newest `query.limit` events of both trails in the window that
+    /// `query.matches` keeps, newest first. The registry is read a bounded
+    /// number of pages.
+    pub fn system_log(&self, query: &LogQuery<'_>) -> Result<Vec<LogEvent>, LogError> {
+        use devicetrust_devices::{AuditQuery, MAX_PAGE};
+        let in_window = |t: OffsetDateTime| t >= query.since && query.until.is_none_or(|u| t < u);
+        let mut newest = std::collections::VecDeque::new();
+        let mut after_seq = None;
+        for pages in 0.. {
+            if pages == MAX_SCANNED_PAGES {
+                return Err(LogError::TooManyEvents { pages });
+            }
+            let page = self.registry.audit(
+                &self.org,
+                &AuditQuery {
+                    device_id: query.device.clone(),
+                    since: Some(query.since),
+                    until: query.until,
+                    after_seq,
+                    limit: MAX_PAGE,
+                    ..AuditQuery::default()
+                },
+            )?;
+            let done = page.len() < MAX_PAGE;
+            after_seq = page.last().map(|e| e.seq).or(after_seq);
+            for event in page.into_iter().map(LogEvent::Device) {
+                if (query.matches)(&event) {
+                    newest.push_back(event);
+                    if newest.len() > query.limit {
+                        newest.pop_front();
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        let admin = events(&self.settings.read())?
+            .into_iter()
+            .filter(|e| in_window(e.at))
+            .map(LogEvent::Admin)
+            .filter(|e| (query.matches)(e));
+        let mut all: Vec<LogEvent> = newest.into_iter().chain(admin).collect();
+        // Newest first; stable, so events at one instant keep their log order reversed.
+        all.reverse();
+        all.sort_by_key(|e| std::cmp::Reverse(e.published()));
+        all.truncate(query.limit);
+        Ok(all)
     }
 }
 
