@@ -167,17 +167,16 @@ impl Service {
         request: &DecisionRequest,
         now: OffsetDateTime,
     ) -> Result<DecisionResponse, DecisionError> {
-        let policy = self
-            .policies
-            .compiled(&self.settings, policy_id)
-            .map_err(|e| match e {
-                PolicyStoreError::NotFound { what, id } => DecisionError::NotFound {
-                    what: if what == "policy" { "Policy" } else { what },
-                    id,
-                },
-                other => DecisionError::Policy(other),
-            })?;
+        let compile = |settings| {
+            self.policies
+                .compiled_from(settings, policy_id)
+                .map_err(|e| match e {
+                    PolicyStoreError::NotFound { what, id } => DecisionError::NotFound { what, id },
+                    other => DecisionError::Policy(other),
+                })
+        };
         if let Some(context) = &request.context {
+            let policy = compile(self.settings.read())?;
             let named = request.device_id.is_some()
                 || request.session_id.is_some()
                 || request.user_id.is_some();
@@ -191,7 +190,14 @@ impl Service {
                 device: None,
             });
         }
-        let (context, device, reports) = self.context_and_signals(request, now)?;
+        let (context, device, reports, revision) = self.context_and_signals(request, now)?;
+        // The settings revision came with the device's snapshot: no further
+        // read unless another process changed the settings.
+        let settings = match revision {
+            Some(revision) => self.settings.read_at(revision),
+            None => self.settings.read(),
+        };
+        let policy = compile(settings)?;
         let decision = {
             let mut signals = self.signal_cache();
             let id = match &device {
@@ -218,16 +224,21 @@ impl Service {
         now: OffsetDateTime,
     ) -> Result<(Context, Option<DeviceState>), DecisionError> {
         self.context_and_signals(request, now)
-            .map(|(context, state, _)| (context, state))
+            .map(|(context, state, _, _)| (context, state))
     }
 
-    /// Like [`Self::build_context`], with the device's signal reports read
-    /// in the same snapshot.
+    /// Like [`Self::build_context`], with the device's signal reports and
+    /// the settings revision read in the same snapshot (`None` when no
+    /// device was read).
+    #[allow(
+        clippy::type_complexity,
+        reason = "one private tuple for one caller; a struct would only name it"
+    )]
     fn context_and_signals(
         &self,
         request: &DecisionRequest,
         now: OffsetDateTime,
-    ) -> Result<(Context, Option<DeviceState>, Vec<SignalReport>), DecisionError> {
+    ) -> Result<(Context, Option<DeviceState>, Vec<SignalReport>, Option<i64>), DecisionError> {
         let mut user = request
             .user_id
             .as_deref()
@@ -277,13 +288,14 @@ impl Service {
             risk: request.risk.clone(),
         };
         let Some(device_id) = device_id else {
-            return Ok((context, None, Vec::new()));
+            return Ok((context, None, Vec::new(), None));
         };
         // One read transaction for everything the decision needs of the
         // store: one consistent snapshot, one BEGIN/ROLLBACK on the hot path.
-        let snapshot = self.store.read(|tx| {
+        let (revision, snapshot) = self.store.read(|tx| {
+            let revision = crate::settings::SettingsStore::revision_in(tx)?;
             let Some(device) = tx.device(&self.org, &device_id)? else {
-                return Ok(None);
+                return Ok((revision, None));
             };
             let (enrollments, links) = if user.is_some() {
                 (
@@ -295,7 +307,7 @@ impl Service {
             };
             let proof = tx.management_proof(&self.org, &device_id)?;
             let reports = tx.signal_reports(&self.org, &device_id)?;
-            Ok(Some((device, enrollments, links, proof, reports)))
+            Ok((revision, Some((device, enrollments, links, proof, reports))))
         })?;
         let Some((device, enrollments, links, proof, reports)) = snapshot else {
             context.device = Some(DeviceContext::default());
@@ -306,7 +318,7 @@ impl Service {
                 managed: false,
                 managed_until: None,
             };
-            return Ok((context, Some(state), Vec::new()));
+            return Ok((context, Some(state), Vec::new(), Some(revision)));
         };
         let (device_context, state) = self.device_context(
             &device,
@@ -317,7 +329,7 @@ impl Service {
             now,
         );
         context.device = Some(device_context);
-        Ok((context, Some(state), reports))
+        Ok((context, Some(state), reports, Some(revision)))
     }
 
     fn device_context(

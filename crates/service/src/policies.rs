@@ -144,7 +144,15 @@ impl PolicyStore {
         file: &SettingsStore,
         id: &str,
     ) -> Result<Arc<CompiledPolicy>, PolicyStoreError> {
-        let settings = file.read();
+        self.compiled_from(file.read(), id)
+    }
+
+    /// [`Self::compiled`] from a settings snapshot the caller read.
+    pub(crate) fn compiled_from(
+        &self,
+        settings: Arc<Settings>,
+        id: &str,
+    ) -> Result<Arc<CompiledPolicy>, PolicyStoreError> {
         let cached = self.compiled.read().ok().and_then(|cache| {
             let current = cache
                 .settings

@@ -137,6 +137,27 @@ impl SettingsStore {
         }
     }
 
+    /// The settings at least as new as `revision`, read by the caller inside
+    /// its own read transaction (see [`Self::revision_in`]): no further read
+    /// when this process already holds that revision or a newer one.
+    pub(crate) fn read_at(&self, revision: i64) -> Arc<Settings> {
+        let (held, cached) = self.cached();
+        if held >= revision {
+            cached
+        } else {
+            self.read()
+        }
+    }
+
+    /// The settings revision, read in a transaction the caller holds, so a
+    /// decision reads the settings' revision in the same snapshot as the
+    /// device and spends no extra statement on it.
+    pub(crate) fn revision_in(
+        tx: &mut dyn devicetrust_store::Tx,
+    ) -> devicetrust_store::Result<i64> {
+        Ok(tx.settings_revision(DOCUMENT)?.unwrap_or(0))
+    }
+
     fn publish(&self, revision: i64, settings: Arc<Settings>) {
         let mut current = self
             .current
