@@ -14,6 +14,7 @@ mod common;
 
 use common::{Server, assert_error, attest, causes, managed_by, their_ca};
 use devicetrust_pki::{Certificate, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
+use devicetrust_service::DataDir;
 use serde_json::json;
 
 fn upload(server: &Server, body: &[u8], content_type: &str) -> common::Answer {
@@ -198,5 +199,8 @@ fn the_intermediate_downloads_as_pem() {
         Some("application/x-pem-file")
     );
     let cert = Certificate::parse(&answer.body).unwrap();
-    assert_eq!(cert.der(), server.service.ca().intermediate().der());
+    let (ca, _) = DataDir::new(&server.dir)
+        .open_ca_and_store(default_backend())
+        .unwrap();
+    assert_eq!(cert.der(), ca.intermediate().der());
 }

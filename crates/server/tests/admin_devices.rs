@@ -12,11 +12,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Server, assert_error, causes};
 use devicetrust_devices::{Platform, SessionMethod, UserId};
 use devicetrust_pki::{Crl, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
+use devicetrust_service::DataDir;
 use serde_json::Value;
 
 fn ids(list: &Value) -> Vec<String> {
@@ -228,7 +227,9 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
         .unwrap();
 
     // A certificate issued by our CA and bound to the device.
-    let ca: &Arc<_> = server.service.ca();
+    let (ca, _) = DataDir::new(&server.dir)
+        .open_ca_and_store(default_backend())
+        .unwrap();
     let backend = default_backend();
     let key = backend.generate(KeyAlgorithm::EcP256).unwrap();
     let signer = backend.signer(&key).unwrap();

@@ -260,11 +260,6 @@ impl Service {
         ))
     }
 
-    /// The CA.
-    pub fn ca(&self) -> &Arc<Ca> {
-        &self.ca
-    }
-
     /// The served SCEP configurations.
     pub fn endpoints(&self) -> &Arc<ScepEndpoints> {
         &self.endpoints

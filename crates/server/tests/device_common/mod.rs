@@ -203,7 +203,10 @@ impl Harness {
     pub fn mdm_certificate(&self, subject: &str) -> (Certificate, Box<dyn Signer>) {
         let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
         let signer = default_backend().signer(&key).unwrap();
-        let ca = self.service.ca();
+        // The folder's CA, opened as another process (an MDM's SCEP) would.
+        let (ca, _) = DataDir::new(self.dir())
+            .open_ca_and_store(default_backend())
+            .unwrap();
         let csr = RequestBuilder::new(subject).sign(signer.as_ref()).unwrap();
         let leaf = ca
             .issue(&ca.parse_request(&csr).unwrap(), &IssueOptions::default())
