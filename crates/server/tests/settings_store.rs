@@ -114,3 +114,31 @@ fn a_change_by_one_process_is_seen_by_another() {
     assert_eq!(seen.sections["custom"], serde_json::json!({"by": "b"}));
     assert_eq!(seen.sections["other"], serde_json::json!(1));
 }
+
+#[test]
+fn a_second_legacy_file_never_overwrites_the_first_imported_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let legacy = dir.path().join("service.json");
+    let write = |custom: &str| {
+        let mut settings = Settings::default();
+        settings
+            .set_section("custom", &serde_json::json!(custom))
+            .unwrap();
+        std::fs::write(&legacy, serde_json::to_vec(&settings).unwrap()).unwrap();
+        std::fs::read(&legacy).unwrap()
+    };
+    let first = write("first");
+    drop(open(dir.path()));
+    // A restored backup reappears: the store already has settings, so it is
+    // not imported, but it is set aside without touching the first copy.
+    let second = write("second");
+    drop(open(dir.path()));
+    let kept = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(kept("service.json.imported"), first);
+    assert_eq!(kept("service.json.imported.1"), second);
+    assert_eq!(
+        settings(dir.path()).read().sections["custom"],
+        serde_json::json!("first")
+    );
+}

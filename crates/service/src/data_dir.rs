@@ -325,8 +325,7 @@ impl DataDir {
     /// Renames the imported `integrations.json` so it is not read again.
     pub(crate) fn retire_legacy_integrations(&self) -> Result<(), DataError> {
         let path = self.file(LEGACY_INTEGRATIONS);
-        let imported = self.file(&format!("{LEGACY_INTEGRATIONS}.imported"));
-        std::fs::rename(&path, &imported).map_err(|e| self.io(&path, e))
+        retire_imported(&path).map_err(|e| self.io(&path, e))
     }
 
     /// Makes a desktop configuration with our CA and a static, dynamic or
@@ -499,6 +498,26 @@ impl DataDir {
         }
         Ok(endpoints)
     }
+}
+
+/// Renames an imported legacy file to `<name>.imported` (or, if an earlier
+/// import left that name, `<name>.imported.1`, `.2`, ...), so no earlier
+/// copy is overwritten and the file is not read again.
+pub(crate) fn retire_imported(path: &Path) -> std::io::Result<()> {
+    for n in 0..1000u32 {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".imported");
+        if n > 0 {
+            name.push(format!(".{n}"));
+        }
+        let target = PathBuf::from(name);
+        if std::fs::symlink_metadata(&target).is_err() {
+            return std::fs::rename(path, &target);
+        }
+    }
+    Err(std::io::Error::other(
+        "a thousand imported copies are there already",
+    ))
 }
 
 /// Replaces the secret of static configuration `found`; returns the new

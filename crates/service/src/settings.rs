@@ -274,9 +274,7 @@ fn import_legacy(store: &SqliteStore, legacy: &Path) -> Result<(), DataError> {
             Ok(())
         })
         .map_err(storage)?;
-    let mut imported = legacy.as_os_str().to_owned();
-    imported.push(".imported");
-    std::fs::rename(legacy, PathBuf::from(imported)).map_err(|e| io(&e))?;
+    crate::data_dir::retire_imported(legacy).map_err(|e| io(&e))?;
     tracing::info!(file = %legacy.display(), "settings imported into the database");
     Ok(())
 }
