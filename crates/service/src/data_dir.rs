@@ -60,6 +60,10 @@ pub enum DataError {
     /// Intune settings that cannot work.
     #[error(transparent)]
     Intune(#[from] IntuneError),
+    /// The stored configuration kept changing while this process caught
+    /// up with it; a retry will.
+    #[error("the stored configuration kept changing while this process caught up; retry")]
+    Busy,
 }
 
 impl devicetrust_errors::HasKind for DataError {
@@ -70,6 +74,7 @@ impl devicetrust_errors::HasKind for DataError {
             // Intune settings that cannot work were given by the caller.
             Self::Invalid(_) | Self::Intune(_) => K::Invalid,
             Self::Pki(_) | Self::Scep(_) | Self::File { .. } => K::Internal,
+            Self::Busy => K::Unavailable,
         }
     }
 }

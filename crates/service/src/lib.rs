@@ -255,9 +255,7 @@ impl Service {
             *synced = Synced { settings, desktop };
             return Ok(());
         }
-        Err(DataError::Invalid(
-            "the settings kept changing while the service caught up; retry".into(),
-        ))
+        Err(DataError::Busy)
     }
 
     /// The served SCEP configurations.
