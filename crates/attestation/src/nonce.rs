@@ -226,7 +226,7 @@ pub fn prove(signer: &dyn Signer, nonce: &str) -> Result<Proof, NonceError> {
 }
 
 /// Where a nonce is recorded as used, so it is accepted once. The default
-/// is this process's bounded [`ReplayCache`]; a service with a database
+/// is this process's bounded replay cache; a service with a database
 /// records it there, so the nonce stays used across restarts and replicas.
 pub trait NonceLedger: Send + Sync + std::fmt::Debug {
     /// Records the nonce with random part `random`, bound to `org` and
