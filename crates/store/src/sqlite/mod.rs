@@ -157,14 +157,33 @@ impl SqliteStore {
             match reader.try_lock() {
                 Ok(conn) => return Ok(conn),
                 Err(std::sync::TryLockError::WouldBlock) => {}
-                Err(std::sync::TryLockError::Poisoned(_)) => return Err(Self::poisoned()),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Ok(Self::recover(reader, poisoned.into_inner()));
+                }
             }
         }
-        self.readers
+        let reader = self
+            .readers
             .get(start % count.max(1))
-            .ok_or_else(Self::poisoned)?
+            .ok_or_else(Self::poisoned)?;
+        Ok(reader
             .lock()
-            .map_err(|_| Self::poisoned())
+            .unwrap_or_else(|poisoned| Self::recover(reader, poisoned.into_inner())))
+    }
+
+    /// A read connection whose last user panicked may still be inside its
+    /// read transaction, which would pin a snapshot (the WAL could never be
+    /// checkpointed): end it and use the connection again. Reads change
+    /// nothing, so there is nothing else to undo.
+    fn recover<'a>(
+        reader: &'a Mutex<Connection>,
+        conn: MutexGuard<'a, Connection>,
+    ) -> MutexGuard<'a, Connection> {
+        if !conn.is_autocommit() {
+            let _ended = exec(&conn, "ending an abandoned read", "ROLLBACK");
+        }
+        reader.clear_poison();
+        conn
     }
 
     fn poisoned() -> Error {
@@ -336,5 +355,42 @@ impl Store for SqliteStore {
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         self.transact(true, |tx| f(tx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "tests: a panic is a failed test"
+    )]
+
+    use super::*;
+
+    /// A read that panics poisons its connection mid-transaction; every
+    /// later read still works, on that connection too.
+    #[test]
+    fn a_read_that_panicked_does_not_break_later_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        for _ in 0..store.readers.len() {
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                store.read(|_| -> Result<()> { panic!("a bug inside a read") })
+            }));
+            assert!(panicked.is_err());
+        }
+        for _ in 0..2 * store.readers.len() {
+            assert_eq!(store.settings_revision("none").unwrap(), None);
+            store.read(|tx| tx.settings_revision("none")).unwrap();
+        }
+        assert!(store.readers.iter().all(|r| !r.is_poisoned()));
+        assert!(
+            store
+                .readers
+                .iter()
+                .all(|r| r.lock().unwrap().is_autocommit()),
+            "a read transaction was left open"
+        );
     }
 }
