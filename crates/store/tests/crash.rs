@@ -66,6 +66,13 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
+    // A failed assertion in any writer thread must fail the test, not just
+    // stop that thread while the others keep acknowledging: say so on
+    // stdout (the parent reads it) and end the process at once.
+    std::panic::set_hook(Box::new(|info| {
+        ack(format_args!("PANIC {info}"));
+        std::process::abort();
+    }));
     let store = Arc::new(SqliteStore::open(Path::new(&path)).unwrap());
     let registry = Arc::new(Registry::new(Arc::clone(&store)));
     // Several writers, so kills also land inside grouped commits.
@@ -415,6 +422,7 @@ fn run_child_and_kill(db: &Path) -> (Vec<Ack>, OtherAcks) {
         let line = line.unwrap();
         // The harness starts the first line with the test's name.
         let line = line.trim_start_matches("test crash_child ... ");
+        assert!(!line.starts_with("PANIC"), "the child failed: {line}");
         let Some(rest) = line.strip_prefix("ACK ") else {
             others.record(line);
             continue;
@@ -431,6 +439,11 @@ fn run_child_and_kill(db: &Path) -> (Vec<Ack>, OtherAcks) {
             break;
         }
     }
+    // The child never stops by itself: if it has, it failed (its stdout ended).
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the child exited before it was killed"
+    );
     // `kill` is SIGKILL on Unix: no destructor, no rollback, no flush.
     child.kill().unwrap();
     child.wait().unwrap();
