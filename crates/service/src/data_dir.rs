@@ -194,16 +194,10 @@ impl DataDir {
         self.dir.join(name)
     }
 
-    /// Opens the CA, creating it (P-256) on first start. Its issuance
-    /// ledger is the SQLite store beside it (group-committed, durable), which
-    /// the device registry shares, so a deactivation and its revocations
-    /// commit together.
-    pub fn open_or_init_ca(&self, backend: &'static dyn Backend) -> Result<Ca, DataError> {
-        Ok(self.open_ca_and_store(backend)?.0)
-    }
-
-    /// Like [`open_or_init_ca`](Self::open_or_init_ca), also returning the
-    /// SQLite store that is the CA's ledger, for the device registry to share.
+    /// Opens the CA, creating it (P-256) on first start, and the SQLite
+    /// store beside it that is both its issuance ledger and the device
+    /// registry (group-committed, durable), so a deactivation and its
+    /// revocations commit together.
     pub fn open_ca_and_store(
         &self,
         backend: &'static dyn Backend,
@@ -301,14 +295,10 @@ impl DataDir {
     pub(crate) fn attestation_nonce_key(&self) -> Result<Zeroizing<[u8; 32]>, DataError> {
         let path = self.file("attestation-nonce.key");
         let mut key = Zeroizing::new([0u8; 32]);
-        match secret_file::read(&path) {
-            Ok(text) => {
-                hex::decode_to_slice(text.trim(), key.as_mut_slice())
-                    .map_err(|e| self.io(&path, format!("corrupt: {e}")))?;
-                return Ok(key);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(self.io(&path, e)),
+        if let Some(text) = self.read_nonce_key(&path)? {
+            hex::decode_to_slice(text.trim(), key.as_mut_slice())
+                .map_err(|e| self.io(&path, format!("corrupt: {e}")))?;
+            return Ok(key);
         }
         getrandom_fill(key.as_mut_slice())?;
         let text = Zeroizing::new(hex::encode(key.as_slice()));
@@ -322,8 +312,25 @@ impl DataDir {
         let _removed = std::fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(key),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.attestation_nonce_key(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Another process made it first: use theirs (read once, no
+                // loop: a name that exists but does not read is an error).
+                let text = self
+                    .read_nonce_key(&path)?
+                    .ok_or_else(|| self.io(&path, "exists but cannot be read"))?;
+                hex::decode_to_slice(text.trim(), key.as_mut_slice())
+                    .map_err(|e| self.io(&path, format!("corrupt: {e}")))?;
+                Ok(key)
+            }
             Err(e) => Err(self.io(&path, e)),
+        }
+    }
+
+    fn read_nonce_key(&self, path: &Path) -> Result<Option<Zeroizing<String>>, DataError> {
+        match secret_file::read(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(path, e)),
         }
     }
 
@@ -517,7 +524,11 @@ pub(crate) fn retire_imported(path: &Path) -> std::io::Result<()> {
         }
         let target = PathBuf::from(name);
         if std::fs::symlink_metadata(&target).is_err() {
-            return std::fs::rename(path, &target);
+            return match std::fs::rename(path, &target) {
+                // Another process starting at the same time set it aside first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            };
         }
     }
     Err(std::io::Error::other(
