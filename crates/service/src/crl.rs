@@ -37,7 +37,9 @@ struct StoredCrl {
 struct Cached {
     revision: i64,
     der: Arc<Vec<u8>>,
-    revoked: String,
+    /// The revocations it lists, compared as they are on the fast path (the
+    /// digest is only for the stored copy).
+    revoked: Vec<(SerialNumber, Revocation)>,
     signed: OffsetDateTime,
 }
 
@@ -47,12 +49,17 @@ pub struct CrlCache {
     current: Mutex<Option<Cached>>,
 }
 
-fn storage(e: devicetrust_store::Error) -> DataError {
-    crate::settings::storage(e)
+use crate::settings::storage;
+
+fn internal(e: &dyn std::fmt::Display) -> DataError {
+    DataError::File {
+        path: DOCUMENT.into(),
+        reason: e.to_string(),
+    }
 }
 
 fn revoked_digest(revoked: &[(SerialNumber, Revocation)]) -> Result<String, DataError> {
-    let json = serde_json::to_vec(revoked).map_err(|e| DataError::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec(revoked).map_err(|e| internal(&e))?;
     Ok(hex::encode(Sha256::digest(json)))
 }
 
@@ -74,7 +81,6 @@ impl CrlCache {
             .ledger()
             .revoked(now)
             .map_err(devicetrust_pki::Error::from)?;
-        let revoked = revoked_digest(&revoked)?;
         let revision = store
             .settings_revision(DOCUMENT)
             .map_err(storage)?
@@ -90,12 +96,13 @@ impl CrlCache {
         {
             return Ok(cached.der.clone());
         }
+        let digest = revoked_digest(&revoked)?;
         let stored = store
             .read(|tx| tx.settings_document(DOCUMENT))
             .map_err(storage)?;
         if let Some(document) = stored
             && let Ok(crl) = serde_json::from_str::<StoredCrl>(&document.body)
-            && crl.revoked == revoked
+            && crl.revoked == digest
             && fresh(crl.signed, now)
             && let Ok(der) = STANDARD.decode(&crl.der)
         {
@@ -111,10 +118,10 @@ impl CrlCache {
         let der = Arc::new(ca.crl(now)?.der().to_vec());
         let body = serde_json::to_string(&StoredCrl {
             der: STANDARD.encode(der.as_slice()),
-            revoked: revoked.clone(),
+            revoked: digest,
             signed: now,
         })
-        .map_err(|e| DataError::Invalid(e.to_string()))?;
+        .map_err(|e| internal(&e))?;
         // Another process may have stored one meanwhile: both are valid
         // CRLs with increasing numbers, and the next request of every
         // process serves whichever was stored last.
