@@ -3,15 +3,16 @@
 //! in [`super::uploaded_cas`].
 //!
 //! Each integration is one attestation [`Configuration`], saved in the
-//! settings file with its configuration ID, so the attestor is rebuilt at
-//! start with the same IDs ([`restore`]). Desktops with our CA are also SCEP
-//! configurations in the data folder (their RA and challenge secrets live
-//! there, as digests); a deactivated one is not served. Mobile ones keep
-//! their `managementHint` as its digest only.
+//! store's settings with its configuration ID, so every process rebuilds
+//! the attestor with the same IDs. Desktops with our CA are also SCEP
+//! configurations, stored beside them (challenge secrets as digests; the RA
+//! keys in the data folder); a deactivated one is not served. Mobile ones
+//! keep their `managementHint` as its digest only.
 //!
-//! Every change holds the attestor's write lock from start to end, so
-//! changes are serialised and the attestor, the settings file and the
-//! served endpoints agree once it is released.
+//! Every change holds the attestor's write lock from start to end, so this
+//! process's changes are serialised; a change computed from settings that
+//! another process changed meanwhile is refused (`IntegrationError::Raced`)
+//! by the write's own transaction.
 
 use std::sync::RwLockWriteGuard;
 
@@ -31,9 +32,9 @@ use super::Service;
 use super::admin_audit::{self, AdminEvent};
 use super::settings::Settings;
 use super::uploaded_cas::{StoredCa, cas, uploaded_trust};
-use crate::{DataError, NewChallenge, NewIntegration, ScepEndpoints};
+use crate::{DataError, NewChallenge, NewIntegration};
 
-const INTEGRATIONS: &str = "deviceIntegrations";
+pub(crate) const INTEGRATIONS: &str = "deviceIntegrations";
 /// The settings section of the desktop SCEP configurations (RA, challenge,
 /// SCEP policy) behind the SCEP integrations.
 const DESKTOP: &str = "desktopIntegrations";
@@ -188,12 +189,13 @@ pub enum IntegrationError {
     /// The attestation configurations refused the change.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Another process stored an integration with the same configuration
-    /// ID between this one's read and its write; nothing was stored.
-    #[error("configuration {configuration_id} was taken by a concurrent change; retry")]
+    /// Another process changed what this change was computed from (the
+    /// integrations, or the uploaded CAs) between its read and its write;
+    /// nothing was stored.
+    #[error("the {what} changed meanwhile (another process); retry")]
     Raced {
-        /// The configuration ID both allocated.
-        configuration_id: u64,
+        /// What changed: `integrations` or `certificate authorities`.
+        what: &'static str,
     },
     /// Storage failed.
     #[error(transparent)]
@@ -270,24 +272,34 @@ fn configuration(
     })
 }
 
-/// At start: puts every saved integration back into `configurations` under
-/// its own ID, and stops serving deactivated SCEP integrations.
-pub fn restore(
+/// Puts every saved integration back into `configurations` under its own ID.
+pub(crate) fn restore(
     settings: &Settings,
     ca: &Ca,
     configurations: &mut Configurations,
-    endpoints: &ScepEndpoints,
 ) -> Result<(), DataError> {
     let cas = cas(settings)?;
     for stored in integrations(settings)? {
         configurations
             .restore(configuration(&stored, ca, &cas)?)
             .map_err(invalid)?;
-        if !stored.active && matches!(stored.kind, IntegrationKind::Scep { .. }) {
-            endpoints.remove(&stored.id);
-        }
     }
     Ok(())
+}
+
+/// The SCEP configurations that are served: those of active SCEP integrations.
+pub(crate) fn served_desktop(
+    settings: &Settings,
+) -> Result<Vec<crate::DesktopIntegration>, DataError> {
+    let served: std::collections::HashSet<String> = integrations(settings)?
+        .into_iter()
+        .filter(|s| s.active && s.is_scep())
+        .map(|s| s.id)
+        .collect();
+    Ok(desktop_integrations(settings)?
+        .into_iter()
+        .filter(|d| served.contains(&d.id))
+        .collect())
 }
 
 fn random_id(prefix: &str) -> Result<String, DataError> {
@@ -357,7 +369,7 @@ fn save_new(
             .any(|i| i.configuration_id == stored.configuration_id)
         {
             return Err(IntegrationError::Raced {
-                configuration_id: stored.configuration_id,
+                what: "integrations",
             });
         }
         all.push(stored.clone());
@@ -511,21 +523,29 @@ impl Service {
     }
 }
 
-/// Replaces an integration's saved form and publishes `next` (if given).
+/// Replaces an integration's saved form `before` by `stored` and publishes
+/// `next` (if given). The change was computed from `before`: if another
+/// process changed or removed it meanwhile, nothing is stored.
 fn save_changed(
     service: &Service,
     attestor: &mut Attestor,
     next: Option<Configurations>,
+    before: &StoredIntegration,
     stored: &StoredIntegration,
     audit: AdminEvent,
 ) -> Result<(), IntegrationError> {
-    service.settings.update(|s| {
+    service.settings.update_with(|s| {
         let mut all = integrations(s)?;
-        if let Some(slot) = all.iter_mut().find(|i| i.id == stored.id) {
-            *slot = stored.clone();
-        }
+        let slot = all
+            .iter_mut()
+            .find(|i| i.id == stored.id)
+            .filter(|slot| **slot == *before)
+            .ok_or(IntegrationError::Raced {
+                what: "integrations",
+            })?;
+        *slot = stored.clone();
         s.set_section(INTEGRATIONS, &all)?;
-        admin_audit::push(s, audit)
+        admin_audit::push(s, audit).map_err(IntegrationError::from)
     })?;
     if let Some(next) = next {
         *attestor.configurations_mut() = next;
@@ -547,6 +567,7 @@ impl Service {
         self.sync()?;
         let mut attestor = write_attestor(self);
         let mut stored = self.integration(id)?;
+        let before = stored.clone();
         let audit = event(now, actor, "device.integration.secret.reset", &stored)?;
         match &mut stored.kind {
             IntegrationKind::Mobile { hint, .. } => {
@@ -556,7 +577,7 @@ impl Service {
                 let new_hint = mobile_hint(&next, config)?;
                 let previous_valid_until = new_hint.grace_until(now);
                 *hint = new_hint;
-                save_changed(self, &mut attestor, Some(next), &stored, audit)?;
+                save_changed(self, &mut attestor, Some(next), &before, &stored, audit)?;
                 Ok((
                     stored,
                     NewSecret::Mobile {
@@ -617,6 +638,7 @@ impl Service {
         if stored.active == active {
             return Ok(stored);
         }
+        let before = stored.clone();
         stored.active = active;
         let event_type = if active {
             "device.integration.activate"
@@ -626,7 +648,7 @@ impl Service {
         let audit = event(now, actor, event_type, &stored)?;
         let mut next = attestor.configurations().clone();
         next.set_active(ConfigurationId(stored.configuration_id), active)?;
-        save_changed(self, &mut attestor, Some(next), &stored, audit)?;
+        save_changed(self, &mut attestor, Some(next), &before, &stored, audit)?;
         if matches!(stored.kind, IntegrationKind::Scep { .. }) {
             if active {
                 serve(self, &stored.id)?;
@@ -703,12 +725,25 @@ fn check_link(link: &str) -> Result<(), IntegrationError> {
 pub fn read_integrations(folder: &std::path::Path) -> Result<Vec<StoredIntegration>, DataError> {
     let db = devicetrust_store::database_path(folder);
     let legacy = folder.join("service.json");
-    if !db.exists() && !legacy.exists() {
-        return Ok(Vec::new());
+    if db.exists() {
+        let store = std::sync::Arc::new(
+            devicetrust_store::SqliteStore::open(&db).map_err(crate::settings::storage)?,
+        );
+        return integrations(&crate::SettingsStore::open(store, &legacy)?.read());
     }
-    let store = std::sync::Arc::new(
-        devicetrust_store::SqliteStore::open(&db).map_err(crate::settings::storage)?,
-    );
-    let settings = crate::SettingsStore::open(store, &legacy)?;
-    integrations(&settings.read())
+    // An older release's folder not opened since: read its file as it is,
+    // creating nothing (the service imports it when it next starts).
+    let file = |e: &dyn std::fmt::Display| DataError::File {
+        path: legacy.clone(),
+        reason: e.to_string(),
+    };
+    match std::fs::metadata(&legacy) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file(&e)),
+        Ok(m) if m.len() > crate::settings::MAX_SETTINGS_BYTES => return Err(file(&"too large")),
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(&legacy).map_err(|e| file(&e))?;
+    let settings: Settings = serde_json::from_slice(&bytes).map_err(|e| file(&e))?;
+    integrations(&settings)
 }

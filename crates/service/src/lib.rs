@@ -88,7 +88,6 @@ impl Default for ServiceOptions {
 
 /// The running service's state, shared by every request.
 #[derive(Debug)]
-#[allow(dead_code, reason = "fields are read by the API modules as they land")]
 pub struct Service {
     pub(crate) data: DataDir,
     pub(crate) backend: &'static dyn Backend,
@@ -138,21 +137,28 @@ impl Service {
         let settings = SettingsStore::open(store.clone(), &dir.path().join("service.json"))?;
         integrations::import_legacy_desktop(&dir, &settings)?;
         let desktop = integrations::desktop_integrations(&settings.read())?;
-        let endpoints = Arc::new(dir.endpoints(ca.clone(), &store, &desktop)?);
+        let served = integrations::served_desktop(&settings.read())?;
+        let endpoints = Arc::new(dir.endpoints(ca.clone(), &store, &served)?);
         // Checked and created in one transaction: two first starts racing
         // on one database create one token, shown by the one that made it.
-        let admin_token = settings.update(|s| {
-            if !s.admin_tokens.is_empty() {
-                return Ok(None);
-            }
-            let (stored, token) = tokens::generate(OffsetDateTime::now_utc())?;
-            s.admin_tokens.push(stored);
-            Ok(Some(token))
-        })?;
+        // Checked first without writing: every open (each CLI command) would
+        // otherwise bump the revision and make every process re-derive.
+        let admin_token = if !settings.read().admin_tokens.is_empty() {
+            None
+        } else {
+            settings.update(|s| {
+                if !s.admin_tokens.is_empty() {
+                    return Ok(None);
+                }
+                let (stored, token) = tokens::generate(OffsetDateTime::now_utc())?;
+                s.admin_tokens.push(stored);
+                Ok(Some(token))
+            })?
+        };
         // Only the platforms an admin added attest devices ("Add Platform"):
         // deactivating one must stop its certificates counting as managed.
         let mut configurations = Configurations::new();
-        integrations::restore(&settings.read(), &ca, &mut configurations, &endpoints)?;
+        integrations::restore(&settings.read(), &ca, &mut configurations)?;
         let nonces =
             devicetrust_attestation::nonce::NonceService::with_key(dir.attestation_nonce_key()?)
                 .with_ledger(Arc::new(device_flows::StoredAttestationNonces {
@@ -195,10 +201,16 @@ impl Service {
     /// it deactivated stops at once. Costs one revision read when nothing
     /// changed.
     pub fn sync(&self) -> Result<(), DataError> {
+        // The revision is read before the lock: requests that find nothing
+        // changed (nearly all) do not queue behind one another.
+        let current = self.settings.read();
         let mut synced = self
             .synced
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if Arc::ptr_eq(&synced.settings, &current) {
+            return Ok(());
+        }
         for _ in 0..3 {
             let settings = self.settings.read();
             if Arc::ptr_eq(&synced.settings, &settings) {
@@ -207,13 +219,7 @@ impl Service {
             let desktop = integrations::desktop_integrations(&settings)?;
             let stored = integrations::integrations(&settings)?;
             let mut configurations = Configurations::new();
-            // Endpoints are handled below; restore only builds the configurations.
-            integrations::restore(
-                &settings,
-                &self.ca,
-                &mut configurations,
-                &ScepEndpoints::new(),
-            )?;
+            integrations::restore(&settings, &self.ca, &mut configurations)?;
             let mut attestor = integrations::write_attestor(self);
             // An in-process change published newer settings meanwhile: derive again.
             if !Arc::ptr_eq(&self.settings.read(), &settings) {
@@ -234,20 +240,18 @@ impl Service {
             // Most settings changes (an audit event, a policy) touch no SCEP
             // configuration: build endpoints (RA keys read and parsed) only
             // for the ones that changed or are not served yet.
-            let stale: Vec<&str> = desktop
+            let stale: Vec<DesktopIntegration> = desktop
                 .iter()
                 .filter(|config| served.contains(config.id.as_str()))
                 .filter(|config| {
                     !synced.desktop.contains(config) || self.endpoints.get(&config.id).is_none()
                 })
-                .map(|config| config.id.as_str())
+                .cloned()
                 .collect();
             if !stale.is_empty() {
-                let fresh = self
-                    .data
-                    .endpoints(self.ca.clone(), &self.store, &desktop)?;
-                for id in stale {
-                    if let Some(endpoint) = fresh.remove(id) {
+                let fresh = self.data.endpoints(self.ca.clone(), &self.store, &stale)?;
+                for config in &stale {
+                    if let Some(endpoint) = fresh.remove(&config.id) {
                         self.endpoints.insert_shared(endpoint);
                     }
                 }

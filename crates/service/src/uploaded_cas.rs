@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::Service;
 use super::admin_audit::{self, AdminEvent};
 use super::integrations::{
-    IntegrationError, IntegrationKind, StoredIntegration, integrations, invalid, write_attestor,
+    INTEGRATIONS, IntegrationError, IntegrationKind, StoredIntegration, integrations, invalid,
+    write_attestor,
 };
 use super::settings::Settings;
 use crate::DataError;
@@ -65,6 +66,20 @@ fn uploaded_ids(all: &[StoredIntegration]) -> impl Iterator<Item = Configuration
         .map(|i| ConfigurationId(i.configuration_id))
 }
 
+/// Refuses a write computed from `read` when another process changed the
+/// uploaded CAs or the integrations since: its result would drop that change.
+fn unchanged_since(current: &Settings, read: &Settings) -> Result<(), IntegrationError> {
+    for (section, what) in [
+        (CAS, "certificate authorities"),
+        (INTEGRATIONS, "integrations"),
+    ] {
+        if current.sections.get(section) != read.sections.get(section) {
+            return Err(IntegrationError::Raced { what });
+        }
+    }
+    Ok(())
+}
+
 impl Service {
     /// Uploads CA certificates (PEM or DER, checked by
     /// [`check_upload`]); every "use my own CA" integration trusts them at
@@ -76,6 +91,8 @@ impl Service {
         now: OffsetDateTime,
     ) -> Result<Vec<(StoredCa, bool)>, IntegrationError> {
         let certs = check_upload(input)?;
+        // Computed from what the store holds now; the write checks it still does.
+        self.sync()?;
         let mut attestor = write_attestor(self);
         let settings = self.settings.read();
         let mut saved = cas(&settings)?;
@@ -115,9 +132,13 @@ impl Service {
             out.push((stored, true));
         }
         if !events.is_empty() {
-            self.settings.update(|s| {
+            self.settings.update_with(|s| {
+                unchanged_since(s, &settings)?;
                 s.set_section(CAS, &saved)?;
-                events.into_iter().try_for_each(|e| admin_audit::push(s, e))
+                events
+                    .into_iter()
+                    .try_for_each(|e| admin_audit::push(s, e))
+                    .map_err(IntegrationError::from)
             })?;
             *attestor.configurations_mut() = next;
         }
@@ -133,6 +154,7 @@ impl Service {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<(), IntegrationError> {
+        self.sync()?;
         let mut attestor = write_attestor(self);
         let settings = self.settings.read();
         let mut saved = cas(&settings)?;
@@ -151,9 +173,10 @@ impl Service {
             next.desktop_mut(config)?.remove(&fingerprint);
         }
         let audit = AdminEvent::new(now, actor, "pki.ca.delete", "CertificateAuthority", id)?;
-        self.settings.update(|s| {
+        self.settings.update_with(|s| {
+            unchanged_since(s, &settings)?;
             s.set_section(CAS, &saved)?;
-            admin_audit::push(s, audit)
+            admin_audit::push(s, audit).map_err(IntegrationError::from)
         })?;
         *attestor.configurations_mut() = next;
         Ok(())
