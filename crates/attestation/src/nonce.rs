@@ -396,10 +396,13 @@ impl NonceService {
                 time: now,
             });
         }
-        if self
-            .replay
-            .lock()
-            .is_ok_and(|r| r.used.contains_key(&decoded.random))
+        // Cheap refusal of an in-process replay before the signature; with
+        // a ledger the replay cache is never filled, and the ledger decides.
+        if self.ledger.is_none()
+            && self
+                .replay
+                .lock()
+                .is_ok_and(|r| r.used.contains_key(&decoded.random))
         {
             return Err(NonceError::Replayed);
         }

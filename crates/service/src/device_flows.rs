@@ -71,6 +71,18 @@ pub enum DeviceFlowError {
         /// What is wrong with it.
         why: String,
     },
+    /// The management evidence is missing a part or holds a malformed one.
+    #[error("{why}")]
+    BadEvidence {
+        /// What is wrong, naming the field.
+        why: String,
+    },
+    /// Management attestation does not cover the device's platform.
+    #[error("management attestation does not cover {platform} devices")]
+    UnsupportedPlatform {
+        /// The device's platform.
+        platform: String,
+    },
     /// The registration's key proof does not verify with the key registered.
     #[error(
         "keyProof.signature does not verify with publicKey: the caller must hold the key it registers"
@@ -91,6 +103,10 @@ pub enum DeviceFlowError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] devicetrust_store::Error),
+    /// A store the check needs could not be used (logged); nothing was
+    /// recorded.
+    #[error("temporarily unavailable; retry")]
+    Unavailable,
 }
 
 impl HasKind for DeviceFlowError {
@@ -101,12 +117,15 @@ impl HasKind for DeviceFlowError {
             }
             Self::NotActive { .. } | Self::OtherDevice { .. } => ErrorKind::Forbidden,
             Self::TooManyRequests => ErrorKind::LimitReached,
-            Self::Invalid { .. } => ErrorKind::Invalid,
+            Self::Invalid { .. } | Self::BadEvidence { .. } | Self::UnsupportedPlatform { .. } => {
+                ErrorKind::Invalid
+            }
             Self::HardwareTaken(_) => ErrorKind::Conflict,
             Self::EnrollmentToken(e) => e.kind(),
             Self::Key(e) => e.kind(),
             Self::Nonce(_) => ErrorKind::Internal,
             Self::Store(e) => e.kind(),
+            Self::Unavailable => ErrorKind::Unavailable,
         }
     }
 }
@@ -263,10 +282,9 @@ fn attestation_platform(device: &Device) -> Result<Platform, DeviceFlowError> {
         DevicePlatform::Windows => Ok(Platform::Windows),
         DevicePlatform::Ios => Ok(Platform::Ios),
         DevicePlatform::Android => Ok(Platform::Android),
-        other => Err(invalid(
-            "platform",
-            format!("management attestation does not cover {other:?} devices"),
-        )),
+        other => Err(DeviceFlowError::UnsupportedPlatform {
+            platform: format!("{other:?}"),
+        }),
     }
 }
 
@@ -453,20 +471,20 @@ impl Service {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (outcome, certificate) = if platform.is_desktop() {
-            let missing = |field: &'static str| invalid(field, "is required");
+            let bad = |why: String| DeviceFlowError::BadEvidence { why };
+            let missing = |field: &str| bad(format!("{field} is required"));
             let nonce = evidence.nonce.ok_or_else(|| missing("nonce"))?;
             let signature = evidence.signature.ok_or_else(|| missing("signature"))?;
             if evidence.certificates.is_empty() || evidence.certificates.len() > MAX_CHAIN {
-                return Err(invalid(
-                    "certificates",
-                    format!("1 to {MAX_CHAIN} PEM certificates, leaf first"),
-                ));
+                return Err(bad(format!(
+                    "certificates: 1 to {MAX_CHAIN} PEM certificates, leaf first"
+                )));
             }
             let mut chain = Vec::with_capacity(evidence.certificates.len());
             for (i, pem) in evidence.certificates.iter().enumerate() {
                 chain.push(
                     Certificate::parse(pem.as_bytes())
-                        .map_err(|e| invalid("certificates", format!("[{i}]: {e}")))?,
+                        .map_err(|e| bad(format!("certificates[{i}]: {e}")))?,
                 );
             }
             let (leaf, intermediates) =
@@ -502,10 +520,21 @@ impl Service {
         } else {
             let hint = evidence
                 .management_hint
-                .ok_or_else(|| invalid("managementHint", "is required"))?;
+                .ok_or_else(|| DeviceFlowError::BadEvidence {
+                    why: "managementHint is required".into(),
+                })?;
             (attestor.attest_mobile(platform, &hint, now), None)
         };
         drop(attestor);
+        // The used-nonce ledger (the store) failing says nothing about the
+        // device: record nothing, so its last good proof stands, and let it retry.
+        if let Some(failed) = outcome.reasons().iter().find_map(|r| match &r.error {
+            devicetrust_attestation::CheckError::Nonce(e @ NonceError::Ledger { .. }) => Some(e),
+            _ => None,
+        }) {
+            tracing::error!(device = %device.id, error = %failed, "management proof not recorded");
+            return Err(DeviceFlowError::Unavailable);
+        }
         let proof = ManagementProof {
             managed: outcome.is_managed(),
             configuration_id: match &outcome {
@@ -558,15 +587,18 @@ impl Service {
     ) -> Result<DeviceSelf, DeviceFlowError> {
         let device = &caller.device;
         let options = &self.options.device_api;
-        let proof = self
-            .store
-            .read(|tx| tx.management_proof(&self.org, &device.id))?;
+        // The proof and the signal reports from one snapshot.
+        let (proof, reports) = self.store.read(|tx| {
+            Ok((
+                tx.management_proof(&self.org, &device.id)?,
+                tx.signal_reports(&self.org, &device.id)?,
+            ))
+        })?;
         let active = device.status == DeviceStatus::Active;
         let managed = active
             && proof
                 .as_ref()
                 .is_some_and(|p| p.is_fresh(options.proof_max_age, now));
-        let reports = self.signal_reports(&device.id)?;
         let mut signals = Vec::new();
         {
             let mut cache = self.signal_cache();

@@ -245,14 +245,6 @@ impl Service {
             }
         }
     }
-
-    /// The device's stored signal reports.
-    pub(crate) fn signal_reports(
-        &self,
-        device: &DeviceId,
-    ) -> Result<Vec<SignalReport>, devicetrust_store::Error> {
-        self.store.read(|tx| tx.signal_reports(&self.org, device))
-    }
 }
 
 /// The CrowdStrike ZTA provider settings: the JWKS that Zero Trust

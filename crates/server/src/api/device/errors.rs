@@ -46,6 +46,10 @@ pub(crate) fn from_flow(e: DeviceFlowError) -> ApiError {
         DeviceFlowError::Invalid { field, why } => {
             ApiError::invalid(format!("Api validation failed: {field}")).with_cause(why)
         }
+        DeviceFlowError::BadEvidence { why } => {
+            ApiError::invalid("Api validation failed").with_cause(why)
+        }
+        e @ DeviceFlowError::UnsupportedPlatform { .. } => ApiError::invalid(e.to_string()),
         DeviceFlowError::KeyNotHeld => {
             ApiError::unauthenticated("Invalid key proof").with_cause(e.to_string())
         }
