@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::settings::{Settings, SettingsStore};
+use super::settings::Settings;
 use crate::DataError;
 
 const SECTION: &str = "adminAudit";
@@ -83,12 +83,6 @@ pub fn push(settings: &mut Settings, event: AdminEvent) -> Result<(), DataError>
     let excess = all.len().saturating_sub(MAX_EVENTS);
     all.drain(..excess);
     settings.set_section(SECTION, &all)
-}
-
-/// Records `event` in its own settings update (for changes made by another
-/// module's update, such as the policy store's).
-pub fn record(file: &SettingsStore, event: AdminEvent) -> Result<(), DataError> {
-    file.update(|s| push(s, event))
 }
 
 /// Registry pages one System Log query may read; past it the caller must

@@ -15,7 +15,7 @@ use devicetrust_policy::{CompiledPolicy, PolicyDocument};
 use time::OffsetDateTime;
 
 use super::admin_audit::{self, AdminEvent};
-use super::settings::{Settings, SettingsStore};
+use super::settings::Settings;
 use crate::DataError;
 
 const POLICIES: &str = "policies";
@@ -50,7 +50,7 @@ pub enum PolicyStoreError {
     /// A create named an id that is taken.
     #[error("{what} {id} already exists: replace it with PUT")]
     Exists {
-        /// "Policy" or "DeviceAssurance".
+        /// "policy" or "device assurance".
         what: &'static str,
         /// Its id.
         id: String,
@@ -83,7 +83,7 @@ impl devicetrust_errors::HasKind for PolicyStoreError {
 /// The compiled policies of one settings snapshot, rebuilt lazily when the
 /// settings change (here or in another process on the same database).
 #[derive(Debug, Default)]
-pub struct PolicyStore {
+pub(crate) struct PolicyStore {
     compiled: RwLock<CompiledCache>,
 }
 
@@ -138,16 +138,8 @@ impl PolicyStore {
         settings.section(ASSURANCES)
     }
 
-    /// The compiled policy `id`, compiling it on first use after a change.
-    pub fn compiled(
-        &self,
-        file: &SettingsStore,
-        id: &str,
-    ) -> Result<Arc<CompiledPolicy>, PolicyStoreError> {
-        self.compiled_from(file.read(), id)
-    }
-
-    /// [`Self::compiled`] from a settings snapshot the caller read.
+    /// The compiled policy `id` under `settings` (a snapshot the caller
+    /// read), compiling it on first use after a change.
     pub(crate) fn compiled_from(
         &self,
         settings: Arc<Settings>,
@@ -209,6 +201,8 @@ trait Managed: Clone + serde::Serialize + serde::de::DeserializeOwned {
     const WHAT: &'static str;
     /// The audit event prefix (`policy.create`, `device.assurance.delete`).
     const EVENT: &'static str;
+    /// What it is called in a sentence.
+    const NOUN: &'static str;
     fn id(&self) -> &str;
     fn name(&self) -> &str;
     /// Checks a section about to be stored as `all`, so nothing stored
@@ -222,6 +216,7 @@ impl Managed for PolicyDocument {
     const SECTION: &'static str = POLICIES;
     const WHAT: &'static str = "Policy";
     const EVENT: &'static str = "policy";
+    const NOUN: &'static str = "policy";
     fn id(&self) -> &str {
         &self.policy.id
     }
@@ -244,6 +239,7 @@ impl Managed for DeviceAssurance {
     const SECTION: &'static str = ASSURANCES;
     const WHAT: &'static str = "DeviceAssurance";
     const EVENT: &'static str = "device.assurance";
+    const NOUN: &'static str = "device assurance";
     fn id(&self) -> &str {
         &self.id
     }
@@ -278,7 +274,7 @@ fn put<T: Managed>(s: &mut Settings, item: T, write: Write) -> Result<(), Policy
     match (all.iter_mut().find(|x| x.id() == item.id()), write) {
         (Some(_), Write::Create) => {
             return Err(PolicyStoreError::Exists {
-                what: T::WHAT,
+                what: T::NOUN,
                 id: item.id().to_owned(),
             });
         }

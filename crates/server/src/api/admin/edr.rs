@@ -14,7 +14,7 @@ use super::{json_body, now};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-use crate::service::signals::ZtaProvider;
+use crate::service::signals::{SignalError, ZtaProvider};
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new().route("/api/v1/edr/zta", get(read).put(replace))
@@ -40,5 +40,10 @@ async fn replace(
     service
         .set_zta_provider(&admin.token_id, provider, now())
         .map(Json)
-        .map_err(|e| ApiError::from_error(&e))
+        .map_err(|e| match e {
+            SignalError::Refused { provider, reason } => {
+                ApiError::invalid(format!("Api validation failed: {provider}")).with_cause(reason)
+            }
+            other => ApiError::from_error(&other),
+        })
 }

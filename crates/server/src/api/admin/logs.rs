@@ -20,7 +20,7 @@ use super::{now, query};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
-use crate::service::admin_audit::{LogEvent, LogQuery as SystemLogQuery};
+use crate::service::admin_audit::{LogError, LogEvent, LogQuery as SystemLogQuery};
 
 /// The default and largest `limit`.
 const DEFAULT_LIMIT: usize = 100;
@@ -146,6 +146,10 @@ async fn logs(
             device,
             matches: &keep,
         })
-        .map_err(|e| ApiError::from_error(&e))?;
+        .map_err(|e| match e {
+            LogError::TooManyEvents { .. } => ApiError::invalid("Too many events")
+                .with_cause("narrow the window with since and until"),
+            other => ApiError::from_error(&other),
+        })?;
     Ok(Json(events.iter().map(render).collect()))
 }

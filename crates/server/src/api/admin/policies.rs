@@ -17,6 +17,8 @@ use super::{body, json_body, now};
 use crate::api::ApiError;
 use crate::api::auth::Admin;
 use crate::service::Service;
+use crate::service::policies::PolicyStoreError;
+use devicetrust_errors::{ErrorKind, HasKind as _};
 
 pub(super) fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -47,8 +49,21 @@ fn policy_document(raw: Result<Bytes, BytesRejection>) -> Result<PolicyDocument,
         .map_err(|e| ApiError::invalid("Api validation failed: policy").with_cause(e.to_string()))
 }
 
-fn refused(e: devicetrust_service::policies::PolicyStoreError) -> ApiError {
-    ApiError::from_error(&e)
+fn refused_as(what: &str, e: &PolicyStoreError) -> ApiError {
+    match e.kind() {
+        ErrorKind::Invalid => {
+            ApiError::invalid(format!("Api validation failed: {what}")).with_cause(e.to_string())
+        }
+        _ => ApiError::from_error(e),
+    }
+}
+
+fn refused(e: PolicyStoreError) -> ApiError {
+    refused_as("policy", &e)
+}
+
+fn refused_assurance(e: PolicyStoreError) -> ApiError {
+    refused_as("device assurance", &e)
 }
 
 async fn list_policies(
@@ -106,7 +121,10 @@ async fn list_assurances(
     State(service): State<Arc<Service>>,
     _admin: Admin,
 ) -> Result<Json<Vec<DeviceAssurance>>, ApiError> {
-    service.list_assurances().map(Json).map_err(refused)
+    service
+        .list_assurances()
+        .map(Json)
+        .map_err(refused_assurance)
 }
 
 async fn get_assurance(
@@ -114,7 +132,7 @@ async fn get_assurance(
     _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<DeviceAssurance>, ApiError> {
-    service.assurance(&id).map(Json).map_err(refused)
+    service.assurance(&id).map(Json).map_err(refused_assurance)
 }
 
 async fn create_assurance(
@@ -125,7 +143,7 @@ async fn create_assurance(
     let assurance: DeviceAssurance = json_body(raw)?;
     let created = service
         .create_assurance(&admin.token_id, assurance, now())
-        .map_err(refused)?;
+        .map_err(refused_assurance)?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -139,7 +157,7 @@ async fn replace_assurance(
     service
         .replace_assurance(&admin.token_id, &id, assurance, now())
         .map(Json)
-        .map_err(refused)
+        .map_err(refused_assurance)
 }
 
 async fn delete_assurance(
@@ -149,6 +167,6 @@ async fn delete_assurance(
 ) -> Result<StatusCode, ApiError> {
     service
         .delete_assurance(&admin.token_id, &id, now())
-        .map_err(refused)?;
+        .map_err(refused_assurance)?;
     Ok(StatusCode::NO_CONTENT)
 }
