@@ -448,6 +448,7 @@ fn integrations_changed_by_another_process_are_served_at_once() {
     let url = format!("{}{caps}", h.base);
     assert_eq!(h.agent.get(&url).call().unwrap().status(), 404);
     let listed = other.list_integrations().unwrap();
+    let mut deactivated = 0;
     for stored in listed
         .iter()
         .filter(|s| s.active && s.platform == IntegrationPlatform::Macos)
@@ -455,7 +456,15 @@ fn integrations_changed_by_another_process_are_served_at_once() {
         other
             .set_integration_active(&stored.id, false, "cli", now)
             .unwrap();
+        deactivated += 1;
     }
+    assert_eq!(deactivated, 1, "the harness's macOS platform: {listed:?}");
     let proof = mac.prove_desktop(&h, &leaf, key.as_ref());
     assert_eq!(proof.body["managed"], json!(false), "{proof:?}");
+    // Refused for having no platform, not for some other fault.
+    assert_eq!(
+        proof.body["reasons"][0]["kind"],
+        json!("no_configuration"),
+        "{proof:?}"
+    );
 }

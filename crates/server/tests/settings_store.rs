@@ -69,7 +69,7 @@ fn an_older_folders_settings_file_is_imported_once() {
     assert!(dir.path().join("service.json.imported").exists());
     drop(first);
 
-    // A second open changes nothing, and the document is not imported again.
+    // A second open changes nothing (a reappearing file: see the test below).
     let second = open(dir.path());
     assert!(second.admin_token.is_none());
     assert_eq!(

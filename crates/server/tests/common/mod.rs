@@ -258,7 +258,6 @@ impl Drop for Server {
     }
 }
 
-/// A CA that is not ours, as a customer's MDM would run.
 /// The settings document as stored in the data folder's database.
 pub fn stored_settings(dir: &Path) -> String {
     use devicetrust_store::Store as _;
@@ -286,6 +285,7 @@ pub fn at_rest(dir: &Path) -> String {
     text
 }
 
+/// A CA that is not ours, as a customer's MDM would run.
 pub fn their_ca() -> Ca {
     Ca::create(
         CaConfig::default(),

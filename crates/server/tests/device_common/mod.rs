@@ -106,7 +106,6 @@ impl Harness {
         }
     }
 
-    /// The data folder.
     /// The service's registry, through its own connection to the data
     /// folder's database, as another process would see it.
     pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::SqliteStore>> {
@@ -116,6 +115,7 @@ impl Harness {
         ))
     }
 
+    /// The data folder.
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }
