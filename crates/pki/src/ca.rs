@@ -75,6 +75,15 @@ pub struct NewCa {
     pub root_key: PrivateKey,
 }
 
+/// A certificate signed by [`Ca::sign_unrecorded`], not yet in the ledger.
+#[derive(Debug)]
+pub(crate) struct Signed {
+    /// The certificate.
+    pub(crate) certificate: Certificate,
+    /// Its ledger entry, to record before the certificate is handed out.
+    pub(crate) entry: IssuedCertificate,
+}
+
 /// A certificate authority: root and intermediate certificates, the
 /// intermediate's key, a crypto backend and an issuance ledger.
 #[derive(Debug)]
@@ -248,6 +257,22 @@ impl Ca {
         request: &CertificateRequest,
         options: &IssueOptions,
     ) -> Result<Certificate> {
+        let signed = self.sign_unrecorded(request, options)?;
+        self.ledger.record_issued(signed.entry)?;
+        let cert = signed.certificate;
+        tracing::info!(serial = %cert.serial()?, subject = %cert.subject(), "issued certificate");
+        Ok(cert)
+    }
+
+    /// Signs the certificate [`Self::issue`] would, without recording it:
+    /// the caller records `entry` in [`Self::ledger`] before the certificate
+    /// leaves its hands, in the same store transaction as whatever else
+    /// the issuance decides (a SCEP transaction's outcome).
+    pub(crate) fn sign_unrecorded(
+        &self,
+        request: &CertificateRequest,
+        options: &IssueOptions,
+    ) -> Result<Signed> {
         let now = x509_time::whole_seconds(options.now.unwrap_or_else(OffsetDateTime::now_utc));
         let validity = options
             .validity_days
@@ -288,16 +313,17 @@ impl Ca {
             .sign(self.signer.as_ref())?;
             break (serial, cert);
         };
-        self.ledger.record_issued(IssuedCertificate {
-            serial,
-            subject: cert.subject().to_string(),
-            not_before: cert.not_before(),
-            not_after: cert.not_after(),
-            certificate_pem: cert.to_pem()?,
-            revocation: None,
-        })?;
-        tracing::info!(serial = %cert.serial()?, subject = %cert.subject(), "issued certificate");
-        Ok(cert)
+        Ok(Signed {
+            entry: IssuedCertificate {
+                serial,
+                subject: cert.subject().to_string(),
+                not_before: cert.not_before(),
+                not_after: cert.not_after(),
+                certificate_pem: cert.to_pem()?,
+                revocation: None,
+            },
+            certificate: cert,
+        })
     }
 
     /// Issues the SCEP RA certificate for `key` (RSA: SCEP's key transport

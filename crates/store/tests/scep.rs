@@ -16,6 +16,7 @@ use devicetrust_pki::scep::{
     ChallengeUse, Claim, Expected, FailInfo, OneTimeChallenges, ScepTransactions, TransactionError,
     TransactionLimits, TransactionState,
 };
+use devicetrust_pki::{IssuanceLedger as _, IssuedCertificate, MemoryLedger, SerialNumber};
 use devicetrust_store::SqliteStore;
 use time::{Duration, OffsetDateTime};
 
@@ -286,4 +287,90 @@ fn challenges_are_used_once_across_a_reopen_and_bounded() {
         .insert(&[5u8; 32], later + Duration::hours(1), later, 3)
         .unwrap();
     assert_eq!(challenges.held().unwrap(), 3);
+}
+
+fn certificate(serial: &SerialNumber) -> IssuedCertificate {
+    let now = OffsetDateTime::now_utc();
+    IssuedCertificate {
+        serial: serial.clone(),
+        subject: "CN=device".into(),
+        not_before: now,
+        not_after: now + Duration::days(1),
+        certificate_pem: format!("-----BEGIN CERTIFICATE----- {serial}"),
+        revocation: None,
+    }
+}
+
+/// On the CA's own store, the certificate and the transaction's outcome
+/// commit together: nothing for a lost claim, nothing half-done when the
+/// ledger refuses. With a ledger elsewhere, both still happen, in two steps.
+#[test]
+fn an_issued_certificate_and_its_outcome_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let now = OffsetDateTime::now_utc();
+    let l = limits(100);
+    let txs = store.scep_transactions("scep1");
+    let first = SerialNumber::random().unwrap();
+    let cert = certificate(&first);
+
+    assert_eq!(
+        txs.claim("tx1", "key", "c1", now, &l).unwrap(),
+        Claim::Claimed
+    );
+    // Another claim's holder records nothing, certificate included.
+    assert!(
+        txs.finish_issued("tx1", "c2", &cert, store.as_ref(), now)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.ledger_count().unwrap(), 0);
+    let before = txs
+        .finish_issued("tx1", "c1", &cert, store.as_ref(), now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        before.state,
+        TransactionState::InProgress { claim: "c1".into() }
+    );
+    assert_eq!(
+        txs.get("tx1").unwrap().unwrap().state,
+        TransactionState::Issued {
+            certificate_pem: cert.certificate_pem.clone()
+        }
+    );
+    assert_eq!(store.get(&first).unwrap().unwrap(), cert);
+
+    // A ledger refusal (the same serial again) rolls the outcome back too.
+    assert_eq!(
+        txs.claim("tx2", "key", "c3", now, &l).unwrap(),
+        Claim::Claimed
+    );
+    assert!(
+        txs.finish_issued("tx2", "c3", &cert, store.as_ref(), now)
+            .is_err()
+    );
+    assert_eq!(
+        txs.get("tx2").unwrap().unwrap().state,
+        TransactionState::InProgress { claim: "c3".into() }
+    );
+    assert_eq!(store.ledger_count().unwrap(), 1);
+
+    // A ledger that is not this store gets the certificate, and the
+    // transaction its outcome.
+    let elsewhere = MemoryLedger::new();
+    let second = SerialNumber::random().unwrap();
+    assert_eq!(
+        txs.claim("tx3", "key", "c4", now, &l).unwrap(),
+        Claim::Claimed
+    );
+    txs.finish_issued("tx3", "c4", &certificate(&second), &elsewhere, now)
+        .unwrap()
+        .unwrap();
+    assert!(elsewhere.get(&second).unwrap().is_some());
+    assert!(store.get(&second).unwrap().is_none());
+    assert!(matches!(
+        txs.get("tx3").unwrap().unwrap().state,
+        TransactionState::Issued { .. }
+    ));
 }

@@ -41,7 +41,7 @@ pub use message::{CertRep, PkiMessage, Rejected, ReplyTo, RequestMessage, ScepPo
 pub use service::{Outcome, OutcomeCounts, PendingRequest, ScepConfig, ScepEvent, ScepService};
 pub use transactions::{
     Claim, Expected, MemoryScepTransactions, ScepTransactions, TransactionError, TransactionLimits,
-    TransactionRecord, TransactionState, claim_is_abandoned,
+    TransactionRecord, TransactionState, claim_is_abandoned, finish_issued_in_two_steps,
 };
 
 /// Why a SCEP message was refused. Each maps to the `failInfo` RFC 8894 asks for.

@@ -22,6 +22,7 @@ use super::{
     CertRep, ContentEncryption, FailInfo, MessageType, PkiMessage, PkiStatus, Rejected, ScepError,
     ScepPolicy, degenerate_certs_only,
 };
+use crate::ca::Signed;
 use crate::{
     Ca, Certificate, CertificateRequest, Decrypter, HashAlgorithm, IssueOptions, PrivateKey,
     SerialNumber, Signer,
@@ -322,28 +323,46 @@ impl ScepService {
             now,
         };
         let admitted_here = challenge == self.challenge.kind();
-        let cert = match self.ca.issue(&request, &self.issue_options()) {
-            Ok(cert) => cert,
+        let refused = |e: &dyn std::fmt::Display| -> Result<(), ScepError> {
+            if admitted_here {
+                self.challenge.failed(&ctx, &e.to_string());
+            }
+            // Still pending: the admin may try again.
+            restore(pending.clone())?;
+            Ok(())
+        };
+        let signed = match self.ca.sign_unrecorded(&request, &self.issue_options()) {
+            Ok(signed) => signed,
             Err(e) => {
-                if admitted_here {
-                    self.challenge.failed(&ctx, &e.to_string());
-                }
-                // Still pending: the admin may try again.
-                restore(pending)?;
+                refused(&e)?;
                 return Err(e.into());
             }
         };
+        match self.transactions.finish_issued(
+            transaction_id,
+            &claim,
+            &signed.entry,
+            self.ca.ledger().as_ref(),
+            OffsetDateTime::now_utc(),
+        ) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                // Our claim was taken over after its timeout: whatever the
+                // transaction says now stands, and this certificate is not handed out.
+                tracing::warn!(
+                    transaction_id,
+                    "scep approval outlived its claim; another request decided the transaction"
+                );
+                return Err(no_pending());
+            }
+            Err(e) => {
+                refused(&e)?;
+                return Err(e.into());
+            }
+        }
+        let cert = signed.certificate;
         if admitted_here {
             self.challenge.issued(&ctx, &cert);
-        }
-        let recorded = restore(TransactionState::Issued {
-            certificate_pem: cert.to_pem()?,
-        })?;
-        if recorded.is_none() {
-            tracing::warn!(
-                transaction_id,
-                "scep approval outlived its claim; the certificate was issued but another request decided the transaction"
-            );
         }
         let mut state = self.lock()?;
         record(
@@ -581,7 +600,7 @@ impl ScepService {
             Ok(Claim::Existing(known)) => return Ok(answer_known(&known, Some(&key), encryption)),
             Err(e) => return Err(ScepFailure::from(ScepError::from(e))),
         }
-        let decided = match self.decide(message, &request, now, encryption) {
+        let decided = match self.decide(message, &request, now) {
             Ok(decided) => decided,
             Err(failure) => Decided::Unanswered(Reply::Failure(failure.0, failure.1)),
         };
@@ -595,6 +614,18 @@ impl ScepService {
                 }
                 return Ok(reply);
             }
+            Decided::Signed { signed, admitted } => {
+                return self.finish_issued(
+                    transaction_id,
+                    &claim,
+                    &key,
+                    &request,
+                    *signed,
+                    admitted,
+                    encryption,
+                    now,
+                );
+            }
             Decided::Held { request, challenge } => (
                 TransactionState::Pending {
                     request_der_hex: hex::encode(request.der()),
@@ -603,23 +634,13 @@ impl ScepService {
                 },
                 Reply::Pending,
             ),
-            Decided::Final(Reply::Success(cert, encryption, admitted)) => {
-                let certificate_pem = cert
-                    .to_pem()
-                    .map_err(|e| ScepFailure::from(ScepError::Pki(e)))?;
-                (
-                    TransactionState::Issued { certificate_pem },
-                    Reply::Success(cert, encryption, admitted),
-                )
-            }
-            Decided::Final(Reply::Failure(fail_info, reason)) => (
+            Decided::Refused(fail_info, reason) => (
                 TransactionState::Rejected {
                     fail_info,
                     reason: reason.clone(),
                 },
                 Reply::Failure(fail_info, reason),
             ),
-            Decided::Final(Reply::Pending) => return Ok(Reply::Pending),
         };
         match self.transactions.update(
             transaction_id,
@@ -642,23 +663,86 @@ impl ScepService {
                 }
             }
             Err(e) => {
-                // The outcome is decided (a certificate may exist) but not
-                // recorded: answer it; a resend sees the claim in progress
-                // (PENDING) until the claim timeout.
+                // A refusal or PENDING is decided but not recorded: answer
+                // it; a resend sees the claim in progress (PENDING) until
+                // the claim timeout.
                 tracing::error!(transaction_id, error = %e, "scep outcome could not be recorded");
                 Ok(reply)
             }
         }
     }
 
+    /// Records a signed certificate with its transaction's outcome and
+    /// answers with it. A certificate leaves only once recorded: when the
+    /// record fails, the client gets FAILURE and the claim is released, so
+    /// a resend asks again.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the one caller's claimed transaction, spelt out"
+    )]
+    fn finish_issued(
+        &self,
+        transaction_id: &str,
+        claim: &str,
+        key: &str,
+        request: &CertificateRequest,
+        signed: Signed,
+        admitted: ChallengeKind,
+        encryption: ContentEncryption,
+        now: OffsetDateTime,
+    ) -> Result<Reply, ScepFailure> {
+        let ctx = ChallengeContext {
+            request,
+            transaction_id,
+            now,
+        };
+        let finished = self.transactions.finish_issued(
+            transaction_id,
+            claim,
+            &signed.entry,
+            self.ca.ledger().as_ref(),
+            OffsetDateTime::now_utc(),
+        );
+        match finished {
+            Ok(Some(_)) => {
+                let cert = signed.certificate;
+                self.challenge.issued(&ctx, &cert);
+                Ok(Reply::Success(Box::new(cert), encryption, admitted))
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    transaction_id,
+                    "scep request outlived its claim; answering with the transaction's recorded outcome"
+                );
+                match self.transactions.get(transaction_id) {
+                    Ok(Some(known)) => Ok(answer_known(&known, Some(key), encryption)),
+                    Ok(None) => Err(ScepFailure(
+                        FailInfo::BadRequest,
+                        "the transaction was dropped while it was being decided; enroll again"
+                            .into(),
+                    )),
+                    Err(e) => Err(ScepFailure::from(ScepError::from(e))),
+                }
+            }
+            Err(e) => {
+                tracing::error!(transaction_id, error = %e, "scep certificate could not be recorded");
+                self.challenge.failed(&ctx, &e.to_string());
+                if let Err(e) = self.transactions.release(transaction_id, claim) {
+                    tracing::warn!(transaction_id, error = %e, "scep claim could not be released; a resend waits for the claim timeout");
+                }
+                Err(ScepFailure::from(ScepError::from(e)))
+            }
+        }
+    }
+
     /// The decision for a claimed transaction: renewal or challenge, then
-    /// issuance (or holding for approval). Issuance is the last step.
+    /// signing (or holding for approval). Signing is the last step; the
+    /// certificate counts as issued once recorded with the outcome.
     fn decide(
         &self,
         message: &PkiMessage,
         request: &CertificateRequest,
         now: OffsetDateTime,
-        encryption: ContentEncryption,
     ) -> Result<Decided, ScepFailure> {
         let ctx = ChallengeContext {
             request,
@@ -668,24 +752,24 @@ impl ScepService {
         let admitted = match self.renewal(message, request, now)? {
             Some(kind) => kind,
             None if message.message_type == MessageType::RenewalReq => {
-                return Ok(Decided::Final(Reply::Failure(
+                return Ok(Decided::Refused(
                     FailInfo::BadRequest,
                     "renewal needs a valid certificate issued by this CA, inside the renewal window"
                         .into(),
-                )));
+                ));
             }
             None => match self.challenge.verify(&ctx) {
                 Ok(()) => self.challenge.kind(),
                 Err(e) => {
-                    let reply = Reply::Failure(
-                        FailInfo::BadRequest,
-                        format!("{} challenge: {e}", self.challenge.kind()),
-                    );
+                    let reason = format!("{} challenge: {e}", self.challenge.kind());
                     // A validator that could not be asked gave no answer.
                     if matches!(e, ChallengeError::Unavailable(_)) {
-                        return Ok(Decided::Unanswered(reply));
+                        return Ok(Decided::Unanswered(Reply::Failure(
+                            FailInfo::BadRequest,
+                            reason,
+                        )));
                     }
-                    return Ok(Decided::Final(reply));
+                    return Ok(Decided::Refused(FailInfo::BadRequest, reason));
                 }
             },
         };
@@ -695,18 +779,17 @@ impl ScepService {
                 challenge: admitted,
             });
         }
-        Ok(Decided::Final(
-            match self.ca.issue(request, &self.issue_options()) {
-                Ok(cert) => {
-                    self.challenge.issued(&ctx, &cert);
-                    Reply::Success(Box::new(cert), encryption, admitted)
-                }
-                Err(e) => {
-                    self.challenge.failed(&ctx, &e.to_string());
-                    Reply::Failure(FailInfo::BadRequest, e.to_string())
-                }
-            },
-        ))
+        // Signed here, recorded with the transaction's outcome by the caller.
+        match self.ca.sign_unrecorded(request, &self.issue_options()) {
+            Ok(signed) => Ok(Decided::Signed {
+                signed: Box::new(signed),
+                admitted,
+            }),
+            Err(e) => {
+                self.challenge.failed(&ctx, &e.to_string());
+                Ok(Decided::Refused(FailInfo::BadRequest, e.to_string()))
+            }
+        }
     }
 
     /// `Some` when the request is signed by a certificate this CA issued,
@@ -865,8 +948,13 @@ impl From<ScepError> for ScepFailure {
 
 /// What the holder of a transaction's claim decided.
 enum Decided {
-    /// The outcome, to record and answer.
-    Final(Reply),
+    /// A certificate, signed: to record (with the outcome) and answer.
+    Signed {
+        signed: Box<Signed>,
+        admitted: ChallengeKind,
+    },
+    /// A refusal, to record and answer.
+    Refused(FailInfo, String),
     /// Admitted and held for approval.
     Held {
         request: Box<CertificateRequest>,

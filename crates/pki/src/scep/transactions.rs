@@ -33,6 +33,7 @@ use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 
 use super::{ChallengeKind, FailInfo};
+use crate::{IssuanceLedger, IssuedCertificate};
 
 /// Where one SCEP transaction stands.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -208,6 +209,28 @@ pub trait ScepTransactions: Send + Sync + fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Option<TransactionRecord>, TransactionError>;
 
+    /// Ends `transaction_id`, in progress under `claim`, by issuing
+    /// `certificate`: records it in `ledger` and the transaction as issued
+    /// with it. Returns the record as it was, or `None` when `claim` no
+    /// longer holds the transaction (and then, in a store that does both
+    /// in one transaction, records nothing).
+    ///
+    /// The default does it in two steps ([`finish_issued_in_two_steps`]). A
+    /// store that also holds `ledger` overrides it to do both in one
+    /// database transaction: the certificate exists exactly when the
+    /// transaction answers with it, and an enrollment costs one durable
+    /// write instead of two.
+    fn finish_issued(
+        &self,
+        transaction_id: &str,
+        claim: &str,
+        certificate: &IssuedCertificate,
+        ledger: &dyn IssuanceLedger,
+        now: OffsetDateTime,
+    ) -> Result<Option<TransactionRecord>, TransactionError> {
+        finish_issued_in_two_steps(self, transaction_id, claim, certificate, ledger, now)
+    }
+
     /// Forgets `transaction_id` if it is in progress under `claim` (the
     /// request got no answer, e.g. its validator was unavailable): a resend
     /// then claims it afresh. Returns whether it did.
@@ -218,6 +241,31 @@ pub trait ScepTransactions: Send + Sync + fmt::Debug {
 
     /// Transactions pending approval, oldest first, at most `limit`.
     fn pending(&self, limit: usize) -> Result<Vec<TransactionRecord>, TransactionError>;
+}
+
+/// [`ScepTransactions::finish_issued`] for a ledger kept elsewhere: records
+/// the certificate, then the outcome if `claim` still holds the transaction.
+/// A crash between the two leaves an issued certificate that no
+/// transaction answers with, and the claim is taken over after its timeout.
+pub fn finish_issued_in_two_steps<T: ScepTransactions + ?Sized>(
+    transactions: &T,
+    transaction_id: &str,
+    claim: &str,
+    certificate: &IssuedCertificate,
+    ledger: &dyn IssuanceLedger,
+    now: OffsetDateTime,
+) -> Result<Option<TransactionRecord>, TransactionError> {
+    ledger
+        .record_issued(certificate.clone())
+        .map_err(|e| TransactionError::Storage(Box::new(e)))?;
+    transactions.update(
+        transaction_id,
+        Expected::Claim(claim),
+        TransactionState::Issued {
+            certificate_pem: certificate.certificate_pem.clone(),
+        },
+        now,
+    )
 }
 
 /// Whether `record` is an abandoned claim that a request with `key_sha256`

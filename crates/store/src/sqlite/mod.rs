@@ -11,8 +11,16 @@
 //! the commit that holds its savepoint, so nothing is acknowledged before
 //! it is durable; a lone writer commits at once, as without grouping. A
 //! failed write rolls back its savepoint only; a failed group commit fails
-//! every write in the group. Reads first commit any open group, so they
-//! never see a write that is not yet durable.
+//! every write in the group. Reads go to read connections, which see only
+//! committed groups.
+//!
+//! A few writes only need to be atomic and seen by every connection and
+//! process at once, not fsynced on their own: a SCEP transaction's claim,
+//! whose every consequence is committed later, durably, behind it. Those
+//! commit with `synchronous=NORMAL` ([`Durability::Relaxed`]): no fsync, and
+//! since the WAL is written in order, the next durable commit makes them
+//! durable too. A power cut can lose such a write only together with
+//! everything that came after it.
 
 mod device_api;
 mod ledger;
@@ -44,11 +52,27 @@ const MAX_REMEMBERED_FAILURES: usize = 1024;
 const MIN_READERS: usize = 2;
 const MAX_READERS: usize = 8;
 
+/// When a write may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Once fsynced (`synchronous=FULL`).
+    Durable,
+    /// Once committed, seen by every connection and surviving a crash of
+    /// this process; fsynced with the next durable commit. Only for writes
+    /// whose consequences are all written durably after them.
+    Relaxed,
+}
+
 #[derive(Debug)]
 struct Inner {
     conn: Connection,
     /// The group (by number) whose transaction is open, if any.
     open_group: Option<u64>,
+    /// Whether the open group commits without an fsync (only relaxed writes joined it).
+    open_relaxed: bool,
+    /// Whether the connection is at `synchronous=FULL` (it can only change
+    /// between transactions, so a group's durability is set when it opens).
+    synchronous_full: bool,
     /// Writes in the open group.
     group_len: usize,
     /// The number the next group gets.
@@ -130,6 +154,8 @@ impl SqliteStore {
             inner: Mutex::new(Inner {
                 conn,
                 open_group: None,
+                open_relaxed: false,
+                synchronous_full: true,
                 group_len: 0,
                 next_group: 1,
                 finished_through: 0,
@@ -207,6 +233,7 @@ impl SqliteStore {
             return;
         };
         inner.group_len = 0;
+        inner.open_relaxed = false;
         if let Err(e) = exec(&inner.conn, "committing", "COMMIT") {
             // Leave no transaction behind; the group's writes are all lost together.
             let _ignored = exec(&inner.conn, "rolling back", "ROLLBACK");
@@ -227,17 +254,36 @@ impl SqliteStore {
     }
 
     /// A write: `f` in a savepoint of the open group (opening one if
-    /// needed); returns once that group has committed.
-    fn write_grouped<T>(&self, f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>) -> Result<T> {
+    /// needed); returns once that group has committed, and for a durable
+    /// write, once it is fsynced.
+    fn write_grouped<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut SqliteTx<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut inner = self.lock()?;
+        if durability == Durability::Durable && inner.open_relaxed {
+            // A durable write never joins a group that commits without an fsync.
+            self.commit_group(&mut inner);
+        }
         let group = match inner.open_group {
             Some(group) => group,
             None => {
+                let full = durability == Durability::Durable;
+                if inner.synchronous_full != full {
+                    let level = if full { "FULL" } else { "NORMAL" };
+                    inner
+                        .conn
+                        .pragma_update(None, "synchronous", level)
+                        .map_err(Error::storage("setting the commit's durability"))?;
+                    inner.synchronous_full = full;
+                }
                 // IMMEDIATE takes the write lock up front, so no statement fails on a lock upgrade.
                 exec(&inner.conn, "beginning a transaction", "BEGIN IMMEDIATE")?;
                 let group = inner.next_group;
                 inner.next_group = group.saturating_add(1);
                 inner.open_group = Some(group);
+                inner.open_relaxed = !full;
                 group
             }
         };
@@ -302,7 +348,7 @@ impl SqliteStore {
         if read_only {
             self.read_committed(f)
         } else {
-            self.write_grouped(f)
+            self.write_grouped(Durability::Durable, f)
         }
     }
 }
@@ -392,5 +438,53 @@ mod tests {
                 .all(|r| r.lock().unwrap().is_autocommit()),
             "a read transaction was left open"
         );
+    }
+
+    fn synchronous(tx: &SqliteTx<'_>) -> Result<i64> {
+        tx.conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(Error::storage("reading synchronous"))
+    }
+
+    /// A relaxed write commits without an fsync (NORMAL = 1); a durable
+    /// write after it, and one joining a group a relaxed write left open,
+    /// commits with one (FULL = 2).
+    #[test]
+    fn durable_writes_always_commit_with_an_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let level = |d| store.write_grouped(d, |tx| synchronous(tx)).unwrap();
+        assert_eq!(level(Durability::Durable), 2);
+        assert_eq!(level(Durability::Relaxed), 1);
+        assert_eq!(level(Durability::Durable), 2);
+        assert_eq!(level(Durability::Relaxed), 1);
+        // A relaxed group still open (its writer's queued follower will
+        // commit it) is committed first, not joined, by a durable write.
+        let mut inner = store.lock().unwrap();
+        exec(
+            &inner.conn,
+            "setup",
+            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+        )
+        .unwrap();
+        inner.synchronous_full = false;
+        inner.open_group = Some(inner.next_group);
+        inner.next_group += 1;
+        inner.open_relaxed = true;
+        drop(inner);
+        assert_eq!(level(Durability::Durable), 2);
+        // A relaxed write joins an open durable group (and is fsynced with it).
+        let mut inner = store.lock().unwrap();
+        exec(
+            &inner.conn,
+            "setup",
+            "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+        )
+        .unwrap();
+        inner.synchronous_full = true;
+        inner.open_group = Some(inner.next_group);
+        inner.next_group += 1;
+        drop(inner);
+        assert_eq!(level(Durability::Relaxed), 2);
     }
 }

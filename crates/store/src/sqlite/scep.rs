@@ -10,12 +10,14 @@ use devicetrust_devices::{from_unix_millis, unix_millis};
 use devicetrust_pki::scep::{
     ChallengeError, ChallengeUse, Claim, Expected, OneTimeChallenges, ScepTransactions,
     TransactionError, TransactionLimits, TransactionRecord, TransactionState, claim_is_abandoned,
+    finish_issued_in_two_steps,
 };
+use devicetrust_pki::{IssuanceLedger, IssuedCertificate};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use super::SqliteStore;
-use crate::{Error, Result};
+use super::{Durability, SqliteStore};
+use crate::{Error, Result, Tx as _};
 
 /// The SCEP transactions of one configuration, on a [`SqliteStore`].
 #[derive(Debug, Clone)]
@@ -177,8 +179,13 @@ impl ScepTransactions for SqliteScepTransactions {
         let in_progress = TransactionState::InProgress {
             claim: claim.to_owned(),
         };
+        // Relaxed: the claim is atomic and every process sees it when this
+        // returns, but it is not fsynced on its own. Everything it guards
+        // (the certificate, the outcome) commits durably after it, so a
+        // power cut that loses the claim loses all of that too: nothing was
+        // issued or answered under it.
         self.store
-            .transact(false, |tx| {
+            .write_grouped(Durability::Relaxed, |tx| {
                 let conn = tx.conn_for_write()?;
                 if let Some(mut existing) = self.read(conn, transaction_id)? {
                     if !claim_is_abandoned(&existing, key_sha256, now, limits.claim_timeout) {
@@ -227,6 +234,48 @@ impl ScepTransactions for SqliteScepTransactions {
                     ..before.clone()
                 };
                 self.write(conn, &after)?;
+                Ok(Some(before))
+            })
+            .map_err(to_transaction_error)
+    }
+
+    fn finish_issued(
+        &self,
+        transaction_id: &str,
+        claim: &str,
+        certificate: &IssuedCertificate,
+        ledger: &dyn IssuanceLedger,
+        now: OffsetDateTime,
+    ) -> Result<Option<TransactionRecord>, TransactionError> {
+        // One transaction only when the CA's ledger is this very store (the
+        // data folder's CA); any other ledger is recorded in two steps.
+        if !std::ptr::addr_eq(ledger, Arc::as_ptr(&self.store)) {
+            return finish_issued_in_two_steps(
+                self,
+                transaction_id,
+                claim,
+                certificate,
+                ledger,
+                now,
+            );
+        }
+        self.store
+            .transact(false, |tx| {
+                let Some(before) = self.read(tx.conn_for_write()?, transaction_id)? else {
+                    return Ok(None);
+                };
+                if !Expected::Claim(claim).matches(&before.state) {
+                    return Ok(None);
+                }
+                tx.ledger_record_issued(certificate)?;
+                let after = TransactionRecord {
+                    state: TransactionState::Issued {
+                        certificate_pem: certificate.certificate_pem.clone(),
+                    },
+                    updated: now,
+                    ..before.clone()
+                };
+                self.write(tx.conn_for_write()?, &after)?;
                 Ok(Some(before))
             })
             .map_err(to_transaction_error)
