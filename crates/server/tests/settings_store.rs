@@ -142,3 +142,71 @@ fn a_second_legacy_file_never_overwrites_the_first_imported_copy() {
         serde_json::json!("first")
     );
 }
+
+/// The decision API checks its admin token against the settings of the
+/// decision's own snapshot, so a token rotated away by another process is
+/// refused at once, although this process last saw it live. Refusals too
+/// say nothing to it (that the policy exists or not).
+#[test]
+fn a_decision_refuses_a_token_another_process_revoked() {
+    use devicetrust_service::context::{DecisionError, DecisionRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let serving = open(dir.path());
+    let token = serving.admin_token.clone().unwrap();
+    let service = &serving.service;
+    let policy: devicetrust_policy::PolicyDocument = serde_json::from_value(serde_json::json!({
+      "policy": {"id": "rst1", "name": "Any", "type": "ACCESS_POLICY", "status": "ACTIVE"},
+      "rules": [{"id": "rul1", "name": "Catch-all Rule", "priority": 99, "status": "ACTIVE",
+                 "system": true, "actions": {"appSignOn": {"access": "DENY"}}}]
+    }))
+    .unwrap();
+    let now = OffsetDateTime::now_utc();
+    service.create_policy("test", policy, now).unwrap();
+    let with_device = DecisionRequest {
+        user_id: Some("00u1".into()),
+        device_id: Some("guo1".into()),
+        ..DecisionRequest::default()
+    };
+    let without_device = DecisionRequest::default();
+    for request in [&with_device, &without_device] {
+        service
+            .decide_as_admin(&token, "rst1", request, now)
+            .unwrap();
+        assert!(matches!(
+            service.decide_as_admin(&token, "rst-none", request, now),
+            Err(DecisionError::NotFound { .. })
+        ));
+        assert!(matches!(
+            service.decide_as_admin("dtadm_wrong", "rst1", request, now),
+            Err(DecisionError::Unauthenticated)
+        ));
+    }
+
+    // Another process (the CLI) rotates the token away.
+    let other = open(dir.path());
+    let used = other.service.authenticate_admin(&token).unwrap();
+    let (_, fresh) = other
+        .service
+        .rotate_admin_token(&used, now)
+        .unwrap()
+        .unwrap();
+    assert!(
+        service.precheck_admin_token(&token),
+        "this process has not read the settings since: the precheck still passes"
+    );
+    for request in [&with_device, &without_device] {
+        for policy in ["rst1", "rst-none"] {
+            assert!(
+                matches!(
+                    service.decide_as_admin(&token, policy, request, now),
+                    Err(DecisionError::Unauthenticated)
+                ),
+                "{policy} {request:?}"
+            );
+        }
+        service
+            .decide_as_admin(&fresh, "rst1", request, now)
+            .unwrap();
+    }
+    assert!(!service.precheck_admin_token(&token));
+}

@@ -137,6 +137,12 @@ impl SettingsStore {
         }
     }
 
+    /// The settings as this process last read them, with no store read:
+    /// only for checks that are repeated against a fresh read.
+    pub(crate) fn last_read(&self) -> Arc<Settings> {
+        self.cached().1
+    }
+
     /// The settings at least as new as `revision`, read by the caller inside
     /// its own read transaction (see [`Self::revision_in`]): no further read
     /// when this process already holds that revision or a newer one.

@@ -104,6 +104,17 @@ impl crate::Service {
         check(&self.settings.read(), presented).map(|t| t.id.clone())
     }
 
+    /// Whether `presented` is a live admin token as far as this process
+    /// knows, without a store read when it is: for refusing a wrong token
+    /// before its request's body is read. Not the check itself: a token
+    /// revoked by another process passes until this process next reads the
+    /// settings, so the use case it admits checks again in its own snapshot
+    /// ([`Self::decide_as_admin`]).
+    pub fn precheck_admin_token(&self, presented: &str) -> bool {
+        check(&self.settings.last_read(), presented).is_some()
+            || check(&self.settings.read(), presented).is_some()
+    }
+
     /// Rotates admin token `used`: a new token, to show once, and `used`
     /// revoked with an audit event, in one update. `None` when `used` is no
     /// longer live (a concurrent rotation revoked it first).

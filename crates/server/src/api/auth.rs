@@ -7,6 +7,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use zeroize::Zeroizing;
+
 use super::ApiError;
 use crate::service::Service;
 
@@ -17,6 +19,22 @@ pub struct Admin {
     pub token_id: String,
 }
 
+/// The token in `Authorization: SSWS <token>` or `Bearer <token>`.
+fn presented(parts: &Parts) -> Result<&str, ApiError> {
+    let invalid = || ApiError::unauthenticated("Invalid token provided");
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(invalid)?
+        .to_str()
+        .map_err(|_| invalid())?;
+    value
+        .strip_prefix("SSWS ")
+        .or_else(|| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(invalid)
+}
+
 impl FromRequestParts<Arc<Service>> for Admin {
     type Rejection = ApiError;
 
@@ -24,20 +42,29 @@ impl FromRequestParts<Arc<Service>> for Admin {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))?;
-        let value = header
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("Invalid token provided"))?;
-        let token = value
-            .strip_prefix("SSWS ")
-            .or_else(|| value.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))?;
         service
-            .authenticate_admin(token.trim())
+            .authenticate_admin(presented(parts)?)
             .map(|token_id| Admin { token_id })
             .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))
+    }
+}
+
+/// An admin token for a use case that checks it itself, against the state
+/// it reads (the decision API: [`Service::decide_as_admin`]). A token this
+/// process knows to be wrong is refused here, before the body is read.
+pub struct AdminToken(pub Zeroizing<String>);
+
+impl FromRequestParts<Arc<Service>> for AdminToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = presented(parts)?;
+        if !service.precheck_admin_token(token) {
+            return Err(ApiError::unauthenticated("Invalid token provided"));
+        }
+        Ok(Self(Zeroizing::new(token.to_owned())))
     }
 }

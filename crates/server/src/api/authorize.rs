@@ -12,7 +12,7 @@ use axum::{Extension, Router};
 use time::OffsetDateTime;
 
 use super::ApiError;
-use super::auth::Admin;
+use super::auth::AdminToken;
 use super::body::JsonBody;
 use super::device::errors::from_decision;
 use crate::ops::Metrics;
@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
 async fn decide(
     service: Arc<Service>,
     metrics: Arc<Metrics>,
+    admin: AdminToken,
     policy: String,
     request: DecisionRequest,
 ) -> Result<Json<DecisionResponse>, ApiError> {
@@ -35,7 +36,7 @@ async fn decide(
     // and reads on the store's read connection, which never waits for a
     // writer's fsync. The hop to a blocking thread cost more than the work.
     let response: DecisionResponse = service
-        .decide(&policy, &request, OffsetDateTime::now_utc())
+        .decide_as_admin(&admin.0, &policy, &request, OffsetDateTime::now_utc())
         .map_err(from_decision)?;
     metrics.decision(match response.decision.access {
         devicetrust_policy::model::Access::Allow => "ALLOW",
@@ -50,7 +51,7 @@ async fn decide(
 async fn authorize(
     State(service): State<Arc<Service>>,
     Extension(metrics): Extension<Arc<Metrics>>,
-    _admin: Admin,
+    admin: AdminToken,
     JsonBody(request): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
     if request.context.is_some() {
@@ -61,13 +62,13 @@ async fn authorize(
     let policy = request.policy_id.clone().ok_or_else(|| {
         ApiError::invalid("Api validation failed").with_cause("policyId is required")
     })?;
-    decide(service, metrics, policy, request).await
+    decide(service, metrics, admin, policy, request).await
 }
 
 async fn simulate(
     State(service): State<Arc<Service>>,
     Extension(metrics): Extension<Arc<Metrics>>,
-    _admin: Admin,
+    admin: AdminToken,
     Path(policy): Path<String>,
     JsonBody(request): JsonBody<DecisionRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
@@ -75,5 +76,5 @@ async fn simulate(
         return Err(ApiError::invalid("Api validation failed")
             .with_cause("policyId in the body differs from the path"));
     }
-    decide(service, metrics, policy, request).await
+    decide(service, metrics, admin, policy, request).await
 }
