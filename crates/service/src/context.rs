@@ -26,13 +26,14 @@ use devicetrust_devices::{
 use devicetrust_policy::context::{DeviceContext, NetworkContext, RiskContext, UserContext};
 use devicetrust_policy::model::OsType;
 use devicetrust_policy::{Context, Decision};
-use devicetrust_store::{ManagementProof, SignalReport, Store as _};
+use devicetrust_store::{DeviceSnapshot, ManagementProof, SignalReport, Store as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::Service;
 use super::policies::PolicyStoreError;
+use crate::tokens::PresentedToken;
 
 /// A decision request: a user, a device (by id or by session) or a raw
 /// context, the network and the risk.
@@ -184,7 +185,7 @@ impl Service {
     /// request, when the token is not live.
     pub fn decide_as_admin(
         &self,
-        token: &str,
+        token: &PresentedToken,
         policy_id: &str,
         request: &DecisionRequest,
         now: OffsetDateTime,
@@ -204,7 +205,7 @@ impl Service {
 
     fn decide_checking(
         &self,
-        token: Option<&str>,
+        token: Option<&PresentedToken>,
         policy_id: &str,
         request: &DecisionRequest,
         now: OffsetDateTime,
@@ -341,25 +342,26 @@ impl Service {
         let Some(device_id) = device_id else {
             return Ok((context, None, Vec::new(), None));
         };
-        // One read transaction for everything the decision needs of the
-        // store: one consistent snapshot, one BEGIN/ROLLBACK on the hot path.
-        let (revision, snapshot) = self.store.read(|tx| {
-            let revision = crate::settings::SettingsStore::revision_in(tx)?;
-            let Some(device) = tx.device(&self.org, &device_id)? else {
-                return Ok((revision, None));
-            };
-            let (enrollments, links) = if user.is_some() {
-                (
-                    tx.enrollments(&self.org, &device_id)?,
-                    tx.links(&self.org, &device_id)?,
-                )
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            let proof = tx.management_proof(&self.org, &device_id)?;
-            let reports = tx.signal_reports(&self.org, &device_id)?;
-            Ok((revision, Some((device, enrollments, links, proof, reports))))
+        // One snapshot, and on SQLite one statement, for everything the
+        // decision needs of the store, the settings revision included.
+        let snapshot = self.store.read(|tx| {
+            tx.device_snapshot(
+                &self.org,
+                &device_id,
+                user.is_some(),
+                crate::settings::SettingsStore::DOCUMENT,
+            )
         })?;
+        let revision = snapshot.settings_revision.unwrap_or(0);
+        let DeviceSnapshot {
+            device,
+            enrollments,
+            links,
+            proof,
+            reports,
+            ..
+        } = snapshot;
+        let snapshot = device.map(|device| (device, enrollments, links, proof, reports));
         let Some((device, enrollments, links, proof, reports)) = snapshot else {
             context.device = Some(DeviceContext::default());
             let state = DeviceState {

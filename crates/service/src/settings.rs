@@ -144,7 +144,7 @@ impl SettingsStore {
     }
 
     /// The settings at least as new as `revision`, read by the caller inside
-    /// its own read transaction (see [`Self::revision_in`]): no further read
+    /// its own read transaction (see [`Self::DOCUMENT`]): no further read
     /// when this process already holds that revision or a newer one.
     pub(crate) fn read_at(&self, revision: i64) -> Arc<Settings> {
         let (held, cached) = self.cached();
@@ -155,14 +155,9 @@ impl SettingsStore {
         }
     }
 
-    /// The settings revision, read in a transaction the caller holds, so a
-    /// decision reads the settings' revision in the same snapshot as the
-    /// device and spends no extra statement on it.
-    pub(crate) fn revision_in(
-        tx: &mut dyn devicetrust_store::Tx,
-    ) -> devicetrust_store::Result<i64> {
-        Ok(tx.settings_revision(DOCUMENT)?.unwrap_or(0))
-    }
+    /// The settings document's name in the store, for a caller that reads
+    /// its revision in a snapshot of its own (then [`Self::read_at`]).
+    pub(crate) const DOCUMENT: &'static str = DOCUMENT;
 
     fn publish(&self, revision: i64, settings: Arc<Settings>) {
         let mut current = self

@@ -50,7 +50,7 @@ pub use memory::MemoryStore;
 pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
 pub use registry::{Registry, TransitionOutcome};
 pub use sqlite::{SqliteChallenges, SqliteScepTransactions, SqliteStore, latest_schema_version};
-pub use tx::{Store, Tx};
+pub use tx::{DeviceSnapshot, Store, Tx};
 
 /// The registry's database file inside a data folder.
 pub fn database_path(data: &std::path::Path) -> std::path::PathBuf {

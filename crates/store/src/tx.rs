@@ -19,6 +19,25 @@ use crate::device_api::{
     SignalReport,
 };
 
+/// What an access decision reads about one device, from one snapshot
+/// ([`Tx::device_snapshot`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceSnapshot {
+    /// The device; when `None`, every other field but the revision is empty.
+    pub device: Option<Device>,
+    /// Its factor enrollments by id (read only when asked for).
+    pub enrollments: Vec<FactorEnrollment>,
+    /// Its users by user id (read only when asked for).
+    pub links: Vec<DeviceUser>,
+    /// Its latest management proof.
+    pub proof: Option<ManagementProof>,
+    /// The latest signal report of each provider, by provider.
+    pub reports: Vec<SignalReport>,
+    /// The revision of the settings document asked for, if it exists.
+    pub settings_revision: Option<i64>,
+}
+
 /// A storage engine.
 pub trait Store: Send + Sync {
     /// Runs `f` in one read-write transaction: everything it wrote commits
@@ -159,6 +178,40 @@ pub trait Tx {
 
     /// The latest signal report of each provider for `device`.
     fn signal_reports(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<SignalReport>>;
+
+    /// Everything a decision reads about `device` (its users' enrollments
+    /// and links only `with_users`), and the revision of settings document
+    /// `settings`. The default makes one call per part; an engine overrides
+    /// it to read everything with one statement (one round trip), since
+    /// every sign-in decision asks for it.
+    fn device_snapshot(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        with_users: bool,
+        settings: &str,
+    ) -> Result<DeviceSnapshot> {
+        let settings_revision = self.settings_revision(settings)?;
+        let Some(found) = self.device(org, device)? else {
+            return Ok(DeviceSnapshot {
+                settings_revision,
+                ..DeviceSnapshot::default()
+            });
+        };
+        let (enrollments, links) = if with_users {
+            (self.enrollments(org, device)?, self.links(org, device)?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(DeviceSnapshot {
+            device: Some(found),
+            enrollments,
+            links,
+            proof: self.management_proof(org, device)?,
+            reports: self.signal_reports(org, device)?,
+            settings_revision,
+        })
+    }
     /// Stores `report` as its provider's latest for `device`, unless a
     /// report collected later is held; returns whether it was stored.
     fn put_signal_report(

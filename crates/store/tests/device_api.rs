@@ -344,3 +344,131 @@ fn signal_reports_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     signal_reports_keep_the_newest(&SqliteStore::open(&dir.path().join("db")).unwrap());
 }
+
+/// The reference: what a decision read before the one-statement snapshot,
+/// one call per part.
+fn one_by_one(
+    tx: &mut dyn devicetrust_store::Tx,
+    org: &OrgId,
+    device: &devicetrust_devices::DeviceId,
+    with_users: bool,
+    settings: &str,
+) -> devicetrust_store::DeviceSnapshot {
+    let mut expected = devicetrust_store::DeviceSnapshot::default();
+    expected.settings_revision = tx.settings_revision(settings).unwrap();
+    let Some(found) = tx.device(org, device).unwrap() else {
+        return expected;
+    };
+    expected.device = Some(found);
+    if with_users {
+        expected.enrollments = tx.enrollments(org, device).unwrap();
+        expected.links = tx.links(org, device).unwrap();
+    }
+    expected.proof = tx.management_proof(org, device).unwrap();
+    expected.reports = tx.signal_reports(org, device).unwrap();
+    expected
+}
+
+/// SQLite reads a decision's snapshot in one statement: it must read
+/// exactly what the single reads do, in their order, whatever is present.
+#[test]
+fn a_decision_snapshot_reads_what_the_single_reads_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let registry = Registry::new(store.clone());
+    let org = OrgId::new("acme").unwrap();
+    let admin = Actor::new("admin").unwrap();
+    let enroll = |user: &str, udid: &str| {
+        let mut profile = DeviceProfile::new("Mac", Platform::Macos);
+        profile.udid = Some(udid.into());
+        registry
+            .enroll(
+                &org,
+                &admin,
+                &EnrollmentRequest::new(UserId::new(user).unwrap(), profile),
+                t0(),
+            )
+            .unwrap()
+    };
+    // Two users on one device, enrolled in reverse order of their ids.
+    let shared = enroll("zoe", "U1");
+    assert_eq!(enroll("alice", "U1").id, shared.id);
+    let other = enroll("bob", "U2");
+    let bare = enroll("carol", "U3");
+    let report = |provider: &str| devicetrust_store::SignalReport {
+        provider: provider.into(),
+        collected_at: t0(),
+        received_at: t0(),
+        body: format!("{{\"from\":\"{provider}\"}}"),
+    };
+    store
+        .write(|tx| {
+            for provider in ["wsc", "chrome", "zta"] {
+                tx.put_signal_report(&org, &shared.id, &report(provider))?;
+            }
+            tx.put_signal_report(&org, &other.id, &report("wsc"))?;
+            tx.put_management_proof(
+                &org,
+                &shared.id,
+                &ManagementProof {
+                    managed: true,
+                    configuration_id: Some("mdm-1".into()),
+                    at: t0(),
+                    reasons: Vec::new(),
+                },
+            )?;
+            tx.put_settings_document(
+                "service",
+                &devicetrust_store::SettingsDocument {
+                    revision: 7,
+                    body: "{}".into(),
+                },
+            )
+        })
+        .unwrap();
+
+    let unknown = devicetrust_devices::DeviceId::new("guo-none").unwrap();
+    let elsewhere = OrgId::new("other").unwrap();
+    let mut checked = 0;
+    for (org, device) in [
+        (&org, &shared.id),
+        (&org, &other.id),
+        (&org, &bare.id),
+        (&org, &unknown),
+        (&elsewhere, &shared.id),
+    ] {
+        for with_users in [true, false] {
+            for settings in ["service", "none"] {
+                let (snapshot, expected) = store
+                    .read(|tx| {
+                        Ok((
+                            tx.device_snapshot(org, device, with_users, settings)?,
+                            one_by_one(tx, org, device, with_users, settings),
+                        ))
+                    })
+                    .unwrap();
+                assert_eq!(
+                    snapshot, expected,
+                    "{org:?} {device:?} {with_users} {settings}"
+                );
+                checked += usize::from(snapshot.device.is_some());
+            }
+        }
+    }
+    assert_eq!(checked, 12, "three devices were found, four ways each");
+    // The parts the comparison rests on are really there.
+    let full = store
+        .read(|tx| tx.device_snapshot(&org, &shared.id, true, "service"))
+        .unwrap();
+    assert_eq!(full.links.len(), 2);
+    assert_eq!(full.enrollments.len(), 2);
+    assert_eq!(
+        full.reports
+            .iter()
+            .map(|r| r.provider.as_str())
+            .collect::<Vec<_>>(),
+        ["chrome", "wsc", "zta"]
+    );
+    assert!(full.proof.is_some());
+    assert_eq!(full.settings_revision, Some(7));
+}

@@ -18,7 +18,7 @@ use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport,
 };
-use crate::{Error, Result, Tx};
+use crate::{DeviceSnapshot, Error, Result, Tx};
 
 pub(super) struct SqliteTx<'a> {
     /// The connection, inside a transaction (and a savepoint, for writes) opened by the store.
@@ -630,6 +630,68 @@ impl Tx for SqliteTx<'_> {
             "SELECT body FROM signal_reports WHERE org_id = ?1 AND device_id = ?2 ORDER BY provider",
             params![org.as_str(), device.as_str()],
         )
+    }
+
+    fn device_snapshot(
+        &mut self,
+        org: &OrgId,
+        device: &DeviceId,
+        with_users: bool,
+        settings: &str,
+    ) -> Result<DeviceSnapshot> {
+        const WHAT: &str = "reading a device for a decision";
+        // One statement for the six reads of every decision. Each part is
+        // an indexed lookup; rows come ordered by part, then by its key
+        // (as the single reads order them).
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT 0, NULL, body FROM devices WHERE org_id = ?1 AND id = ?2
+                 UNION ALL
+                 SELECT 1, id, body FROM factor_enrollments
+                     WHERE org_id = ?1 AND device_id = ?2 AND ?3
+                 UNION ALL
+                 SELECT 2, user_id, body FROM device_users
+                     WHERE org_id = ?1 AND device_id = ?2 AND ?3
+                 UNION ALL
+                 SELECT 3, NULL, body FROM management_proofs WHERE org_id = ?1 AND device_id = ?2
+                 UNION ALL
+                 SELECT 4, provider, body FROM signal_reports WHERE org_id = ?1 AND device_id = ?2
+                 UNION ALL
+                 SELECT 5, NULL, revision FROM settings_documents WHERE name = ?4
+                 ORDER BY 1, 2",
+            )
+            .map_err(Error::storage(WHAT))?;
+        let mut rows = stmt
+            .query(params![org.as_str(), device.as_str(), with_users, settings])
+            .map_err(Error::storage(WHAT))?;
+        let mut snapshot = DeviceSnapshot::default();
+        while let Some(row) = rows.next().map_err(Error::storage(WHAT))? {
+            let part: i64 = row.get(0).map_err(Error::storage(WHAT))?;
+            if part == 5 {
+                snapshot.settings_revision = Some(row.get(2).map_err(Error::storage(WHAT))?);
+                continue;
+            }
+            let body = row.get_ref(2).map_err(Error::storage(WHAT))?;
+            let body = body.as_str().map_err(Error::storage(WHAT))?;
+            match part {
+                0 => snapshot.device = Some(decode("device", body)?),
+                1 => snapshot
+                    .enrollments
+                    .push(decode("factor enrollment", body)?),
+                2 => snapshot.links.push(decode("device user", body)?),
+                3 => snapshot.proof = Some(decode("management proof", body)?),
+                _ => snapshot.reports.push(decode("signal report", body)?),
+            }
+        }
+        if snapshot.device.is_none() {
+            // As documented: nothing of a device that is not there.
+            return Ok(DeviceSnapshot {
+                settings_revision: snapshot.settings_revision,
+                ..DeviceSnapshot::default()
+            });
+        }
+        Ok(snapshot)
     }
 
     fn put_signal_report(
