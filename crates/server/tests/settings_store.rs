@@ -152,7 +152,8 @@ fn a_decision_refuses_a_token_another_process_revoked() {
     use devicetrust_service::context::{DecisionError, DecisionRequest};
     let dir = tempfile::tempdir().unwrap();
     let serving = open(dir.path());
-    let token = serving.admin_token.clone().unwrap();
+    let token_text = serving.admin_token.clone().unwrap();
+    let token = devicetrust_service::PresentedToken::new(&token_text);
     let service = &serving.service;
     let policy: devicetrust_policy::PolicyDocument = serde_json::from_value(serde_json::json!({
       "policy": {"id": "rst1", "name": "Any", "type": "ACCESS_POLICY", "status": "ACTIVE"},
@@ -177,14 +178,19 @@ fn a_decision_refuses_a_token_another_process_revoked() {
             Err(DecisionError::NotFound { .. })
         ));
         assert!(matches!(
-            service.decide_as_admin("dtadm_wrong", "rst1", request, now),
+            service.decide_as_admin(
+                &devicetrust_service::PresentedToken::new("dtadm_wrong"),
+                "rst1",
+                request,
+                now
+            ),
             Err(DecisionError::Unauthenticated)
         ));
     }
 
     // Another process (the CLI) rotates the token away.
     let other = open(dir.path());
-    let used = other.service.authenticate_admin(&token).unwrap();
+    let used = other.service.authenticate_admin(&token_text).unwrap();
     let (_, fresh) = other
         .service
         .rotate_admin_token(&used, now)
@@ -194,6 +200,7 @@ fn a_decision_refuses_a_token_another_process_revoked() {
         service.precheck_admin_token(&token),
         "this process has not read the settings since: the precheck still passes"
     );
+    let fresh = devicetrust_service::PresentedToken::new(&fresh);
     for request in [&with_device, &without_device] {
         for policy in ["rst1", "rst-none"] {
             assert!(

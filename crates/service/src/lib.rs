@@ -60,7 +60,7 @@ pub use data_dir::{
 };
 pub use endpoints::{ScepEndpoint, ScepEndpoints};
 pub use settings::{Settings, SettingsStore, StoredToken};
-pub use tokens::TOKEN_PREFIX;
+pub use tokens::{PresentedToken, TOKEN_PREFIX};
 
 /// How the service runs.
 #[derive(Debug, Clone)]

@@ -40,15 +40,34 @@ pub(crate) fn generate(now: OffsetDateTime) -> Result<(StoredToken, Zeroizing<St
     ))
 }
 
+/// An admin token as presented, hashed once for every check it goes
+/// through (the stored form is the same digest, so it is kept as that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedToken {
+    sha256_hex: String,
+}
+
+impl PresentedToken {
+    /// Hashes `token`.
+    pub fn new(token: &str) -> Self {
+        // Hex, as stored, so no stored digest is decoded (allocated) per check.
+        Self {
+            sha256_hex: hex::encode(Sha256::digest(token.as_bytes())),
+        }
+    }
+}
+
 /// The live token `presented` matches, if any. Every live token is compared
 /// in full and in constant time, so timing says nothing about which matched.
-pub(crate) fn check<'a>(settings: &'a Settings, presented: &str) -> Option<&'a StoredToken> {
-    // Compared as hex, so no token's digest is decoded (allocated) per request;
-    // revoked tokens are skipped: that a token was revoked is not a secret.
-    let digest = hex::encode(Sha256::digest(presented.as_bytes()));
+pub(crate) fn check<'a>(
+    settings: &'a Settings,
+    presented: &PresentedToken,
+) -> Option<&'a StoredToken> {
+    // Revoked tokens are skipped: that a token was revoked is not a secret.
+    let digest = presented.sha256_hex.as_bytes();
     let mut found = None;
     for token in settings.admin_tokens.iter().filter(|t| t.revoked.is_none()) {
-        if bool::from(token.sha256.as_bytes().ct_eq(digest.as_bytes())) {
+        if bool::from(token.sha256.as_bytes().ct_eq(digest)) {
             found = Some(token);
         }
     }
@@ -101,7 +120,7 @@ impl crate::Service {
     /// The ID of the live admin token `presented` matches, if any
     /// (compared in constant time against every live token's digest).
     pub fn authenticate_admin(&self, presented: &str) -> Option<String> {
-        check(&self.settings.read(), presented).map(|t| t.id.clone())
+        check(&self.settings.read(), &PresentedToken::new(presented)).map(|t| t.id.clone())
     }
 
     /// Whether `presented` is a live admin token as far as this process
@@ -110,7 +129,7 @@ impl crate::Service {
     /// revoked by another process passes until this process next reads the
     /// settings, so the use case it admits checks again in its own snapshot
     /// ([`Self::decide_as_admin`]).
-    pub fn precheck_admin_token(&self, presented: &str) -> bool {
+    pub fn precheck_admin_token(&self, presented: &PresentedToken) -> bool {
         check(&self.settings.last_read(), presented).is_some()
             || check(&self.settings.read(), presented).is_some()
     }
@@ -137,11 +156,12 @@ mod tests {
         let (stored, token) = generate(now).unwrap();
         let mut settings = Settings::default();
         settings.admin_tokens.push(stored);
-        assert!(check(&settings, &token).is_some());
-        assert!(check(&settings, "dtadm_wrong").is_none());
-        assert!(check(&settings, "").is_none());
+        let presented = |t: &str| PresentedToken::new(t);
+        assert!(check(&settings, &presented(&token)).is_some());
+        assert!(check(&settings, &presented("dtadm_wrong")).is_none());
+        assert!(check(&settings, &presented("")).is_none());
         settings.admin_tokens[0].revoked = Some(now);
-        assert!(check(&settings, &token).is_none());
+        assert!(check(&settings, &presented(&token)).is_none());
     }
 
     #[test]
@@ -162,14 +182,14 @@ mod tests {
         for _ in 0..40 {
             let (next, t) = rotate(&file, &id, now).unwrap().unwrap();
             assert!(
-                check(&file.read(), &token).is_none(),
+                check(&file.read(), &PresentedToken::new(&token)).is_none(),
                 "the rotated token is refused"
             );
             id = next.id;
             token = t;
         }
         let settings = file.read();
-        assert!(check(&settings, &token).is_some());
+        assert!(check(&settings, &PresentedToken::new(&token)).is_some());
         assert_eq!(settings.admin_tokens.len(), MAX_REVOKED_KEPT + 1);
     }
 

@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use zeroize::Zeroizing;
+use devicetrust_service::PresentedToken;
 
 use super::ApiError;
 use crate::service::Service;
@@ -52,7 +52,7 @@ impl FromRequestParts<Arc<Service>> for Admin {
 /// An admin token for a use case that checks it itself, against the state
 /// it reads (the decision API: [`Service::decide_as_admin`]). A token this
 /// process knows to be wrong is refused here, before the body is read.
-pub struct AdminToken(pub Zeroizing<String>);
+pub struct AdminToken(pub PresentedToken);
 
 impl FromRequestParts<Arc<Service>> for AdminToken {
     type Rejection = ApiError;
@@ -61,10 +61,10 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let token = presented(parts)?;
-        if !service.precheck_admin_token(token) {
+        let token = PresentedToken::new(presented(parts)?);
+        if !service.precheck_admin_token(&token) {
             return Err(ApiError::unauthenticated("Invalid token provided"));
         }
-        Ok(Self(Zeroizing::new(token.to_owned())))
+        Ok(Self(token))
     }
 }

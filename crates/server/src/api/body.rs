@@ -37,6 +37,12 @@ pub(crate) async fn read_limited(
 /// (it may quote their input); nothing here is logged. Every API parses
 /// JSON bodies with this one function.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Tracking the path costs on every field; only a refusal needs it, so
+    // a body is parsed plainly first (which also refuses trailing data) and
+    // parsed again, for the message, only when that fails.
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
