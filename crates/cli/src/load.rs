@@ -40,6 +40,12 @@ pub struct LoadArgs {
     /// Distinct RSA keys the SCEP requests are made with (made before timing).
     #[arg(long, default_value_t = 8)]
     pub keys: usize,
+    /// Set the server up, print one JSON line (`url`, the `authorization`
+    /// header and the `authorize` bodies, one per device and policy), and
+    /// keep it up until standard input closes, sending nothing: for another
+    /// load generator (`scripts/bench-authorize-wrk`).
+    #[arg(long)]
+    pub hold: bool,
 }
 
 struct Server {
@@ -201,6 +207,34 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         device_ids.push((format!("user{i}"), device.id.clone().unwrap_or_default()));
     }
 
+    // The decision for device `d` (its user) under policy `p`, both cycling.
+    let authorize_body = |d: usize, p: usize| {
+        let (user, device) = device_ids
+            .get(d % device_ids.len().max(1))
+            .cloned()
+            .unwrap_or_default();
+        let policy = policy_ids
+            .get(p % policy_ids.len().max(1))
+            .cloned()
+            .unwrap_or(Value::Null);
+        json!({"policyId": policy, "userId": user, "groups": ["Everyone"], "deviceId": device})
+    };
+    if args.hold {
+        let bodies: Vec<Value> = (0..policy_ids.len())
+            .flat_map(|p| (0..device_ids.len()).map(move |d| (d, p)))
+            .map(|(d, p)| authorize_body(d, p))
+            .collect();
+        print_json(&json!({
+            "url": server.base_url,
+            "authorization": format!("SSWS {}", server.token),
+            "authorize": bodies,
+        }));
+        // The server stops (on drop) once the caller closes our input.
+        std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())
+            .map_err(CliError::failed)?;
+        return Ok(());
+    }
+
     // Every request is made before the clock starts.
     let client = ScepClient::connect(
         HttpTransport::new(&scep_url),
@@ -232,16 +266,9 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
                     .map_err(CliError::failed)?,
             ));
         } else {
-            let (user, device) = device_ids
-                .get(i % device_ids.len())
-                .cloned()
-                .unwrap_or_default();
-            let policy = policy_ids
-                .get(i % policy_ids.len())
-                .cloned()
-                .unwrap_or(Value::Null);
-            let body = json!({"policyId": policy, "userId": user, "groups": ["Everyone"], "deviceId": device});
-            work.push(Work::Authorize(body.to_string().into_bytes()));
+            work.push(Work::Authorize(
+                authorize_body(i, i).to_string().into_bytes(),
+            ));
         }
     }
 
