@@ -209,6 +209,29 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     ",
     ),
+    (
+        7,
+        // How many SCEP transactions each configuration holds, kept by
+        // triggers: every claim checks the bound, and counting the rows
+        // cost up to the bound (10,000 by default) per claim.
+        "
+    CREATE TABLE scep_transaction_counts (
+        configuration_id TEXT NOT NULL PRIMARY KEY,
+        held BIGINT NOT NULL
+    );
+    INSERT INTO scep_transaction_counts (configuration_id, held)
+        SELECT configuration_id, COUNT(*) FROM scep_transactions GROUP BY configuration_id;
+    CREATE TRIGGER scep_transactions_counted_in AFTER INSERT ON scep_transactions BEGIN
+        INSERT INTO scep_transaction_counts (configuration_id, held)
+            VALUES (NEW.configuration_id, 1)
+            ON CONFLICT (configuration_id) DO UPDATE SET held = held + 1;
+    END;
+    CREATE TRIGGER scep_transactions_counted_out AFTER DELETE ON scep_transactions BEGIN
+        UPDATE scep_transaction_counts SET held = held - 1
+            WHERE configuration_id = OLD.configuration_id;
+    END;
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -83,12 +83,17 @@ impl SqliteScepTransactions {
         self.store.transact(true, |tx| self.count_in(tx.conn()))
     }
 
+    /// The count the triggers keep (one row read, where counting the rows
+    /// costs up to the bound).
     fn count_in(&self, conn: &Connection) -> Result<usize> {
-        let n: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM scep_transactions WHERE configuration_id = ?1")
-            .and_then(|mut s| s.query_row(params![self.configuration_id], |r| r.get(0)))
+        let n: Option<i64> = conn
+            .prepare_cached("SELECT held FROM scep_transaction_counts WHERE configuration_id = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![self.configuration_id], |r| r.get(0))
+                    .optional()
+            })
             .map_err(Error::storage("counting scep transactions"))?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(usize::MAX))
     }
 
     fn read(&self, conn: &Connection, transaction_id: &str) -> Result<Option<TransactionRecord>> {
@@ -453,4 +458,117 @@ fn hex_digest(digest: &[u8; 32]) -> String {
         let _infallible = write!(s, "{b:02x}");
         s
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "tests: a panic is a failed test"
+    )]
+
+    use super::*;
+
+    fn counted(store: &Arc<SqliteStore>, configuration_id: &str) -> (usize, usize) {
+        let inner = store.lock().unwrap();
+        let rows: i64 = inner
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM scep_transactions WHERE configuration_id = ?1",
+                [configuration_id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(inner);
+        let kept = store.scep_transactions(configuration_id).count().unwrap();
+        (usize::try_from(rows).unwrap(), kept)
+    }
+
+    /// The kept count follows every insert and delete: claims, takeovers,
+    /// outcomes, releases and pruning, per configuration.
+    #[test]
+    fn the_kept_count_is_the_row_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+        let now = OffsetDateTime::now_utc();
+        let limits = TransactionLimits {
+            max_transactions: 5,
+            retention: time::Duration::days(1),
+            claim_timeout: time::Duration::minutes(5),
+        };
+        let issued = TransactionState::Issued {
+            certificate_pem: "pem".into(),
+        };
+        for (config, rounds) in [("a", 12), ("b", 3)] {
+            let txs = store.scep_transactions(config);
+            for i in 0..rounds {
+                let id = format!("tx{i}");
+                let claim = format!("c{i}");
+                assert_eq!(
+                    txs.claim(&id, "key", &claim, now, &limits).unwrap(),
+                    Claim::Claimed
+                );
+                // A copy finds it: no row added.
+                assert!(matches!(
+                    txs.claim(&id, "key", "other", now, &limits).unwrap(),
+                    Claim::Existing(_)
+                ));
+                if i % 3 == 2 {
+                    assert!(txs.release(&id, &claim).unwrap());
+                } else {
+                    txs.update(&id, Expected::Claim(&claim), issued.clone(), now)
+                        .unwrap()
+                        .unwrap();
+                }
+                let (rows, kept) = counted(&store, config);
+                assert_eq!(rows, kept, "{config} after {i}");
+                assert!(kept <= limits.max_transactions, "pruned to the bound");
+            }
+        }
+        assert_eq!(
+            counted(&store, "a").1,
+            4,
+            "the bound's room, one left for a claim"
+        );
+        assert_eq!(counted(&store, "b").1, 2);
+        assert_eq!(counted(&store, "none"), (0, 0));
+    }
+
+    /// A database from before the counts (schema 6) gets them from its rows.
+    #[test]
+    fn the_migration_counts_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let now = OffsetDateTime::now_utc();
+        let limits = TransactionLimits {
+            max_transactions: 100,
+            retention: time::Duration::days(1),
+            claim_timeout: time::Duration::minutes(5),
+        };
+        {
+            let store = Arc::new(SqliteStore::open(&path).unwrap());
+            for (config, n) in [("a", 3), ("b", 7)] {
+                let txs = store.scep_transactions(config);
+                for i in 0..n {
+                    txs.claim(&format!("tx{i}"), "key", "c", now, &limits)
+                        .unwrap();
+                }
+            }
+            // Back to schema 6, rows kept.
+            let inner = store.lock().unwrap();
+            inner
+                .conn
+                .execute_batch(
+                    "DROP TRIGGER scep_transactions_counted_in;
+                     DROP TRIGGER scep_transactions_counted_out;
+                     DROP TABLE scep_transaction_counts;
+                     DELETE FROM schema_migrations WHERE version = 7;",
+                )
+                .unwrap();
+        }
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        assert_eq!(counted(&store, "a"), (3, 3));
+        assert_eq!(counted(&store, "b"), (7, 7));
+    }
 }
