@@ -641,25 +641,25 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<DeviceSnapshot> {
         const WHAT: &str = "reading a device for a decision";
         // One statement for the six reads of every decision. Each part is
-        // an indexed lookup; rows come ordered by part, then by its key
-        // (as the single reads order them).
+        // an indexed lookup. Rows are not ordered in SQL (a sorter copies
+        // every body): each row says its part, and the lists are sorted
+        // here by the keys the single reads order them by.
         let mut stmt = self
             .tx
             .prepare_cached(
-                "SELECT 0, NULL, body FROM devices WHERE org_id = ?1 AND id = ?2
+                "SELECT 0, body FROM devices WHERE org_id = ?1 AND id = ?2
                  UNION ALL
-                 SELECT 1, id, body FROM factor_enrollments
+                 SELECT 1, body FROM factor_enrollments
                      WHERE org_id = ?1 AND device_id = ?2 AND ?3
                  UNION ALL
-                 SELECT 2, user_id, body FROM device_users
+                 SELECT 2, body FROM device_users
                      WHERE org_id = ?1 AND device_id = ?2 AND ?3
                  UNION ALL
-                 SELECT 3, NULL, body FROM management_proofs WHERE org_id = ?1 AND device_id = ?2
+                 SELECT 3, body FROM management_proofs WHERE org_id = ?1 AND device_id = ?2
                  UNION ALL
-                 SELECT 4, provider, body FROM signal_reports WHERE org_id = ?1 AND device_id = ?2
+                 SELECT 4, body FROM signal_reports WHERE org_id = ?1 AND device_id = ?2
                  UNION ALL
-                 SELECT 5, NULL, revision FROM settings_documents WHERE name = ?4
-                 ORDER BY 1, 2",
+                 SELECT 5, revision FROM settings_documents WHERE name = ?4",
             )
             .map_err(Error::storage(WHAT))?;
         let mut rows = stmt
@@ -669,10 +669,10 @@ impl Tx for SqliteTx<'_> {
         while let Some(row) = rows.next().map_err(Error::storage(WHAT))? {
             let part: i64 = row.get(0).map_err(Error::storage(WHAT))?;
             if part == 5 {
-                snapshot.settings_revision = Some(row.get(2).map_err(Error::storage(WHAT))?);
+                snapshot.settings_revision = Some(row.get(1).map_err(Error::storage(WHAT))?);
                 continue;
             }
-            let body = row.get_ref(2).map_err(Error::storage(WHAT))?;
+            let body = row.get_ref(1).map_err(Error::storage(WHAT))?;
             let body = body.as_str().map_err(Error::storage(WHAT))?;
             match part {
                 0 => snapshot.device = Some(decode("device", body)?),
@@ -691,6 +691,16 @@ impl Tx for SqliteTx<'_> {
                 ..DeviceSnapshot::default()
             });
         }
+        // Byte order, as SQLite's BINARY collation orders the single reads.
+        snapshot
+            .enrollments
+            .sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        snapshot
+            .links
+            .sort_unstable_by(|a, b| a.user.id.as_str().cmp(b.user.id.as_str()));
+        snapshot
+            .reports
+            .sort_unstable_by(|a, b| a.provider.cmp(&b.provider));
         Ok(snapshot)
     }
 
