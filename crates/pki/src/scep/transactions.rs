@@ -177,7 +177,11 @@ pub enum TransactionError {
 
 /// Where a SCEP responder keeps its transactions. Each call must be atomic
 /// (and durable before it returns, for a persistent store): the check and
-/// the change it guards happen in one transaction.
+/// the change it guards happen in one transaction. One exception: a
+/// [`claim`](Self::claim) may be made durable by the next durable write
+/// instead, since everything it guards (the outcome, the certificate) is
+/// written durably after it; it must still be seen by every other caller,
+/// in any process, once it returns.
 pub trait ScepTransactions: Send + Sync + fmt::Debug {
     /// Claims `transaction_id` for a request whose key has SHA-256 `key_sha256`.
     ///
