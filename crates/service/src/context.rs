@@ -361,8 +361,7 @@ impl Service {
             reports,
             ..
         } = snapshot;
-        let snapshot = device.map(|device| (device, enrollments, links, proof, reports));
-        let Some((device, enrollments, links, proof, reports)) = snapshot else {
+        let Some(device) = device else {
             context.device = Some(DeviceContext::default());
             let state = DeviceState {
                 id: device_id.to_string(),

@@ -609,9 +609,7 @@ impl ScepService {
                 // No answer was reached (e.g. the validator could not be
                 // asked): a resend of this transaction asks again instead
                 // of replaying the refusal.
-                if let Err(e) = self.transactions.release(transaction_id, &claim) {
-                    tracing::warn!(transaction_id, error = %e, "scep claim could not be released; a resend waits for the claim timeout");
-                }
+                self.release_claim(transaction_id, &claim);
                 return Ok(reply);
             }
             Decided::Signed { signed, admitted } => {
@@ -649,19 +647,7 @@ impl ScepService {
             OffsetDateTime::now_utc(),
         ) {
             Ok(Some(_)) => Ok(reply),
-            Ok(None) => {
-                // Our claim outlived the claim timeout and a resend took it
-                // over: its outcome is the transaction's, so every answer agrees.
-                tracing::warn!(
-                    transaction_id,
-                    "scep request outlived its claim; answering with the transaction's recorded outcome"
-                );
-                match self.transactions.get(transaction_id) {
-                    Ok(Some(known)) => Ok(answer_known(&known, Some(&key), encryption)),
-                    Ok(None) => Ok(reply),
-                    Err(e) => Err(ScepFailure::from(ScepError::from(e))),
-                }
-            }
+            Ok(None) => self.recorded_outcome(transaction_id, &key, encryption, Ok(reply)),
             Err(e) => {
                 // A refusal or PENDING is decided but not recorded: answer
                 // it; a resend sees the claim in progress (PENDING) until
@@ -709,29 +695,52 @@ impl ScepService {
                 self.challenge.issued(&ctx, &cert);
                 Ok(Reply::Success(Box::new(cert), encryption, admitted))
             }
-            Ok(None) => {
-                tracing::warn!(
-                    transaction_id,
-                    "scep request outlived its claim; answering with the transaction's recorded outcome"
-                );
-                match self.transactions.get(transaction_id) {
-                    Ok(Some(known)) => Ok(answer_known(&known, Some(key), encryption)),
-                    Ok(None) => Err(ScepFailure(
-                        FailInfo::BadRequest,
-                        "the transaction was dropped while it was being decided; enroll again"
-                            .into(),
-                    )),
-                    Err(e) => Err(ScepFailure::from(ScepError::from(e))),
-                }
-            }
+            // Our certificate was not recorded (in a store that records it
+            // with the outcome), so it is never handed out.
+            Ok(None) => self.recorded_outcome(
+                transaction_id,
+                key,
+                encryption,
+                Err(ScepFailure(
+                    FailInfo::BadRequest,
+                    "the transaction was dropped while it was being decided; enroll again".into(),
+                )),
+            ),
             Err(e) => {
                 tracing::error!(transaction_id, error = %e, "scep certificate could not be recorded");
                 self.challenge.failed(&ctx, &e.to_string());
-                if let Err(e) = self.transactions.release(transaction_id, claim) {
-                    tracing::warn!(transaction_id, error = %e, "scep claim could not be released; a resend waits for the claim timeout");
-                }
+                self.release_claim(transaction_id, claim);
                 Err(ScepFailure::from(ScepError::from(e)))
             }
+        }
+    }
+
+    /// The answer for a request whose claim outlived the claim timeout and
+    /// was taken over by a resend: the transaction's recorded outcome, so
+    /// every answer agrees; `gone` when no record is left.
+    fn recorded_outcome(
+        &self,
+        transaction_id: &str,
+        key: &str,
+        encryption: ContentEncryption,
+        gone: Result<Reply, ScepFailure>,
+    ) -> Result<Reply, ScepFailure> {
+        tracing::warn!(
+            transaction_id,
+            "scep request outlived its claim; answering with the transaction's recorded outcome"
+        );
+        match self.transactions.get(transaction_id) {
+            Ok(Some(known)) => Ok(answer_known(&known, Some(key), encryption)),
+            Ok(None) => gone,
+            Err(e) => Err(ScepFailure::from(ScepError::from(e))),
+        }
+    }
+
+    /// Forgets our claim so a resend asks again; if that fails, a resend
+    /// waits for the claim timeout instead.
+    fn release_claim(&self, transaction_id: &str, claim: &str) {
+        if let Err(e) = self.transactions.release(transaction_id, claim) {
+            tracing::warn!(transaction_id, error = %e, "scep claim could not be released; a resend waits for the claim timeout");
         }
     }
 

@@ -19,20 +19,24 @@ pub struct Admin {
     pub token_id: String,
 }
 
+/// Okta's answer to a missing, malformed, wrong or revoked admin token.
+pub(crate) fn invalid_token() -> ApiError {
+    ApiError::unauthenticated("Invalid token provided")
+}
+
 /// The token in `Authorization: SSWS <token>` or `Bearer <token>`.
 fn presented(parts: &Parts) -> Result<&str, ApiError> {
-    let invalid = || ApiError::unauthenticated("Invalid token provided");
     let value = parts
         .headers
         .get(AUTHORIZATION)
-        .ok_or_else(invalid)?
+        .ok_or_else(invalid_token)?
         .to_str()
-        .map_err(|_| invalid())?;
+        .map_err(|_| invalid_token())?;
     value
         .strip_prefix("SSWS ")
         .or_else(|| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(invalid)
+        .ok_or_else(invalid_token)
 }
 
 impl FromRequestParts<Arc<Service>> for Admin {
@@ -45,7 +49,7 @@ impl FromRequestParts<Arc<Service>> for Admin {
         service
             .authenticate_admin(presented(parts)?)
             .map(|token_id| Admin { token_id })
-            .ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))
+            .ok_or_else(invalid_token)
     }
 }
 
@@ -63,7 +67,7 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
     ) -> Result<Self, Self::Rejection> {
         let token = PresentedToken::new(presented(parts)?);
         if !service.precheck_admin_token(&token) {
-            return Err(ApiError::unauthenticated("Invalid token provided"));
+            return Err(invalid_token());
         }
         Ok(Self(token))
     }

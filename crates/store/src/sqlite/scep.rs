@@ -132,6 +132,32 @@ impl SqliteScepTransactions {
         Ok(())
     }
 
+    /// Sets the state of `transaction_id` if it is `expected`, in the
+    /// caller's transaction; the record as it was, or `None` (nothing
+    /// changed) when unknown or in another state.
+    fn replace_state(
+        &self,
+        conn: &Connection,
+        transaction_id: &str,
+        expected: Expected<'_>,
+        state: TransactionState,
+        now: OffsetDateTime,
+    ) -> Result<Option<TransactionRecord>> {
+        let Some(before) = self.read(conn, transaction_id)? else {
+            return Ok(None);
+        };
+        if !expected.matches(&before.state) {
+            return Ok(None);
+        }
+        let after = TransactionRecord {
+            state,
+            updated: now,
+            ..before.clone()
+        };
+        self.write(conn, &after)?;
+        Ok(Some(before))
+    }
+
     /// Drops finished transactions past the retention, then the oldest
     /// finished ones while at the bound; `LimitReached` if still at it.
     fn make_room(
@@ -226,20 +252,7 @@ impl ScepTransactions for SqliteScepTransactions {
     ) -> Result<Option<TransactionRecord>, TransactionError> {
         self.store
             .transact(false, |tx| {
-                let conn = tx.conn_for_write()?;
-                let Some(before) = self.read(conn, transaction_id)? else {
-                    return Ok(None);
-                };
-                if !expected.matches(&before.state) {
-                    return Ok(None);
-                }
-                let after = TransactionRecord {
-                    state,
-                    updated: now,
-                    ..before.clone()
-                };
-                self.write(conn, &after)?;
-                Ok(Some(before))
+                self.replace_state(tx.conn_for_write()?, transaction_id, expected, state, now)
             })
             .map_err(to_transaction_error)
     }
@@ -266,22 +279,21 @@ impl ScepTransactions for SqliteScepTransactions {
         }
         self.store
             .transact(false, |tx| {
-                let Some(before) = self.read(tx.conn_for_write()?, transaction_id)? else {
-                    return Ok(None);
+                let issued = TransactionState::Issued {
+                    certificate_pem: certificate.certificate_pem.clone(),
                 };
-                if !Expected::Claim(claim).matches(&before.state) {
-                    return Ok(None);
+                let before = self.replace_state(
+                    tx.conn_for_write()?,
+                    transaction_id,
+                    Expected::Claim(claim),
+                    issued,
+                    now,
+                )?;
+                // Same transaction: a ledger refusal undoes the outcome too.
+                if before.is_some() {
+                    tx.ledger_record_issued(certificate)?;
                 }
-                tx.ledger_record_issued(certificate)?;
-                let after = TransactionRecord {
-                    state: TransactionState::Issued {
-                        certificate_pem: certificate.certificate_pem.clone(),
-                    },
-                    updated: now,
-                    ..before.clone()
-                };
-                self.write(tx.conn_for_write()?, &after)?;
-                Ok(Some(before))
+                Ok(before)
             })
             .map_err(to_transaction_error)
     }

@@ -23,8 +23,7 @@ async fn rotate(State(service): State<Arc<Service>>, admin: Admin) -> Result<Res
         .rotate_admin_token(&admin.token_id, now())
         .map_err(|e| ApiError::from_error(&e))?;
     // A concurrent rotation with the same token won: this one is as revoked.
-    let (stored, token) =
-        rotated.ok_or_else(|| ApiError::unauthenticated("Invalid token provided"))?;
+    let (stored, token) = rotated.ok_or_else(crate::api::auth::invalid_token)?;
     tracing::info!(old = %admin.token_id, new = %stored.id, "admin token rotated");
     let body = serde_json::json!({
         "id": stored.id,

@@ -67,7 +67,7 @@ pub(crate) fn from_decision(e: DecisionError) -> ApiError {
             DecisionError::Invalid(m) => ApiError::invalid("Api validation failed").with_cause(m),
             DecisionError::NotFound { what, id } => ApiError::not_found(what, &id),
             DecisionError::Conflict(m) => ApiError::conflict(m),
-            DecisionError::Unauthenticated => ApiError::unauthenticated("Invalid token provided"),
+            DecisionError::Unauthenticated => crate::api::auth::invalid_token(),
             DecisionError::Policy(PolicyStoreError::Data(d)) => ApiError::internal(&d),
             DecisionError::Policy(p) => {
                 ApiError::invalid("The policy does not compile").with_cause(p.to_string())
