@@ -84,7 +84,10 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path(), None);
     let old = server.token.clone();
-    let rotated = server.ok("POST", "/api/v1/api-tokens/current/rotate", None, 201);
+    let answer = server.call("POST", "/api/v1/api-tokens/current/rotate", None);
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    assert_secure_headers(&answer, "no-store");
+    let rotated = answer.json();
     let new = rotated["token"].as_str().unwrap().to_owned();
     assert!(new.starts_with("dtadm_") && new != old);
     assert_ne!(rotated["id"], "");
@@ -95,8 +98,10 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
         Some("SSWS".into()),
         Some("SSWS ".into()),
         Some(format!("Basic {new}")),
-        Some(format!("ssws{new}")),
+        Some(format!("SSWSS{new}")),
         Some(format!("SSWS {new}x")),
+        Some(format!("Bearer{new}x")),
+        Some(format!("SSWS {new} x")),
         Some(format!("SSWS {}", &new[..new.len() - 1])),
         Some("SSWS dtadm_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into()),
         Some("Bearer '; DROP TABLE devices;--".into()),
@@ -116,6 +121,7 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
                 Some("application/json"),
                 &bytes,
             );
+            assert_secure_headers(&answer, "no-store");
             let e = assert_error(&answer, 401, "E0000011");
             assert_eq!(
                 e["errorSummary"], "Invalid token provided",
@@ -145,6 +151,18 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
         assert_ne!(answer.status, 401, "{method} {path}");
         assert!(answer.status < 500, "{method} {path}: {}", answer.text());
     }
+    // Schemes match in any case, and the space after one is optional
+    // (Okta's Python SDK sends `SSWS<token>`), RFC 9110's whitespace too.
+    for auth in [
+        format!("SSWS{new}"),
+        format!("ssws {new}"),
+        format!("bearer {new}"),
+        format!("BEARER\t{new}"),
+        format!("Ssws   {new}  "),
+    ] {
+        let answer = server.raw("GET", "/api/v1/devices", Some(&auth), None, b"");
+        assert_eq!(answer.status, 200, "{auth:?}: {}", answer.text());
+    }
     // Rotating with the old token is refused too; the public CRL needs none.
     server.token = old;
     assert_error(
@@ -152,11 +170,34 @@ fn every_admin_route_refuses_missing_malformed_wrong_and_old_tokens() {
         401,
         "E0000011",
     );
-    assert_eq!(server.raw("GET", "/pki/crl", None, None, b"").status, 200);
+    let crl = server.raw("GET", "/pki/crl", None, None, b"");
+    assert_eq!(crl.status, 200);
+    // The CRL keeps its own caching rule (re-fetch, not hide).
+    assert_secure_headers(&crl, "no-cache");
+    // No CORS: a preflight is not answered with permission.
+    let preflight = server.raw("OPTIONS", "/api/v1/devices", None, None, b"");
+    assert_secure_headers(&preflight, "no-store");
     // Tokens are stored as digests only.
     let settings = common::at_rest(dir.path());
     assert!(settings.contains("adminTokens"), "the settings were read");
     assert!(!settings.contains(&new) && !settings.contains(&server.token));
+}
+
+/// The headers every answer carries, and no CORS permission.
+fn assert_secure_headers(answer: &common::Answer, cache_control: &str) {
+    assert_eq!(answer.header("cache-control"), Some(cache_control));
+    assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(answer.header("referrer-policy"), Some("no-referrer"));
+    // Plain HTTP: no HSTS (it would pin browsers to a port with no TLS).
+    assert_eq!(answer.header("strict-transport-security"), None);
+    assert!(
+        !answer
+            .headers
+            .iter()
+            .any(|(n, _)| n.starts_with("access-control-")),
+        "{:?}",
+        answer.headers
+    );
 }
 
 const INJECTIONS: [&str; 8] = [

@@ -65,6 +65,14 @@ fn request_signatures_are_verified_or_refused() {
         assert_eq!(answer.body["errorCode"], "E0000011");
     }
 
+    // The scheme matches in any case, with any whitespace after it (RFC 9110).
+    for scheme in ["devicesignature ", "DEVICESIGNATURE\t", "DeviceSignature   "] {
+        let header = a.header("GET", ME, b"");
+        let header = header.replacen("DeviceSignature ", scheme, 1);
+        let answer = auth(&h, "GET", ME, header.clone(), b"");
+        assert_eq!(answer.status, 200, "{header}: {answer:?}");
+    }
+
     // Unknown device, and device B signing as device A.
     let stranger = TestDevice::new(
         "guoNotRegistered00001",

@@ -33,6 +33,14 @@ fn app() -> Router {
             post(|body: axum::body::Bytes| async move { body.len().to_string() }),
         )
         .route("/ignores-body", post(|| async { "ignored" }))
+        .route(
+            "/page",
+            get(|| async { axum::response::Html("<p>hello</p>") }),
+        )
+        .route(
+            "/cached",
+            get(|| async { ([(axum::http::header::CACHE_CONTROL, "max-age=60")], "x") }),
+        )
 }
 
 #[expect(
@@ -250,6 +258,10 @@ async fn serves_tls_with_the_configured_certificate() {
         text.starts_with("HTTP/1.1 200") && text.ends_with("ok"),
         "{text}"
     );
+    assert!(
+        text.contains("strict-transport-security: max-age=31536000\r\n"),
+        "{text}"
+    );
 
     // Plain HTTP to the TLS port gets no HTTP answer.
     let plain = exchange(
@@ -292,4 +304,49 @@ async fn a_handler_that_ignores_the_body_keeps_the_connection_usable() {
     let text = String::from_utf8_lossy(&out);
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
     assert!(text.ends_with("ok"), "{text}");
+}
+
+/// Every answer, errors and the limits' own refusals included, carries
+/// the security headers; HTML gets a content security policy; a route's
+/// own caching rule is kept; plain HTTP gets no HSTS.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let (o, l) = fast();
+    let server = start(o, l).await;
+    let big = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
+        "a".repeat(2000)
+    );
+    let requests = [
+        ("GET /healthz", "HTTP/1.1 200", "no-store", false),
+        ("GET /nowhere", "HTTP/1.1 404", "no-store", false),
+        (big.as_str(), "HTTP/1.1 413", "no-store", false),
+        ("GET /page", "HTTP/1.1 200", "no-store", true),
+        ("GET /cached", "HTTP/1.1 200", "max-age=60", false),
+    ];
+    for (request, status, cache, html) in requests {
+        let bytes = if request.contains("\r\n") {
+            request.to_owned()
+        } else {
+            format!("{request} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        };
+        let text = exchange(server.addr, bytes.as_bytes(), Duration::from_secs(5)).await;
+        let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+        assert!(head.starts_with(status), "{request}: {head}");
+        for line in [
+            format!("cache-control: {cache}"),
+            "x-content-type-options: nosniff".to_owned(),
+            "referrer-policy: no-referrer".to_owned(),
+        ] {
+            assert!(head.contains(&format!("\r\n{line}")), "{request}: {head}");
+        }
+        assert_eq!(
+            head.contains(
+                "\r\ncontent-security-policy: default-src 'self'; frame-ancestors 'none'"
+            ),
+            html,
+            "{request}: {head}"
+        );
+        assert!(!head.contains("strict-transport-security"), "{head}");
+    }
 }

@@ -1,5 +1,8 @@
 //! Admin authentication: `Authorization: SSWS <token>` (Okta's scheme) or
 //! `Authorization: Bearer <token>`, checked against the stored digests.
+//!
+//! Schemes match case-insensitively (RFC 9110, section 11.1), and the
+//! whitespace after one is optional: Okta's Python SDK sends `SSWS<token>`.
 
 use std::sync::Arc;
 
@@ -32,11 +35,22 @@ fn presented(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(invalid_token)?
         .to_str()
         .map_err(|_| invalid_token())?;
-    value
-        .strip_prefix("SSWS ")
-        .or_else(|| value.strip_prefix("Bearer "))
-        .map(str::trim)
+    ["SSWS", "Bearer"]
+        .into_iter()
+        .find_map(|scheme| after_scheme(value, scheme))
+        .map(|token| token.trim_end_matches([' ', '\t']))
+        .filter(|token| !token.is_empty())
         .ok_or_else(invalid_token)
+}
+
+/// What follows `scheme` (in any case) and the spaces or tabs after it, if
+/// `value` starts with it.
+pub(crate) fn after_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let rest = value
+        .get(..scheme.len())
+        .filter(|head| head.eq_ignore_ascii_case(scheme))
+        .and_then(|_| value.get(scheme.len()..))?;
+    Some(rest.trim_start_matches([' ', '\t']))
 }
 
 impl FromRequestParts<Arc<Service>> for Admin {
@@ -70,5 +84,21 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
             return Err(invalid_token());
         }
         Ok(Self(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_scheme;
+
+    #[test]
+    fn schemes_match_in_any_case_with_optional_whitespace() {
+        for value in ["SSWS t", "ssws t", "SsWs\t t", "SSWSt", "SSWS   t"] {
+            assert_eq!(after_scheme(value, "SSWS"), Some("t"), "{value:?}");
+        }
+        assert_eq!(after_scheme("SSWS", "SSWS"), Some(""));
+        for value in ["SSW", "Basic t", "", " SSWS t", "ŠSWS t"] {
+            assert_eq!(after_scheme(value, "SSWS"), None, "{value:?}");
+        }
     }
 }

@@ -103,6 +103,11 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let acceptor = options.tls.clone().map(TlsAcceptor::from);
+    let router = if acceptor.is_some() {
+        router.layer(axum::middleware::map_response(super::headers::over_tls))
+    } else {
+        router
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

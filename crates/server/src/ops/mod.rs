@@ -1,6 +1,7 @@
 //! Operations: metrics, request limits and timeouts, logs, and the accept
 //! loop (TLS, slow-client deadlines, graceful shutdown).
 
+mod headers;
 mod listen;
 pub mod metrics;
 
@@ -36,8 +37,9 @@ impl Default for Limits {
 
 /// Wraps `router` with `/metrics`, per-route metrics and structured request
 /// logs (see [`metrics::track`]), a body limit (413, read in full before
-/// routing) and a request timeout (408, which also cuts off clients that
-/// send their body slowly).
+/// routing), a request timeout (408, which also cuts off clients that
+/// send their body slowly), and the security headers of every answer
+/// (`no-store`, `nosniff`, `no-referrer`, a CSP on HTML).
 pub fn instrument(router: Router, metrics: Arc<Metrics>, limits: Limits) -> Router {
     let exposition = metrics.clone();
     router
@@ -68,6 +70,7 @@ pub fn instrument(router: Router, metrics: Arc<Metrics>, limits: Limits) -> Rout
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::map_response(headers::on_every_answer))
 }
 
 /// Reads each request body in full (within the body limit) before routing.

@@ -26,6 +26,8 @@ pub struct Answer {
     pub status: u16,
     pub link: Option<String>,
     pub content_type: Option<String>,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -39,6 +41,14 @@ impl Answer {
                 String::from_utf8_lossy(&self.body)
             )
         })
+    }
+
+    /// The first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as text.
@@ -168,6 +178,16 @@ impl Server {
         };
         let link = header("link");
         let content_type = header("content-type");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -179,6 +199,7 @@ impl Server {
             status,
             link,
             content_type,
+            headers,
             body,
         }
     }

@@ -30,7 +30,7 @@ use crate::service::Service;
 use crate::service::device_flows::{AuthenticatedDevice, SignedCall};
 use crate::service::device_keys;
 
-const SCHEME: &str = "DeviceSignature ";
+const SCHEME: &str = "DeviceSignature";
 const MAX_HEADER: usize = 4096;
 const MAX_SIG: usize = 2048;
 
@@ -56,8 +56,7 @@ fn parse_header(headers: &HeaderMap) -> Result<Header<'_>, ApiError> {
     if value.len() > MAX_HEADER {
         return Err(refuse("the Authorization header is too long"));
     }
-    let params = value
-        .strip_prefix(SCHEME)
+    let params = crate::api::auth::after_scheme(value, SCHEME)
         .ok_or_else(|| refuse("the Authorization scheme must be DeviceSignature"))?;
     let (mut id, mut ts, mut nonce, mut sig) = (None, None, None, None);
     for part in params.split(',') {
