@@ -235,6 +235,11 @@ fn compile_assurances(document: &PolicyDocument) -> Result<Vec<CompiledAssurance
     let mut ids = BTreeSet::new();
     let mut out = Vec::with_capacity(document.device_assurances.len());
     for (i, assurance) in document.device_assurances.iter().enumerate() {
+        if assurance.id.is_empty() {
+            return Err(LoadError::MissingId {
+                path: format!("deviceAssurances[{i}].id"),
+            });
+        }
         if !ids.insert(assurance.id.as_str()) {
             return Err(LoadError::DuplicateId {
                 id: assurance.id.clone(),

@@ -51,6 +51,12 @@ pub enum LoadError {
         /// JSON path of the second object.
         path: String,
     },
+    /// An object a document references by id has none.
+    #[error("`{path}`: missing id")]
+    MissingId {
+        /// JSON path of the id.
+        path: String,
+    },
     /// A `managed` condition without `registered: true`.
     #[error("`{path}`: managed requires registered: true")]
     ManagedWithoutRegistered {

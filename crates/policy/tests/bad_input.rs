@@ -110,6 +110,14 @@ fn duplicate_priorities_and_ids_are_refused() {
     let mut doc = base();
     doc["rules"][1]["id"] = json!("rul1");
     assert!(matches!(load(&doc), Err(LoadError::DuplicateId { .. })));
+    // An assurance a document carries must name its id (a create through
+    // the admin API may leave it out; a document cannot).
+    let mut doc = base();
+    doc["deviceAssurances"] = json!([{"name": "a", "platform": "IOS"}]);
+    match load(&doc) {
+        Err(LoadError::MissingId { path }) => assert_eq!(path, "deviceAssurances[0].id"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

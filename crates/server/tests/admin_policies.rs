@@ -44,6 +44,43 @@ fn post_raw(server: &Server, path: &str, body: &str) -> common::Answer {
     )
 }
 
+/// An assurance without what the server sets (who and when).
+fn own_fields(assurance: &Value) -> Value {
+    let mut own = assurance.clone();
+    for field in ["createdBy", "createdDate", "lastUpdate", "lastUpdatedBy"] {
+        own.as_object_mut().unwrap().remove(field);
+    }
+    own
+}
+
+/// Okta's SDKs never send an id (it is read-only): a create gets one from
+/// the server, a replace takes the path's.
+#[test]
+fn an_assurance_without_an_id_gets_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None);
+    let mut body = assurance();
+    body.as_object_mut().unwrap().remove("id");
+    let created = server.ok("POST", "/api/v1/device-assurances", Some(&body), 200);
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("dae") && id.len() == 20, "{id}");
+    let again = server.ok("POST", "/api/v1/device-assurances", Some(&body), 200);
+    assert_ne!(again["id"], created["id"]);
+    body["name"] = json!("renamed");
+    let replaced = server.ok(
+        "PUT",
+        &format!("/api/v1/device-assurances/{id}"),
+        Some(&body),
+        200,
+    );
+    assert_eq!(replaced["id"], json!(id));
+    assert_eq!(replaced["name"], "renamed");
+    assert_eq!(
+        server.ok("GET", &format!("/api/v1/device-assurances/{id}"), None, 200)["name"],
+        "renamed"
+    );
+}
+
 #[test]
 fn assurances_and_policies_round_trip_and_refuse_what_does_not_compile() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,8 +94,21 @@ fn assurances_and_policies_round_trip_and_refuse_what_does_not_compile() {
     );
     assert!(causes(&e).contains("daeios1"), "{e}");
 
-    let created = server.ok("POST", "/api/v1/device-assurances", Some(&assurance()), 201);
-    assert_eq!(created, assurance());
+    // Okta's description answers a create with 200.
+    let made = server.ok("POST", "/api/v1/device-assurances", Some(&assurance()), 200);
+    assert_eq!(own_fields(&made), assurance());
+    assert_eq!(made["createdBy"], json!(server.token_id()));
+    assert_eq!(made["lastUpdatedBy"], json!(server.token_id()));
+    assert_eq!(made["createdDate"], made["lastUpdate"]);
+    let created_date = made["createdDate"].as_str().unwrap().to_owned();
+    assert!(
+        time::OffsetDateTime::parse(
+            &created_date,
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok(),
+        "{created_date}"
+    );
     assert_error(
         &server.call("POST", "/api/v1/device-assurances", Some(&assurance())),
         409,
@@ -66,11 +116,11 @@ fn assurances_and_policies_round_trip_and_refuse_what_does_not_compile() {
     );
     assert_eq!(
         server.ok("GET", "/api/v1/device-assurances/daeios1", None, 200),
-        assurance()
+        made
     );
     assert_eq!(
         server.ok("GET", "/api/v1/device-assurances", None, 200),
-        json!([assurance()])
+        json!([made])
     );
 
     let created = server.ok("POST", "/api/v1/policies", Some(&policy("Sensitive")), 201);
@@ -110,15 +160,20 @@ fn assurances_and_policies_round_trip_and_refuse_what_does_not_compile() {
     );
     let mut newer = assurance();
     newer["osVersion"]["minimum"] = json!("17.5");
-    assert_eq!(
-        server.ok(
-            "PUT",
-            "/api/v1/device-assurances/daeios1",
-            Some(&newer),
-            200
-        ),
-        newer
+    // What the server owns is not the client's to set: the creation stays.
+    let mut claims = newer.clone();
+    claims["createdBy"] = json!("someone else");
+    claims["createdDate"] = json!("2001-01-01T00:00:00.000Z");
+    let replaced = server.ok(
+        "PUT",
+        "/api/v1/device-assurances/daeios1",
+        Some(&claims),
+        200,
     );
+    assert_eq!(own_fields(&replaced), newer);
+    assert_eq!(replaced["createdDate"], json!(created_date));
+    assert_eq!(replaced["createdBy"], made["createdBy"]);
+    assert!(replaced["lastUpdate"].as_str().unwrap() >= created_date.as_str());
     assert_error(
         &server.call("PUT", "/api/v1/policies/rst2", Some(&policy("x"))),
         400,

@@ -88,7 +88,7 @@ fn everything_survives_a_restart() {
         "POST",
         "/api/v1/device-assurances",
         Some(&json!({"id": "dae1", "name": "macOS 14+", "platform": "MACOS", "osVersion": {"minimum": "14"}})),
-        201,
+        200,
     );
     server.ok(
         "POST",
@@ -102,12 +102,12 @@ fn everything_survives_a_restart() {
         201,
     );
     let device = server.enroll("alice", "Alice Mac", DevicePlatform::Macos, "UDID-A");
-    server.ok(
+    let suspended = server.call(
         "POST",
         &format!("/api/v1/devices/{}/lifecycle/suspend", device.id),
         None,
-        200,
     );
+    assert_eq!(suspended.status, 204, "{}", suspended.text());
 
     // Rotate: the first token is revoked, the new one shown once.
     let rotated = server.ok("POST", "/api/v1/api-tokens/current/rotate", None, 201);

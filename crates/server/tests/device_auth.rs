@@ -66,7 +66,11 @@ fn request_signatures_are_verified_or_refused() {
     }
 
     // The scheme matches in any case, with any whitespace after it (RFC 9110).
-    for scheme in ["devicesignature ", "DEVICESIGNATURE\t", "DeviceSignature   "] {
+    for scheme in [
+        "devicesignature ",
+        "DEVICESIGNATURE\t",
+        "DeviceSignature   ",
+    ] {
         let header = a.header("GET", ME, b"");
         let header = header.replacen("DeviceSignature ", scheme, 1);
         let answer = auth(&h, "GET", ME, header.clone(), b"");

@@ -210,6 +210,9 @@ trait Managed: Clone + serde::Serialize + serde::de::DeserializeOwned {
     fn check(settings: &Settings, all: &[Self]) -> Result<(), PolicyStoreError>;
     /// Refuses to delete an item that something still uses.
     fn check_delete(settings: &Settings, id: &str) -> Result<(), PolicyStoreError>;
+    /// Sets what the server owns (who and when) on an item about to replace
+    /// `previous` (`None`: a create).
+    fn stamp(&mut self, _previous: Option<&Self>, _actor: &str, _now: OffsetDateTime) {}
 }
 
 impl Managed for PolicyDocument {
@@ -264,14 +267,43 @@ impl Managed for DeviceAssurance {
             None => Ok(()),
         }
     }
+    fn stamp(&mut self, previous: Option<&Self>, actor: &str, now: OffsetDateTime) {
+        let now = okta_time(now);
+        let (created_by, created_date) = match previous {
+            Some(p) => (p.created_by.clone(), p.created_date.clone()),
+            None => (Some(actor.to_owned()), Some(now.clone())),
+        };
+        self.created_by = created_by;
+        self.created_date = created_date;
+        self.last_updated_by = Some(actor.to_owned());
+        self.last_update = Some(now);
+    }
+}
+
+/// Okta's timestamps: RFC 3339 in UTC, to the millisecond.
+fn okta_time(now: OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let millis = now.to_offset(time::UtcOffset::UTC);
+    let millis = millis
+        .replace_nanosecond(millis.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(millis);
+    millis.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Writes `item` into its section inside a settings update: the existence
 /// check and the write share the transaction, so two racing creates of one
 /// ID give one 201 and one conflict.
-fn put<T: Managed>(s: &mut Settings, item: T, write: Write) -> Result<(), PolicyStoreError> {
+fn put<T: Managed>(
+    s: &mut Settings,
+    mut item: T,
+    write: Write,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<T, PolicyStoreError> {
     let mut all: Vec<T> = s.section(T::SECTION)?;
-    match (all.iter_mut().find(|x| x.id() == item.id()), write) {
+    let slot = all.iter_mut().find(|x| x.id() == item.id());
+    item.stamp(slot.as_deref(), actor, now);
+    match (slot, write) {
         (Some(_), Write::Create) => {
             return Err(PolicyStoreError::Exists {
                 what: T::NOUN,
@@ -284,11 +316,12 @@ fn put<T: Managed>(s: &mut Settings, item: T, write: Write) -> Result<(), Policy
                 id: item.id().to_owned(),
             });
         }
-        (Some(slot), Write::Replace) => *slot = item,
-        (None, Write::Create) => all.push(item),
+        (Some(slot), Write::Replace) => *slot = item.clone(),
+        (None, Write::Create) => all.push(item.clone()),
     }
     T::check(s, &all)?;
-    Ok(s.set_section(T::SECTION, &all)?)
+    s.set_section(T::SECTION, &all)?;
+    Ok(item)
 }
 
 /// Removes item `id` from its section inside a settings update; returns it.
@@ -360,6 +393,20 @@ fn admissible_assurance(assurance: &DeviceAssurance) -> Result<(), PolicyStoreEr
     Ok(())
 }
 
+/// A server-assigned assurance id, shaped like Okta's (`dae` and 17 more).
+fn new_assurance_id() -> Result<String, PolicyStoreError> {
+    let mut raw = [0u8; 9];
+    getrandom::fill(&mut raw).map_err(|e| {
+        PolicyStoreError::Data(DataError::Pki(devicetrust_pki::Error::Random(
+            e.to_string(),
+        )))
+    })?;
+    let mut id = String::from("dae");
+    let hex = hex::encode(raw);
+    id.push_str(hex.get(..17).unwrap_or(&hex));
+    Ok(id)
+}
+
 fn same_id(path_id: &str, item_id: &str) -> Result<(), PolicyStoreError> {
     if path_id == item_id {
         Ok(())
@@ -399,12 +446,12 @@ impl crate::Service {
         } else {
             "update"
         };
-        self.settings.update_with(|s| {
+        let stored = self.settings.update_with(|s| {
             audit(s, actor, action, &item, now)?;
-            put(s, item.clone(), write)
+            put(s, item.clone(), write, actor, now)
         })?;
         self.policies.invalidate();
-        Ok(item)
+        Ok(stored)
     }
 
     fn delete_managed<T: Managed>(
@@ -482,6 +529,10 @@ impl crate::Service {
         assurance: DeviceAssurance,
         now: OffsetDateTime,
     ) -> Result<DeviceAssurance, PolicyStoreError> {
+        let mut assurance = assurance;
+        if assurance.id.is_empty() {
+            assurance.id = new_assurance_id()?;
+        }
         admissible_assurance(&assurance)?;
         self.write_managed(actor, assurance, Write::Create, now)
     }
@@ -494,6 +545,10 @@ impl crate::Service {
         assurance: DeviceAssurance,
         now: OffsetDateTime,
     ) -> Result<DeviceAssurance, PolicyStoreError> {
+        let mut assurance = assurance;
+        if assurance.id.is_empty() {
+            id.clone_into(&mut assurance.id);
+        }
         admissible_assurance(&assurance)?;
         same_id(id, &assurance.id)?;
         self.write_managed(actor, assurance, Write::Replace, now)

@@ -57,7 +57,10 @@ pub struct IncludeList {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeviceAssurance {
-    /// Id, referenced by `device.assurance.include`.
+    /// Id, referenced by `device.assurance.include`. Read-only in Okta's
+    /// API: a create without one gets one from the server; a document must
+    /// name it.
+    #[serde(default)]
     pub id: String,
     /// Display name.
     pub name: String,
@@ -78,16 +81,16 @@ pub struct DeviceAssurance {
     /// The jailbreak state accepted: `false` refuses jailbroken devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jailbreak: Option<bool>,
-    /// Who created it, as given.
+    /// Who created it (read-only: set by the server that stores it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
-    /// When it was created, as given.
+    /// When it was created, RFC 3339 (read-only: set by the server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_date: Option<String>,
-    /// Who last updated it, as given.
+    /// Who last updated it (read-only: set by the server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_by: Option<String>,
-    /// When it was last updated, as given.
+    /// When it was last updated, RFC 3339 (read-only: set by the server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update: Option<String>,
     /// Hypermedia links, as given.

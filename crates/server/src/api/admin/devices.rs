@@ -190,7 +190,8 @@ async fn lifecycle(
     service
         .transition_device(&actor(&admin)?, &id, operation, now())
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({})).into_response())
+    // Okta's Devices API answers every lifecycle operation with 204.
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn delete(
