@@ -179,6 +179,39 @@ fn get_users_and_a_users_devices() {
     assert_eq!(names, ["alice", "bob"]);
     assert!(users[0]["managementStatus"].is_string() && users[0]["created"].is_string());
 
+    // expand=user (or userSummary) embeds each device's users, as
+    // /devices/{id}/users lists them; a page's next link keeps it.
+    for expand in ["user", "userSummary"] {
+        let listed = server.call(
+            "GET",
+            &format!("/api/v1/devices?expand={expand}&limit=1"),
+            None,
+        );
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        let link = listed.link.clone().unwrap();
+        assert!(link.contains(&format!("expand={expand}")), "{link}");
+        let mut pages = vec![listed.json()];
+        let next = link.split(['<', '>']).nth(1).unwrap().to_owned();
+        pages.push(server.ok("GET", &next, None, 200));
+        for page in &pages {
+            let device = &page[0];
+            let embedded = server.ok(
+                "GET",
+                &format!("/api/v1/devices/{}/users", device["id"].as_str().unwrap()),
+                None,
+                200,
+            );
+            assert_eq!(device["_embedded"]["users"], embedded, "{device}");
+        }
+    }
+    let plain = server.ok("GET", "/api/v1/devices", None, 200);
+    assert!(plain[0].get("_embedded").is_none(), "{plain}");
+    assert_error(
+        &server.call("GET", "/api/v1/devices?expand=everything", None),
+        400,
+        "E0000001",
+    );
+
     let bobs = server.ok("GET", "/api/v1/users/bob/devices", None, 200);
     let bobs = bobs.as_array().unwrap();
     assert_eq!(bobs.len(), 2);

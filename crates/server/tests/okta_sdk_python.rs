@@ -58,6 +58,9 @@ fn okta_python_sdk_drives_devices_and_device_assurances_unchanged() {
     let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(seen["listedStatus"], "ACTIVE");
+    assert_eq!(seen["embeddedUsers"], json!(["alice"]));
+    assert_eq!(seen["managementStatus"], "NOT_MANAGED");
+    assert_eq!(seen["userDevices"], json!([device.id.as_str()]));
     assert_eq!(seen["platform"], "MACOS");
     assert_eq!(
         seen["statuses"],

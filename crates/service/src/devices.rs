@@ -45,6 +45,11 @@ impl Service {
         self.registry.users(&self.org, id)
     }
 
+    /// The users of each of `devices`, in order (`expand=user` on a list).
+    pub fn users_of_each(&self, devices: &[Device]) -> Result<Vec<Vec<DeviceUser>>, Error> {
+        devices.iter().map(|d| self.device_users(&d.id)).collect()
+    }
+
     /// One page of the devices that match `filter` and, if given,
     /// `display_name` (applied to each page the registry returns, within a
     /// bounded scan).

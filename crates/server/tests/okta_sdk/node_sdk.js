@@ -25,6 +25,13 @@ async function main([orgUrl, token, deviceId]) {
   assert.equal(devices.length, 1, 'one device listed');
   assert.equal(devices[0].id, deviceId);
   seen.listedStatus = devices[0].status;
+  const expanded = await collect(await client.deviceApi.listDevices({ expand: 'user' }));
+  seen.embeddedUsers = expanded[0]._embedded.users.map((u) => u.user.id);
+  seen.managementStatus = expanded[0]._embedded.users[0].managementStatus;
+  const userDevices = await collect(await client.userApi.listUserDevices({ userId: 'alice' }));
+  assert.equal(userDevices[0].constructor.name, 'UserDevice');
+  assert.ok(userDevices[0].created && userDevices[0].deviceUserId, 'link fields');
+  seen.userDevices = userDevices.map((d) => d.device.id);
   let device = await client.deviceApi.getDevice({ deviceId });
   assert.equal(device.constructor.name, 'Device');
   seen.platform = device.profile.platform;

@@ -19,6 +19,7 @@ from okta.models import (
     DeviceAssurance,
     DeviceAssuranceMacOSPlatform,
     DeviceStatus,
+    UserDevice,
 )
 
 
@@ -43,6 +44,15 @@ async def main(org_url, token, device_id):
     check(len(devices) == 1, f"one device listed: {devices}")
     check(devices[0].id == device_id, f"listed id {devices[0].id}")
     seen["listedStatus"] = devices[0].status.value
+    expanded, _ = unwrap(await client.list_devices(expand="user"), "list_devices(expand)")
+    users = expanded[0].embedded.users
+    seen["embeddedUsers"] = [u.user.id for u in users]
+    status = users[0].management_status
+    seen["managementStatus"] = getattr(status, "value", status)
+    user_devices, _ = unwrap(await client.list_user_devices("alice"), "list_user_devices")
+    check(isinstance(user_devices[0], UserDevice), f"a UserDevice: {user_devices}")
+    seen["userDevices"] = [d.device.id for d in user_devices]
+    check(user_devices[0].created is not None and user_devices[0].device_user_id, "link fields")
     device, _ = unwrap(await client.get_device(device_id), "get_device")
     check(isinstance(device, Device), f"a Device: {type(device)}")
     check(device.status == DeviceStatus.ACTIVE, f"ACTIVE: {device.status}")

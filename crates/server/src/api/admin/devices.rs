@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use devicetrust_devices::{
-    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation, Platform,
-    UserId,
+    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, DeviceUser, MAX_PAGE, Operation,
+    Platform, UserId,
 };
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -58,6 +58,32 @@ struct ListQuery {
     search: Option<String>,
     limit: Option<String>,
     after: Option<String>,
+    expand: Option<String>,
+}
+
+/// `expand=user` or `expand=userSummary`: each device with its users in
+/// `_embedded.users`. We know users by id only, so both give the same.
+fn expands_users(expand: Option<&str>) -> Result<bool, ApiError> {
+    match expand {
+        None => Ok(false),
+        Some("user" | "userSummary") => Ok(true),
+        Some(other) => Err(ApiError::invalid("Api validation failed: expand")
+            .with_cause(format!("expand is user or userSummary, not {other:?}"))),
+    }
+}
+
+/// A listed device, with its users when expanded (Okta's `DeviceList`).
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    device: &'a Device,
+    #[serde(rename = "_embedded", skip_serializing_if = "Option::is_none")]
+    embedded: Option<Embedded>,
+}
+
+#[derive(serde::Serialize)]
+struct Embedded {
+    users: Vec<DeviceUser>,
 }
 
 /// The registry filter, and the display-name clauses the registry cannot apply.
@@ -123,6 +149,10 @@ fn next_link(service: &Service, q: &ListQuery, limit: usize, next: &Cursor) -> O
         url.push_str("&search=");
         url.extend(utf8_percent_encode(search, NON_ALPHANUMERIC));
     }
+    if let Some(expand) = &q.expand {
+        url.push_str("&expand=");
+        url.extend(utf8_percent_encode(expand, NON_ALPHANUMERIC));
+    }
     HeaderValue::from_str(&format!("<{url}>; rel=\"next\"")).ok()
 }
 
@@ -134,6 +164,7 @@ async fn list(
     let q = query(q)?;
     let (filter, names) = filter(q.search.as_deref())?;
     let limit = limit(q.limit.as_deref())?;
+    let expand = expands_users(q.expand.as_deref())?;
     let after = q
         .after
         .as_deref()
@@ -145,7 +176,24 @@ async fn list(
     let page = service
         .list_devices(&filter, by_name, after, limit)
         .map_err(store_error)?;
-    let mut response = Json(page.devices).into_response();
+    let mut users = if expand {
+        service
+            .users_of_each(&page.devices)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|users| Some(Embedded { users }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    users.resize_with(page.devices.len(), || None);
+    let listed: Vec<Listed<'_>> = page
+        .devices
+        .iter()
+        .zip(users)
+        .map(|(device, embedded)| Listed { device, embedded })
+        .collect();
+    let mut response = Json(listed).into_response();
     if let Some(link) = page.next.and_then(|n| next_link(&service, &q, limit, &n)) {
         response.headers_mut().insert(LINK, link);
     }
