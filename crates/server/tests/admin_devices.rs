@@ -16,7 +16,7 @@ use common::{Server, assert_error, causes};
 use devicetrust_devices::{Platform, SessionMethod, UserId};
 use devicetrust_pki::{Crl, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
 use devicetrust_service::DataDir;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn ids(list: &Value) -> Vec<String> {
     list.as_array()
@@ -303,6 +303,40 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
     };
     let status =
         || server.ok("GET", &format!("/api/v1/devices/{}", device.id), None, 200)["status"].clone();
+    // Okta's `_links`: the lifecycle operations the state allows (POST), the
+    // users (GET), and self (GET, and DELETE once deactivated).
+    let links = || {
+        let got = server.ok("GET", &format!("/api/v1/devices/{}", device.id), None, 200);
+        assert_eq!(got["resourceType"], "UDDevice");
+        assert_eq!(got["resourceId"], got["id"]);
+        assert!(got["resourceAlternateId"].is_null());
+        let links = got["_links"].as_object().unwrap().clone();
+        let at = format!("{}/api/v1/devices/{}", server.base, device.id);
+        assert_eq!(links["self"]["href"], json!(at));
+        assert_eq!(links["users"]["href"], json!(format!("{at}/users")));
+        assert_eq!(links["users"]["hints"]["allow"], json!(["GET"]));
+        let mut names: Vec<String> = Vec::new();
+        for (name, link) in &links {
+            if name != "self" && name != "users" {
+                assert_eq!(link["href"], json!(format!("{at}/lifecycle/{name}")));
+                assert_eq!(link["hints"]["allow"], json!(["POST"]));
+            }
+            names.push(name.clone());
+        }
+        (names, links["self"]["hints"]["allow"].clone())
+    };
+    assert_eq!(
+        links(),
+        (
+            vec![
+                "deactivate".into(),
+                "self".into(),
+                "suspend".into(),
+                "users".into()
+            ],
+            json!(["GET"])
+        )
+    );
 
     // Delete an active device: 409, nothing changes.
     let e = assert_error(
@@ -317,6 +351,7 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
     assert_eq!(answer.status, 204, "{}", answer.text());
     assert!(answer.body.is_empty(), "{}", answer.text());
     assert_eq!(status(), "SUSPENDED");
+    assert_eq!(links().0, ["deactivate", "self", "unsuspend", "users"]);
     let sessions = registry.sessions(&org, &device.id).unwrap();
     assert!(!sessions.is_empty() && sessions.iter().all(|s| !s.is_active()));
 
@@ -343,6 +378,13 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
     assert!(!crl_has(&server));
     assert_eq!(crl_bytes(&replica), crl_bytes(&server));
     assert_eq!(op("deactivate").status, 204);
+    assert_eq!(
+        links(),
+        (
+            vec!["activate".into(), "self".into(), "users".into()],
+            json!(["GET", "DELETE"])
+        )
+    );
     assert_eq!(status(), "DEACTIVATED");
     assert!(
         crl_has(&replica),

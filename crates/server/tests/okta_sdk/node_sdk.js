@@ -1,6 +1,6 @@
 // Drives devicetrust's admin API through Okta's own Node SDK, unchanged.
 //
-// Run by crates/server/tests/okta_sdk_node.rs with the npm prefix that
+// Run by crates/server/tests/okta_sdk.rs with the npm prefix that
 // scripts/setup makes (NODE_PATH points at it); the only settings are the
 // org URL and the token. Asserts on the SDK's typed objects and prints one
 // JSON line of what it saw, for the Rust side to check again.
@@ -36,6 +36,7 @@ async function main([orgUrl, token, deviceId]) {
   assert.equal(device.constructor.name, 'Device');
   seen.platform = device.profile.platform;
   seen.statuses = [];
+  seen.links = [];
   for (const [call, status] of [
     ['suspendDevice', 'SUSPENDED'],
     ['unsuspendDevice', 'ACTIVE'],
@@ -46,6 +47,7 @@ async function main([orgUrl, token, deviceId]) {
     device = await client.deviceApi.getDevice({ deviceId });
     assert.equal(device.status, status, `after ${call}`);
     seen.statuses.push(device.status);
+    seen.links.push(['activate', 'deactivate', 'suspend', 'unsuspend'].filter((n) => device._links[n]));
   }
 
   // Device assurance: the SDK sends no id (read-only) and reads a 200.

@@ -1,6 +1,6 @@
 """Drives devicetrust's admin API through Okta's own Python SDK, unchanged.
 
-Run by crates/server/tests/okta_sdk_python.rs with the venv that
+Run by crates/server/tests/okta_sdk.rs with the venv that
 scripts/setup makes; the only settings are the org URL, the token and the
 SDK's documented switch for plain http in tests
 (OKTA_TESTING_TESTINGDISABLEHTTPSCHECK). Asserts on the SDK's typed objects
@@ -58,6 +58,7 @@ async def main(org_url, token, device_id):
     check(device.status == DeviceStatus.ACTIVE, f"ACTIVE: {device.status}")
     seen["platform"] = device.profile.platform.value
     statuses = []
+    links = []
     for call, status in [
         (client.suspend_device, DeviceStatus.SUSPENDED),
         (client.unsuspend_device, DeviceStatus.ACTIVE),
@@ -69,7 +70,13 @@ async def main(org_url, token, device_id):
         device, _ = unwrap(await client.get_device(device_id), "get_device")
         check(device.status == status, f"after {call.__name__}: {device.status}")
         statuses.append(device.status.value)
+        # The links say what the new state allows, typed by the SDK.
+        offered = [n for n in ("activate", "deactivate", "suspend", "unsuspend")
+                   if getattr(device.links, n) is not None]
+        links.append(offered)
+        check(device.links.var_self.href.endswith(device_id), f"self: {device.links}")
     seen["statuses"] = statuses
+    seen["links"] = links
 
     # Device assurance: the SDK sends no id (read-only) and reads a 200.
     body = DeviceAssurance.from_dict(

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use devicetrust_devices::{
-    Actor, Cursor, Device, DeviceFilter, DeviceId, DeviceStatus, DeviceUser, MAX_PAGE, Operation,
-    Platform, UserId,
+    Actor, Cursor, DeviceFilter, DeviceId, DeviceStatus, MAX_PAGE, Operation, Platform, UserId,
 };
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::okta_device::{Embedded, OktaDevice};
 use super::search::{self, Clause};
 use super::{now, query};
 use crate::api::ApiError;
@@ -70,20 +70,6 @@ fn expands_users(expand: Option<&str>) -> Result<bool, ApiError> {
         Some(other) => Err(ApiError::invalid("Api validation failed: expand")
             .with_cause(format!("expand is user or userSummary, not {other:?}"))),
     }
-}
-
-/// A listed device, with its users when expanded (Okta's `DeviceList`).
-#[derive(serde::Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    device: &'a Device,
-    #[serde(rename = "_embedded", skip_serializing_if = "Option::is_none")]
-    embedded: Option<Embedded>,
-}
-
-#[derive(serde::Serialize)]
-struct Embedded {
-    users: Vec<DeviceUser>,
 }
 
 /// The registry filter, and the display-name clauses the registry cannot apply.
@@ -187,11 +173,12 @@ async fn list(
         Vec::new()
     };
     users.resize_with(page.devices.len(), || None);
-    let listed: Vec<Listed<'_>> = page
+    let base = &service.options().base_url;
+    let listed: Vec<OktaDevice<'_>> = page
         .devices
         .iter()
         .zip(users)
-        .map(|(device, embedded)| Listed { device, embedded })
+        .map(|(device, embedded)| OktaDevice::new(device, base, embedded))
         .collect();
     let mut response = Json(listed).into_response();
     if let Some(link) = page.next.and_then(|n| next_link(&service, &q, limit, &n)) {
@@ -204,9 +191,10 @@ async fn device(
     State(service): State<Arc<Service>>,
     _admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<Device>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = device_id(&id)?;
-    service.device(&id).map(Json).map_err(store_error)
+    let device = service.device(&id).map_err(store_error)?;
+    Ok(Json(OktaDevice::new(&device, &service.options().base_url, None)).into_response())
 }
 
 async fn users(
@@ -283,7 +271,7 @@ async fn user_devices(
         out.push(serde_json::json!({
             "created": created.format(&time::format_description::well_known::Rfc3339).ok(),
             "deviceUserId": device_user_id(&device.id, &user),
-            "device": device,
+            "device": OktaDevice::new(&device, &service.options().base_url, None),
         }));
     }
     Ok(Json(out).into_response())

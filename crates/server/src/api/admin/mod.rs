@@ -8,6 +8,7 @@ mod devices;
 mod edr;
 mod integrations;
 mod logs;
+mod okta_device;
 mod policies;
 mod search;
 mod tokens;
