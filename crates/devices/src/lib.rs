@@ -45,7 +45,7 @@ mod session;
 pub use audit::{AppliedEffect, AuditAction, AuditEvent, AuditOutcome, AuditQuery};
 pub use enrollment::EnrollmentRequest;
 pub use error::DeviceError;
-pub use ids::{Actor, DeviceId, EnrollmentId, OrgId, SessionId, UserId};
+pub use ids::{Actor, DeviceId, EnrollmentId, OrgId, SessionId, UserId, random_id};
 pub use lifecycle::{
     AllowedStates, DeviceStatus, Effect, Operation, Plan, Target, TransitionError, plan,
 };

@@ -282,12 +282,9 @@ impl Managed for DeviceAssurance {
 
 /// Okta's timestamps: RFC 3339 in UTC, to the millisecond.
 fn okta_time(now: OffsetDateTime) -> String {
-    use time::format_description::well_known::Rfc3339;
-    let millis = now.to_offset(time::UtcOffset::UTC);
-    let millis = millis
-        .replace_nanosecond(millis.nanosecond() / 1_000_000 * 1_000_000)
-        .unwrap_or(millis);
-    millis.format(&Rfc3339).unwrap_or_default()
+    devicetrust_devices::to_millis(now.to_offset(time::UtcOffset::UTC))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Writes `item` into its section inside a settings update: the existence
@@ -391,20 +388,6 @@ fn admissible_assurance(assurance: &DeviceAssurance) -> Result<(), PolicyStoreEr
     doc.device_assurances.push(assurance.clone());
     doc.compile()?;
     Ok(())
-}
-
-/// A server-assigned assurance id, shaped like Okta's (`dae` and 17 more).
-fn new_assurance_id() -> Result<String, PolicyStoreError> {
-    let mut raw = [0u8; 9];
-    getrandom::fill(&mut raw).map_err(|e| {
-        PolicyStoreError::Data(DataError::Pki(devicetrust_pki::Error::Random(
-            e.to_string(),
-        )))
-    })?;
-    let mut id = String::from("dae");
-    let hex = hex::encode(raw);
-    id.push_str(hex.get(..17).unwrap_or(&hex));
-    Ok(id)
 }
 
 fn same_id(path_id: &str, item_id: &str) -> Result<(), PolicyStoreError> {
@@ -531,7 +514,9 @@ impl crate::Service {
     ) -> Result<DeviceAssurance, PolicyStoreError> {
         let mut assurance = assurance;
         if assurance.id.is_empty() {
-            assurance.id = new_assurance_id()?;
+            // Okta-shaped, as the registry makes device ids.
+            assurance.id = devicetrust_devices::random_id("dae")
+                .map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))?;
         }
         admissible_assurance(&assurance)?;
         self.write_managed(actor, assurance, Write::Create, now)

@@ -162,7 +162,7 @@ async fn list(
     let page = service
         .list_devices(&filter, by_name, after, limit)
         .map_err(store_error)?;
-    let mut users = if expand {
+    let users: Vec<Option<Embedded>> = if expand {
         service
             .users_of_each(&page.devices)
             .map_err(store_error)?
@@ -170,9 +170,8 @@ async fn list(
             .map(|users| Some(Embedded { users }))
             .collect()
     } else {
-        Vec::new()
+        page.devices.iter().map(|_| None).collect()
     };
-    users.resize_with(page.devices.len(), || None);
     let base = &service.options().base_url;
     let listed: Vec<OktaDevice<'_>> = page
         .devices
