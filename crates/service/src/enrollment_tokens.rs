@@ -12,7 +12,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_devices::UserId;
-use devicetrust_store::{EnrollmentTokenRecord, TokenUse};
+use devicetrust_store::{EnrollmentTokenRecord, Store as _, TokenUse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -22,6 +22,24 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The database cannot be reached, or the connection was lost: a
+    /// transient failure (the API answers 503), unlike [`Error::Storage`].
+    #[error("database unavailable: {context}: {source}")]
+    Unavailable {
+        /// What was being done.
+        context: &'static str,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store's configuration is invalid (a malformed database URL).
+    #[error("invalid {what}: {reason}")]
+    Config {
+        /// Which setting.
+        what: &'static str,
+        /// Why (with any password removed).
+        reason: String,
+    },
     /// A stored row could not be read back.
     #[error("corrupt {what} in storage: {reason}")]
     Corrupt {
@@ -58,6 +76,8 @@ impl devicetrust_errors::HasKind for Error {
             Self::Device(e) => e.kind(),
             Self::Ledger(e) => e.kind(),
             Self::LimitReached { .. } => K::LimitReached,
+            Self::Unavailable { .. } => K::Unavailable,
+            Self::Config { .. } => K::Invalid,
             Self::Storage { .. }
             | Self::Corrupt { .. }
             | Self::SchemaTooNew { .. }

@@ -2,10 +2,12 @@
 //!
 //! [`Registry`] holds the rules (enrollment, sign-in, lifecycle transitions
 //! and their effects, queries) once, over the [`Store`] and [`Tx`] traits;
-//! [`SqliteStore`] (embedded, WAL, fsync on commit, versioned migrations)
-//! and [`MemoryStore`] implement them. A transition and all its effects,
-//! certificate revocations included, commit in one transaction, and the
-//! SQLite store is also the CA's [`devicetrust_pki::IssuanceLedger`].
+//! [`SqliteStore`] (embedded, WAL, fsync on commit, versioned migrations),
+//! `PostgresStore` (feature `postgres`: one database shared by many
+//! replicas, same schema versions) and [`MemoryStore`] implement them. A
+//! transition and all its effects, certificate revocations included, commit
+//! in one transaction, and either database store is also the CA's
+//! [`devicetrust_pki::IssuanceLedger`].
 //!
 //! ```
 //! use devicetrust_devices::{Actor, DeviceProfile, DeviceStatus, EnrollmentRequest, Operation, OrgId, Platform, UserId};
@@ -35,6 +37,8 @@ pub mod device_api;
 mod error;
 mod management;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod registration;
 mod registry;
 mod sqlite;
@@ -47,6 +51,8 @@ pub use device_api::{
 pub use error::{Error, Result};
 pub use management::{BOUND_ELSEWHERE, ProvingCertificate};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
 pub use registry::{Registry, TransitionOutcome};
 pub use sqlite::{SqliteChallenges, SqliteScepTransactions, SqliteStore, latest_schema_version};

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
-    SignalReport,
+    SignalReport, TokenLimits,
 };
 use crate::{Error, Result, Store, Tx};
 
@@ -246,6 +246,14 @@ macro_rules! refuse_writes {
         fn delete_enrollment_token(&mut self, _: &OrgId, _: &str) -> Result<()> {
             Err(Error::ReadOnly)
         }
+        fn insert_enrollment_token(
+            &mut self,
+            _: &EnrollmentTokenRecord,
+            _: TokenLimits,
+            _: OffsetDateTime,
+        ) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
         fn use_request_nonce(
             &mut self,
             _: &OrgId,
@@ -288,6 +296,14 @@ macro_rules! reads {
         }
         fn links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<DeviceUser>> {
             Ok(self.state().links(org, device))
+        }
+        fn session(&mut self, org: &OrgId, id: &SessionId) -> Result<Option<Session>> {
+            Ok(self
+                .state()
+                .sessions
+                .get(id)
+                .filter(|(o, _)| o == org)
+                .map(|(_, s)| s.clone()))
         }
         fn sessions(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<Session>> {
             Ok(self.state().sessions(org, device))
@@ -440,6 +456,31 @@ impl Tx for MemoryTx {
         s.proofs.remove(&key);
         s.request_nonces
             .retain(|(o, d, _), _| !(o == org && d == device));
+        Ok(())
+    }
+
+    fn insert_enrollment_token(
+        &mut self,
+        token: &EnrollmentTokenRecord,
+        limits: TokenLimits,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let tokens = &mut self.state.enrollment_tokens;
+        tokens.retain(|_, t| t.expires_at > now);
+        let in_org = tokens.values().filter(|t| t.org == token.org);
+        if in_org.clone().count() >= limits.per_org {
+            return Err(Error::LimitReached {
+                what: "outstanding enrollment tokens in the org",
+                limit: limits.per_org,
+            });
+        }
+        if in_org.filter(|t| t.user == token.user).count() >= limits.per_user {
+            return Err(Error::LimitReached {
+                what: "outstanding enrollment tokens for the user",
+                limit: limits.per_user,
+            });
+        }
+        tokens.insert((token.org.clone(), token.id.clone()), token.clone());
         Ok(())
     }
 

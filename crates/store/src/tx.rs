@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use crate::Result;
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
-    SignalReport,
+    SignalReport, TokenLimits, TokenUse,
 };
 
 /// What an access decision reads about one device, from one snapshot
@@ -47,6 +47,44 @@ pub trait Store: Send + Sync {
 
     /// Runs `f` on a consistent snapshot; writes fail with [`crate::Error::ReadOnly`].
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T>;
+
+    /// [`Tx::insert_enrollment_token`], in a transaction of its own.
+    fn insert_enrollment_token(
+        &self,
+        token: &EnrollmentTokenRecord,
+        limits: TokenLimits,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.write(|tx| tx.insert_enrollment_token(token, limits, now))
+    }
+
+    /// Uses up the token `id` of `org` if `matches` accepts its record (the
+    /// caller compares the secret, in constant time) and it has not expired,
+    /// in one transaction, so a token is consumed at most once.
+    fn consume_enrollment_token(
+        &self,
+        org: &OrgId,
+        id: &str,
+        now: OffsetDateTime,
+        matches: impl FnOnce(&EnrollmentTokenRecord) -> bool,
+    ) -> Result<TokenUse> {
+        self.write(|tx| crate::device_api::consume_enrollment_token(tx, org, id, now, matches))
+    }
+
+    /// [`Tx::session`], on a snapshot of its own.
+    fn session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>> {
+        self.read(|tx| tx.session(org, id))
+    }
+
+    /// [`Tx::put_device_key`], in a transaction of its own.
+    fn put_device_key(&self, org: &OrgId, device: &DeviceId, key: &DeviceKeyRecord) -> Result<()> {
+        self.write(|tx| tx.put_device_key(org, device, key))
+    }
+
+    /// [`Tx::device_key`], on a snapshot of its own.
+    fn device_key(&self, org: &OrgId, device: &DeviceId) -> Result<Option<DeviceKeyRecord>> {
+        self.read(|tx| tx.device_key(org, device))
+    }
 }
 
 /// One transaction's view of the registry and the issuance ledger.
@@ -70,6 +108,8 @@ pub trait Tx {
     /// Removes every link of `device`; returns the users unlinked.
     fn remove_links(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<UserId>>;
 
+    /// A session of `org` by id (the decision API accepts one in place of a device).
+    fn session(&mut self, org: &OrgId, id: &SessionId) -> Result<Option<Session>>;
     /// A device's sessions, ended ones included.
     fn sessions(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<Session>>;
     /// Adds a session.
@@ -133,6 +173,14 @@ pub trait Tx {
     /// nonces: what the key proved dies with it.
     fn retire_device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<()>;
 
+    /// Stores a new enrollment token after forgetting expired ones; refuses
+    /// with [`crate::Error::LimitReached`] past `limits`.
+    fn insert_enrollment_token(
+        &mut self,
+        token: &EnrollmentTokenRecord,
+        limits: TokenLimits,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     /// An outstanding enrollment token of `org` by its public id.
     fn enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<Option<EnrollmentTokenRecord>>;
     /// Deletes an enrollment token (used up or expired).

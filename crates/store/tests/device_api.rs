@@ -12,11 +12,29 @@ use devicetrust_devices::{
     Actor, DeviceProfile, EnrollmentRequest, Operation, OrgId, Platform, SessionMethod, UserId,
 };
 use devicetrust_store::{
-    DeviceKeyRecord, EnrollmentTokenRecord, Error, ManagementProof, NonceUse, Registry,
-    SqliteStore, Store as _, TokenLimits, TokenUse,
+    DeviceKeyRecord, EnrollmentTokenRecord, Error, ManagementProof, MemoryStore, NonceUse,
+    Registry, SqliteStore, Store, TokenLimits, TokenUse,
 };
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
+
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
+
+/// Opens the same SQLite database again and again (a restart each time).
+fn sqlite_reopener() -> (tempfile::TempDir, impl Fn() -> Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    (dir, move || Arc::new(SqliteStore::open(&path).unwrap()))
+}
+
+/// Opens the same PostgreSQL database again and again (a restart, or another replica).
+#[cfg(feature = "postgres")]
+fn postgres_reopener() -> impl Fn() -> Arc<devicetrust_store::PostgresStore> {
+    let url = pg::fresh_database();
+    move || Arc::new(devicetrust_store::PostgresStore::open(&url).unwrap())
+}
 
 fn t0() -> OffsetDateTime {
     time::macros::datetime!(2026-01-01 00:00 UTC)
@@ -40,8 +58,13 @@ const LIMITS: TokenLimits = TokenLimits {
 
 #[test]
 fn a_token_is_consumed_once_and_only_with_the_right_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    token_consumed_once(&MemoryStore::new());
+    token_consumed_once(&sqlite_reopener().1());
+    #[cfg(feature = "postgres")]
+    token_consumed_once(&postgres_reopener()());
+}
+
+fn token_consumed_once(store: &impl Store) {
     let org = OrgId::new("acme").unwrap();
     store
         .insert_enrollment_token(
@@ -81,8 +104,14 @@ fn a_token_is_consumed_once_and_only_with_the_right_secret() {
 
 #[test]
 fn expired_tokens_are_refused_and_tokens_are_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let (_dir, sqlite) = sqlite_reopener();
+    tokens_expire_and_are_bounded(sqlite);
+    #[cfg(feature = "postgres")]
+    tokens_expire_and_are_bounded(postgres_reopener());
+}
+
+fn tokens_expire_and_are_bounded<S: Store>(open: impl Fn() -> S) {
+    let store = open();
     let org = OrgId::new("acme").unwrap();
     let exp = t0() + Duration::minutes(15);
     store
@@ -119,7 +148,7 @@ fn expired_tokens_are_refused_and_tokens_are_bounded() {
         .unwrap();
     // Survives a reopen.
     drop(store);
-    let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+    let store = open();
     assert!(matches!(
         store
             .consume_enrollment_token(&org, "c1", later, |_| true)
@@ -130,8 +159,14 @@ fn expired_tokens_are_refused_and_tokens_are_bounded() {
 
 #[test]
 fn device_keys_are_replaced_persist_and_go_with_the_device() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let (_dir, sqlite) = sqlite_reopener();
+    device_keys_persist(sqlite);
+    #[cfg(feature = "postgres")]
+    device_keys_persist(postgres_reopener());
+}
+
+fn device_keys_persist<S: Store>(open: impl Fn() -> Arc<S>) {
+    let store = open();
     let registry = Registry::new(store.clone());
     let org = OrgId::new("acme").unwrap();
     let admin = Actor::new("admin").unwrap();
@@ -163,7 +198,7 @@ fn device_keys_are_replaced_persist_and_go_with_the_device() {
     );
     drop(registry);
     drop(store);
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let store = open();
     assert_eq!(store.device_key(&org, &device.id).unwrap(), Some(key("k2")));
     let registry = Registry::new(store.clone());
     let session = registry
@@ -255,21 +290,60 @@ fn request_nonces_in_memory() {
 
 #[test]
 fn request_nonces_on_sqlite_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db");
-    let store = SqliteStore::open(&path).unwrap();
-    nonces_are_single_use_and_bounded(&store);
+    let (_dir, sqlite) = sqlite_reopener();
+    nonces_survive_reopening(sqlite);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn request_nonces_on_postgres_survive_reopening_and_hold_across_replicas() {
+    let open = postgres_reopener();
+    nonces_survive_reopening(&open);
+    // Two replicas racing with one nonce: exactly one use is fresh.
+    let (a, b) = (open(), open());
+    let org = OrgId::new("acme").unwrap();
+    let device = devicetrust_devices::DeviceId::new("guo7").unwrap();
+    let until = t0() + Duration::hours(1);
+    let uses: Vec<NonceUse> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let (org, device) = (&org, &device);
+                scope.spawn(move || {
+                    store
+                        .write(|tx| tx.use_request_nonce(org, device, "raced", until, t0(), 100))
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(
+        uses.iter().filter(|u| **u == NonceUse::Fresh).count(),
+        1,
+        "{uses:?}"
+    );
+    assert_eq!(
+        uses.iter().filter(|u| **u == NonceUse::Replayed).count(),
+        7,
+        "{uses:?}"
+    );
+}
+
+fn nonces_survive_reopening<S: Store>(open: impl Fn() -> Arc<S>) {
+    let store = open();
+    nonces_are_single_use_and_bounded(&*store);
     let org = OrgId::new("acme").unwrap();
     let d2 = devicetrust_devices::DeviceId::new("guo2").unwrap();
     let until = t0() + Duration::hours(1);
-    let use_keep = |store: &SqliteStore| {
+    let use_keep = |store: &S| {
         store
             .write(|tx| tx.use_request_nonce(&org, &d2, "keep", until, t0(), 2))
             .unwrap()
     };
     assert_eq!(use_keep(&store), NonceUse::Fresh);
     drop(store);
-    let store = SqliteStore::open(&path).unwrap();
+    let store = open();
     let again = use_keep(&store);
     assert_eq!(again, NonceUse::Replayed);
 }
@@ -341,8 +415,13 @@ fn signal_reports_in_memory() {
 
 #[test]
 fn signal_reports_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    signal_reports_keep_the_newest(&SqliteStore::open(&dir.path().join("db")).unwrap());
+    signal_reports_keep_the_newest(&*sqlite_reopener().1());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn signal_reports_on_postgres() {
+    signal_reports_keep_the_newest(&pg::store());
 }
 
 /// The reference: what a decision read before the one-statement snapshot,
@@ -369,12 +448,16 @@ fn one_by_one(
     expected
 }
 
-/// SQLite reads a decision's snapshot in one statement: it must read
+/// Each engine reads a decision's snapshot in one statement: it must read
 /// exactly what the single reads do, in their order, whatever is present.
 #[test]
 fn a_decision_snapshot_reads_what_the_single_reads_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    snapshot_matches_single_reads(sqlite_reopener().1());
+    #[cfg(feature = "postgres")]
+    snapshot_matches_single_reads(postgres_reopener()());
+}
+
+fn snapshot_matches_single_reads<S: Store>(store: Arc<S>) {
     let registry = Registry::new(store.clone());
     let org = OrgId::new("acme").unwrap();
     let admin = Actor::new("admin").unwrap();

@@ -159,13 +159,14 @@ fn model_step(slots: &mut [Slot], step: &Step) -> Result<(), ()> {
     }
 }
 
-fn real_step(
-    r: &Registry<SqliteStore>,
+fn real_step<S: Store>(
+    r: &Registry<S>,
+    org: &OrgId,
     slots: &mut [Slot],
     step: &Step,
     now: OffsetDateTime,
 ) -> Result<(), String> {
-    let org = OrgId::new("org").unwrap();
+    let org = org.clone();
     let admin = Actor::new("admin").unwrap();
     let missing = || DeviceId::new("guoMissing").unwrap();
     match *step {
@@ -232,8 +233,8 @@ fn real_step(
 
 /// The real registry's view of a slot, in the model's terms, checking the
 /// issue's invariants on the way.
-fn observe(r: &Registry<SqliteStore>, id: &DeviceId) -> Option<ModelDevice> {
-    let org = OrgId::new("org").unwrap();
+fn observe<S: Store>(r: &Registry<S>, org: &OrgId, id: &DeviceId) -> Option<ModelDevice> {
+    let org = org.clone();
     let device = r.device(&org, id).ok()?;
     let to_index = |u: &UserId| u.as_str().trim_start_matches("user").parse::<u8>().unwrap();
     let users = r
@@ -287,6 +288,44 @@ fn observe(r: &Registry<SqliteStore>, id: &DeviceId) -> Option<ModelDevice> {
     Some(seen)
 }
 
+/// Runs `steps` on the registry in `org` (empty before) and on the model,
+/// asserting after each step that they agree.
+fn agrees_with_the_model<S: Store>(
+    registry: &Registry<S>,
+    org: &OrgId,
+    steps: &[Step],
+) -> Result<(), TestCaseError> {
+    let mut model: Vec<Slot> = (0..SLOTS).map(|_| Slot::default()).collect();
+    let mut real: Vec<Slot> = (0..SLOTS).map(|_| Slot::default()).collect();
+    let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+    for (i, step) in steps.iter().enumerate() {
+        let now = start + Duration::minutes(i as i64);
+        let expected = model_step(&mut model, step);
+        let got = real_step(registry, org, &mut real, step, now);
+        prop_assert_eq!(
+            expected.is_ok(),
+            got.is_ok(),
+            "step {} {:?}: real said {:?}",
+            i,
+            step,
+            got
+        );
+        for (slot, (m, r)) in model.iter().zip(&real).enumerate() {
+            let seen = r.id.as_ref().and_then(|id| observe(registry, org, id));
+            prop_assert_eq!(&seen, &m.model, "slot {} after step {} {:?}", slot, i, step);
+            // A deleted device is gone: every id the slot had before is unknown now.
+            for old in r.past_ids.iter().filter(|old| Some(*old) != r.id.as_ref()) {
+                prop_assert!(
+                    observe(registry, org, old).is_none(),
+                    "deleted device {} still there",
+                    old
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -294,22 +333,35 @@ proptest! {
     fn registry_agrees_with_the_model(steps in proptest::collection::vec(step(), 1..24)) {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap());
-        let mut model: Vec<Slot> = (0..SLOTS).map(|_| Slot::default()).collect();
-        let mut real: Vec<Slot> = (0..SLOTS).map(|_| Slot::default()).collect();
-        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
-        for (i, step) in steps.iter().enumerate() {
-            let now = start + Duration::minutes(i as i64);
-            let expected = model_step(&mut model, step);
-            let got = real_step(&registry, &mut real, step, now);
-            prop_assert_eq!(expected.is_ok(), got.is_ok(), "step {} {:?}: real said {:?}", i, step, got);
-            for (slot, (m, r)) in model.iter().zip(&real).enumerate() {
-                let seen = r.id.as_ref().and_then(|id| observe(&registry, id));
-                prop_assert_eq!(&seen, &m.model, "slot {} after step {} {:?}", slot, i, step);
-                // A deleted device is gone: every id the slot had before is unknown now.
-                for old in r.past_ids.iter().filter(|old| Some(*old) != r.id.as_ref()) {
-                    prop_assert!(observe(&registry, old).is_none(), "deleted device {} still there", old);
-                }
-            }
+        agrees_with_the_model(&registry, &OrgId::new("org").unwrap(), &steps)?;
+    }
+}
+
+/// The same on PostgreSQL: one database for the run, each case in an org
+/// of its own (a database per case would cost more than the case).
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
+
+#[cfg(feature = "postgres")]
+mod on_postgres {
+    use super::*;
+
+    fn registry() -> &'static Registry<devicetrust_store::PostgresStore> {
+        static REGISTRY: std::sync::OnceLock<Registry<devicetrust_store::PostgresStore>> =
+            std::sync::OnceLock::new();
+        REGISTRY.get_or_init(|| Registry::new(pg::store()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn registry_on_postgres_agrees_with_the_model(steps in proptest::collection::vec(step(), 1..24)) {
+            static CASE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let org = OrgId::new(format!("org{case}")).unwrap();
+            agrees_with_the_model(registry(), &org, &steps)?;
         }
     }
 }

@@ -24,6 +24,10 @@ use devicetrust_pki::{
 use devicetrust_store::{Error, MemoryStore, Registry, SqliteStore, Store};
 use time::{Duration, OffsetDateTime};
 
+#[cfg(feature = "postgres")]
+#[path = "support/postgres.rs"]
+mod pg;
+
 fn t0() -> OffsetDateTime {
     time::macros::datetime!(2026-01-01 00:00 UTC)
 }
@@ -296,6 +300,12 @@ fn lifecycle_effects_on_sqlite() {
     lifecycle_effects(store);
 }
 
+#[cfg(feature = "postgres")]
+#[test]
+fn lifecycle_effects_on_postgres() {
+    lifecycle_effects(pg::store());
+}
+
 fn queries<S: Store>(store: S) {
     let registry = Registry::new(store);
     let (org, admin) = (org(), admin());
@@ -423,12 +433,27 @@ fn queries_on_sqlite() {
     queries(store);
 }
 
+#[cfg(feature = "postgres")]
+#[test]
+fn queries_on_postgres() {
+    queries(pg::store());
+}
+
 /// The CA issues into the SQLite ledger; deactivating the device revokes
 /// the certificate there, and the CA's next CRL lists it.
 #[test]
 fn deactivation_revocations_reach_the_ca_crl() {
     let (_dir, store) = sqlite();
-    let store = Arc::new(store);
+    deactivation_revocations_reach_the_crl(Arc::new(store));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn deactivation_revocations_reach_the_ca_crl_on_postgres() {
+    deactivation_revocations_reach_the_crl(Arc::new(pg::store()));
+}
+
+fn deactivation_revocations_reach_the_crl<S: Store + IssuanceLedger + 'static>(store: Arc<S>) {
     let backend = default_backend();
     let ca = Ca::create(CaConfig::default(), backend, store.clone())
         .unwrap()
@@ -473,6 +498,27 @@ fn deactivation_revocations_reach_the_ca_crl() {
 #[test]
 fn sqlite_ledger_follows_the_trait() {
     let (_dir, store) = sqlite();
+    ledger_follows_the_trait(&store);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_ledger_follows_the_trait() {
+    let store = pg::store();
+    ledger_follows_the_trait(&store);
+    // CRL numbers strictly increase, also from two stores (two replicas) on one database.
+    let url = pg::fresh_database();
+    let (a, b) = (
+        devicetrust_store::PostgresStore::open(&url).unwrap(),
+        devicetrust_store::PostgresStore::open(&url).unwrap(),
+    );
+    let numbers: Vec<u64> = (0..10)
+        .map(|i| if i % 2 == 0 { &a } else { &b }.next_crl_number().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
+}
+
+fn ledger_follows_the_trait(store: &impl IssuanceLedger) {
     let serial = SerialNumber::random().unwrap();
     let cert = IssuedCertificate {
         serial: serial.clone(),
@@ -550,6 +596,41 @@ fn rusqlite_bump(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Reopening (a replica restarting) keeps the data; a database migrated
+/// by a newer version is refused, not written to.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_survives_reopen_and_refuses_a_newer_schema() {
+    let url = pg::fresh_database();
+    let id = {
+        let registry = Registry::new(devicetrust_store::PostgresStore::open(&url).unwrap());
+        registry
+            .enroll(
+                &org(),
+                &admin(),
+                &request("erin", "U9", Platform::Android),
+                t0(),
+            )
+            .unwrap()
+            .id
+    };
+    let registry = Registry::new(devicetrust_store::PostgresStore::open(&url).unwrap());
+    assert_eq!(
+        registry.device(&org(), &id).unwrap().profile.platform,
+        Platform::Android
+    );
+    drop(registry);
+    let future = devicetrust_store::latest_schema_version() + 1;
+    pg::psql(
+        &url,
+        &format!("INSERT INTO schema_migrations (version, applied_at_ms) VALUES ({future}, 0)"),
+    );
+    assert!(matches!(
+        devicetrust_store::PostgresStore::open(&url),
+        Err(Error::SchemaTooNew { .. })
+    ));
+}
+
 fn reads_refuse_writes<S: Store>(store: S) {
     let err = store
         .read(|tx| tx.remove_links(&org(), &DeviceId::new("guoX").unwrap()))
@@ -581,4 +662,84 @@ fn reads_refuse_writes_and_failed_writes_roll_back() {
     reads_refuse_writes(MemoryStore::new());
     let (_dir, store) = sqlite();
     reads_refuse_writes(store);
+    #[cfg(feature = "postgres")]
+    reads_refuse_writes(pg::store());
+}
+
+/// Two replicas on one database act as one registry: the same hardware
+/// enrolled from both at once is one device, and one enrollment token used
+/// from both at once is consumed once.
+#[cfg(feature = "postgres")]
+#[test]
+fn replicas_on_postgres_register_one_device_and_use_a_token_once() {
+    use devicetrust_store::{EnrollmentTokenRecord, PostgresStore, TokenLimits, TokenUse};
+    let url = pg::fresh_database();
+    let replicas = [
+        Arc::new(Registry::new(PostgresStore::open(&url).unwrap())),
+        Arc::new(Registry::new(PostgresStore::open(&url).unwrap())),
+    ];
+    let ids: Vec<DeviceId> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..10)
+            .map(|i| {
+                let registry = replicas[i % 2].clone();
+                scope.spawn(move || {
+                    registry
+                        .enroll(
+                            &org(),
+                            &admin(),
+                            &request(&format!("user{i}"), "SAME-UDID", Platform::Macos),
+                            t0(),
+                        )
+                        .unwrap()
+                        .id
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_eq!(replicas[1].users(&org(), &ids[0]).unwrap().len(), 10);
+
+    let limits = TokenLimits {
+        per_org: 10,
+        per_user: 10,
+    };
+    replicas[0]
+        .store()
+        .insert_enrollment_token(
+            &EnrollmentTokenRecord {
+                id: "tok".into(),
+                org: org(),
+                user: user("alice"),
+                sha256: "ab".repeat(32),
+                created: t0(),
+                expires_at: t0() + Duration::hours(1),
+            },
+            limits,
+            t0(),
+        )
+        .unwrap();
+    let uses: Vec<TokenUse> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..20)
+            .map(|i| {
+                let registry = replicas[i % 2].clone();
+                scope.spawn(move || {
+                    registry
+                        .store()
+                        .consume_enrollment_token(&org(), "tok", t0(), |_| true)
+                        .unwrap()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let consumed = uses
+        .iter()
+        .filter(|u| matches!(u, TokenUse::Consumed(_)))
+        .count();
+    assert_eq!(consumed, 1, "{uses:?}");
+    assert!(
+        uses.iter()
+            .all(|u| matches!(u, TokenUse::Consumed(_) | TokenUse::Unknown))
+    );
 }

@@ -1,18 +1,16 @@
 //! The device API's tables on SQLite (see [`crate::device_api`]): the
-//! [`Tx`] primitives, and the store-level calls that run one of them in a
-//! transaction of its own.
+//! [`crate::Tx`] primitives.
 
 use devicetrust_devices::{DeviceId, OrgId, Session, SessionId, unix_millis};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::SqliteStore;
 use super::tx::SqliteTx;
 use crate::device_api::{
-    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, TokenLimits, TokenUse,
+    DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, TokenLimits,
 };
-use crate::{Error, Result, Store as _};
+use crate::{Error, Result};
 
 fn count(
     conn: &rusqlite::Connection,
@@ -40,105 +38,70 @@ fn decode<T: for<'de> Deserialize<'de>>(what: &'static str, text: &str) -> Resul
     })
 }
 
-impl SqliteStore {
-    /// Sets (or replaces) the public key of `device`, in a transaction of its own.
-    pub fn put_device_key(
-        &self,
-        org: &OrgId,
-        device: &DeviceId,
-        key: &DeviceKeyRecord,
-    ) -> Result<()> {
-        self.write(|tx| tx.put_device_key(org, device, key))
-    }
-
-    /// The public key of `device`, if it registered one.
-    pub fn device_key(&self, org: &OrgId, device: &DeviceId) -> Result<Option<DeviceKeyRecord>> {
-        self.read(|tx| tx.device_key(org, device))
-    }
-
-    /// Stores a new enrollment token after pruning expired ones; refuses
-    /// with [`Error::LimitReached`] past `limits`.
-    pub fn insert_enrollment_token(
+/// The [`crate::Tx`] primitives of the device API that need more than one statement.
+impl SqliteTx<'_> {
+    pub(super) fn insert_enrollment_token_row(
         &self,
         token: &EnrollmentTokenRecord,
         limits: TokenLimits,
         now: OffsetDateTime,
     ) -> Result<()> {
         let body = encode("enrollment token", token)?;
-        let now_ms = unix_millis(now);
-        self.transact(false, |tx| {
-            let conn = tx.conn_for_write()?;
-            conn.prepare_cached("DELETE FROM enrollment_tokens WHERE expires_ms <= ?1")
-                .and_then(|mut s| s.execute(params![now_ms]))
-                .map_err(Error::storage("pruning enrollment tokens"))?;
-            let org = token.org.as_str();
-            if count(
-                conn,
-                "counting enrollment tokens",
-                "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1",
-                params![org],
-            )? >= limits.per_org
-            {
-                return Err(Error::LimitReached {
-                    what: "outstanding enrollment tokens in the org",
-                    limit: limits.per_org,
-                });
-            }
-            if count(
-                conn,
-                "counting enrollment tokens",
-                "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1 AND user_id = ?2",
-                params![org, token.user.as_str()],
-            )? >= limits.per_user
-            {
-                return Err(Error::LimitReached {
-                    what: "outstanding enrollment tokens for the user",
-                    limit: limits.per_user,
-                });
-            }
-            conn.prepare_cached(
-                "INSERT INTO enrollment_tokens (id, org_id, user_id, expires_ms, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    token.id,
-                    org,
-                    token.user.as_str(),
-                    unix_millis(token.expires_at),
-                    body
-                ])
-            })
-            .map_err(Error::storage("storing an enrollment token"))?;
-            Ok(())
+        let conn = self.conn_for_write()?;
+        conn.prepare_cached("DELETE FROM enrollment_tokens WHERE expires_ms <= ?1")
+            .and_then(|mut s| s.execute(params![unix_millis(now)]))
+            .map_err(Error::storage("pruning enrollment tokens"))?;
+        let org = token.org.as_str();
+        if count(
+            conn,
+            "counting enrollment tokens",
+            "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1",
+            params![org],
+        )? >= limits.per_org
+        {
+            return Err(Error::LimitReached {
+                what: "outstanding enrollment tokens in the org",
+                limit: limits.per_org,
+            });
+        }
+        if count(
+            conn,
+            "counting enrollment tokens",
+            "SELECT COUNT(*) FROM enrollment_tokens WHERE org_id = ?1 AND user_id = ?2",
+            params![org, token.user.as_str()],
+        )? >= limits.per_user
+        {
+            return Err(Error::LimitReached {
+                what: "outstanding enrollment tokens for the user",
+                limit: limits.per_user,
+            });
+        }
+        conn.prepare_cached(
+            "INSERT INTO enrollment_tokens (id, org_id, user_id, expires_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                token.id,
+                org,
+                token.user.as_str(),
+                unix_millis(token.expires_at),
+                body
+            ])
         })
+        .map_err(Error::storage("storing an enrollment token"))?;
+        Ok(())
     }
 
-    /// Uses up the token `id` of `org` if `matches` accepts its record (the
-    /// caller compares the secret, in constant time) and it has not expired,
-    /// in one transaction, so a token is consumed at most once.
-    pub fn consume_enrollment_token(
-        &self,
-        org: &OrgId,
-        id: &str,
-        now: OffsetDateTime,
-        matches: impl FnOnce(&EnrollmentTokenRecord) -> bool,
-    ) -> Result<TokenUse> {
-        self.write(|tx| crate::device_api::consume_enrollment_token(tx, org, id, now, matches))
-    }
-
-    /// A sign-in session of `org` by id (the decision API accepts one in
-    /// place of a device).
-    pub fn session(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>> {
-        let text: Option<String> = self.transact(true, |tx| {
-            tx.conn()
-                .prepare_cached("SELECT body FROM sessions WHERE org_id = ?1 AND id = ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![org.as_str(), id.as_str()], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(Error::storage("reading a session"))
-        })?;
+    pub(super) fn session_row(&self, org: &OrgId, id: &SessionId) -> Result<Option<Session>> {
+        let text: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT body FROM sessions WHERE org_id = ?1 AND id = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![org.as_str(), id.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(Error::storage("reading a session"))?;
         text.map(|t| decode("session", &t)).transpose()
     }
 }

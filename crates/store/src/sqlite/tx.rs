@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
-    SignalReport,
+    SignalReport, TokenLimits,
 };
 use crate::{DeviceSnapshot, Error, Result, Tx};
 
@@ -286,6 +286,10 @@ impl Tx for SqliteTx<'_> {
             params![org.as_str(), device.as_str()],
         )?;
         Ok(users)
+    }
+
+    fn session(&mut self, org: &OrgId, id: &SessionId) -> Result<Option<Session>> {
+        self.session_row(org, id)
     }
 
     fn sessions(&mut self, org: &OrgId, device: &DeviceId) -> Result<Vec<Session>> {
@@ -572,6 +576,15 @@ impl Tx for SqliteTx<'_> {
 
     fn retire_device_key(&mut self, org: &OrgId, device: &DeviceId) -> Result<()> {
         self.retire_device_key_rows(org, device)
+    }
+
+    fn insert_enrollment_token(
+        &mut self,
+        token: &EnrollmentTokenRecord,
+        limits: TokenLimits,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.insert_enrollment_token_row(token, limits, now)
     }
 
     fn enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<Option<EnrollmentTokenRecord>> {
