@@ -481,7 +481,12 @@ impl DataDir {
                             time::Duration::minutes(i64::from(*validity_minutes)),
                             DynamicChallenges::DEFAULT_CAPACITY,
                         )
-                        .with_store(Arc::new(store.scep_challenges(&integration.id))),
+                        .with_store(Arc::new(
+                            devicetrust_store::StoredChallenges::new(
+                                store.clone(),
+                                &integration.id,
+                            ),
+                        )),
                     );
                     (store.clone() as Arc<dyn Challenge>, Some(store))
                 }
@@ -501,7 +506,9 @@ impl DataDir {
                 challenge,
                 integration.scep.clone(),
             )?
-            .with_transactions(Arc::new(store.scep_transactions(&integration.id)));
+            .with_transactions(Arc::new(
+                devicetrust_store::StoredScepTransactions::new(store.clone(), &integration.id),
+            ));
             endpoints.insert(ScepEndpoint {
                 id: integration.id.clone(),
                 service,

@@ -41,6 +41,7 @@ mod memory;
 mod postgres;
 mod registration;
 mod registry;
+mod scep;
 mod sqlite;
 mod tx;
 
@@ -55,7 +56,8 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use registration::{DeviceRegistration, Registered, RegistrationRefused};
 pub use registry::{Registry, TransitionOutcome};
-pub use sqlite::{SqliteChallenges, SqliteScepTransactions, SqliteStore, latest_schema_version};
+pub use scep::{StoredChallenges, StoredScepTransactions};
+pub use sqlite::{SqliteStore, latest_schema_version};
 pub use tx::{DeviceSnapshot, Store, Tx};
 
 /// The registry's database file inside a data folder.

@@ -12,6 +12,7 @@ use devicetrust_devices::{
     FactorEnrollment, FactorStatus, HardwareKey, MAX_PAGE, OrgId, PageRequest, Session, SessionId,
     SessionMethod, UserId,
 };
+use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
@@ -37,6 +38,9 @@ struct State {
     certificate_devices: BTreeMap<(OrgId, String), DeviceId>,
     signal_reports: BTreeMap<(OrgId, DeviceId, String), SignalReport>,
     settings: BTreeMap<String, SettingsDocument>,
+    scep_transactions: BTreeMap<(String, String), TransactionRecord>,
+    /// (configuration, digest) → (used, expires at).
+    scep_challenges: BTreeMap<(String, String), (bool, OffsetDateTime)>,
 }
 
 /// The in-memory store.
@@ -254,6 +258,34 @@ macro_rules! refuse_writes {
         ) -> Result<()> {
             Err(Error::ReadOnly)
         }
+        fn put_scep_transaction(&mut self, _: &str, _: &TransactionRecord) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn delete_scep_transaction(&mut self, _: &str, _: &str) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn forget_finished_scep_transactions(
+            &mut self,
+            _: &str,
+            _: OffsetDateTime,
+            _: usize,
+        ) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn insert_scep_challenge(&mut self, _: &str, _: &str, _: OffsetDateTime) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn forget_expired_scep_challenges(&mut self, _: &str, _: OffsetDateTime) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
+        fn use_scep_challenge(
+            &mut self,
+            _: &str,
+            _: &str,
+            _: OffsetDateTime,
+        ) -> Result<ChallengeUse> {
+            Err(Error::ReadOnly)
+        }
         fn use_request_nonce(
             &mut self,
             _: &OrgId,
@@ -384,6 +416,46 @@ macro_rules! reads {
         fn settings_document(&mut self, name: &str) -> Result<Option<SettingsDocument>> {
             Ok(self.state().settings.get(name).cloned())
         }
+        fn scep_transaction(
+            &mut self,
+            configuration: &str,
+            transaction_id: &str,
+        ) -> Result<Option<TransactionRecord>> {
+            let key = (configuration.to_owned(), transaction_id.to_owned());
+            Ok(self.state().scep_transactions.get(&key).cloned())
+        }
+        fn scep_transaction_count(&mut self, configuration: &str) -> Result<usize> {
+            Ok(self
+                .state()
+                .scep_transactions
+                .keys()
+                .filter(|(c, _)| c == configuration)
+                .count())
+        }
+        fn pending_scep_transactions(
+            &mut self,
+            configuration: &str,
+            limit: usize,
+        ) -> Result<Vec<TransactionRecord>> {
+            let mut pending: Vec<TransactionRecord> = self
+                .state()
+                .scep_transactions
+                .iter()
+                .filter(|((c, _), r)| c == configuration && r.state.name() == "pending")
+                .map(|(_, r)| r.clone())
+                .collect();
+            pending.sort_by_key(|r| r.updated);
+            pending.truncate(limit);
+            Ok(pending)
+        }
+        fn scep_challenge_count(&mut self, configuration: &str) -> Result<usize> {
+            Ok(self
+                .state()
+                .scep_challenges
+                .keys()
+                .filter(|(c, _)| c == configuration)
+                .count())
+        }
         fn settings_revision(&mut self, name: &str) -> Result<Option<i64>> {
             Ok(self.state().settings.get(name).map(|d| d.revision))
         }
@@ -482,6 +554,92 @@ impl Tx for MemoryTx {
         }
         tokens.insert((token.org.clone(), token.id.clone()), token.clone());
         Ok(())
+    }
+
+    fn put_scep_transaction(
+        &mut self,
+        configuration: &str,
+        record: &TransactionRecord,
+    ) -> Result<()> {
+        let key = (configuration.to_owned(), record.transaction_id.clone());
+        self.state.scep_transactions.insert(key, record.clone());
+        Ok(())
+    }
+
+    fn delete_scep_transaction(&mut self, configuration: &str, transaction_id: &str) -> Result<()> {
+        let key = (configuration.to_owned(), transaction_id.to_owned());
+        self.state.scep_transactions.remove(&key);
+        Ok(())
+    }
+
+    fn forget_finished_scep_transactions(
+        &mut self,
+        configuration: &str,
+        updated_by: OffsetDateTime,
+        oldest: usize,
+    ) -> Result<()> {
+        let transactions = &mut self.state.scep_transactions;
+        transactions.retain(|(c, _), r| {
+            !(c == configuration && r.state.is_finished() && r.updated <= updated_by)
+        });
+        let mut finished: Vec<(OffsetDateTime, (String, String))> = transactions
+            .iter()
+            .filter(|((c, _), r)| c == configuration && r.state.is_finished())
+            .map(|(k, r)| (r.updated, k.clone()))
+            .collect();
+        finished.sort();
+        for (_, key) in finished.into_iter().take(oldest) {
+            transactions.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn insert_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        let key = (configuration.to_owned(), digest.to_owned());
+        if self.state.scep_challenges.contains_key(&key) {
+            return Err(Error::Corrupt {
+                what: "scep challenge",
+                reason: "a challenge with this digest is already held".into(),
+            });
+        }
+        self.state.scep_challenges.insert(key, (false, expires_at));
+        Ok(())
+    }
+
+    fn forget_expired_scep_challenges(
+        &mut self,
+        configuration: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.state
+            .scep_challenges
+            .retain(|(c, _), (_, expires)| !(c == configuration && *expires <= now));
+        Ok(())
+    }
+
+    fn use_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse> {
+        let key = (configuration.to_owned(), digest.to_owned());
+        Ok(match self.state.scep_challenges.get_mut(&key) {
+            None => ChallengeUse::Unknown,
+            Some((true, _)) => ChallengeUse::AlreadyUsed,
+            Some((false, expires)) if *expires <= now => ChallengeUse::Expired {
+                expired_at: *expires,
+            },
+            Some((used, _)) => {
+                *used = true;
+                ChallengeUse::Consumed
+            }
+        })
     }
 
     fn delete_enrollment_token(&mut self, org: &OrgId, id: &str) -> Result<()> {

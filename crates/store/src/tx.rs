@@ -10,6 +10,7 @@ use devicetrust_devices::{
     AuditEvent, AuditQuery, Device, DeviceFilter, DeviceId, DeviceUser, EnrollmentId,
     FactorEnrollment, HardwareKey, OrgId, PageRequest, Session, SessionId, SessionMethod, UserId,
 };
+use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
@@ -47,6 +48,15 @@ pub trait Store: Send + Sync {
 
     /// Runs `f` on a consistent snapshot; writes fail with [`crate::Error::ReadOnly`].
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T>;
+
+    /// Like [`Store::write`], for a write that must be atomic and seen by
+    /// every connection at once, but need not be durable on its own: one
+    /// whose every consequence is written durably after it (a SCEP claim).
+    /// An engine may commit it without waiting for the disk; the next
+    /// durable commit makes it durable too. The default is [`Store::write`].
+    fn write_relaxed<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        self.write(f)
+    }
 
     /// [`Tx::insert_enrollment_token`], in a transaction of its own.
     fn insert_enrollment_token(
@@ -276,6 +286,64 @@ pub trait Tx {
     /// Writes the settings document `name`.
     fn put_settings_document(&mut self, name: &str, document: &SettingsDocument) -> Result<()>;
 
+    /// SCEP: transaction `transaction_id` of configuration `configuration`.
+    fn scep_transaction(
+        &mut self,
+        configuration: &str,
+        transaction_id: &str,
+    ) -> Result<Option<TransactionRecord>>;
+    /// SCEP: adds or replaces a transaction's record.
+    fn put_scep_transaction(
+        &mut self,
+        configuration: &str,
+        record: &TransactionRecord,
+    ) -> Result<()>;
+    /// SCEP: forgets a transaction.
+    fn delete_scep_transaction(&mut self, configuration: &str, transaction_id: &str) -> Result<()>;
+    /// SCEP: how many transactions `configuration` holds. It is read on
+    /// every claim, so an engine keeps it rather than counting rows.
+    fn scep_transaction_count(&mut self, configuration: &str) -> Result<usize>;
+    /// SCEP: forgets the finished (issued or rejected) transactions of
+    /// `configuration` last updated at or before `updated_by`, then the
+    /// `oldest` least recently updated finished ones left.
+    fn forget_finished_scep_transactions(
+        &mut self,
+        configuration: &str,
+        updated_by: OffsetDateTime,
+        oldest: usize,
+    ) -> Result<()>;
+    /// SCEP: up to `limit` pending transactions, least recently updated first.
+    fn pending_scep_transactions(
+        &mut self,
+        configuration: &str,
+        limit: usize,
+    ) -> Result<Vec<TransactionRecord>>;
+
+    /// SCEP: stores a one-time challenge's digest (hex), unused, until `expires_at`.
+    fn insert_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// SCEP: forgets the challenges of `configuration` expired by `now`.
+    fn forget_expired_scep_challenges(
+        &mut self,
+        configuration: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// SCEP: how many challenges `configuration` holds.
+    fn scep_challenge_count(&mut self, configuration: &str) -> Result<usize>;
+    /// SCEP: uses the challenge with `digest` if it is live and unused, with
+    /// one atomic statement, so it is used at most once however many
+    /// requests (and replicas) carry it; otherwise says why not.
+    fn use_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse>;
+
     /// Up to `page.effective_limit() + 1` devices of `org` matching `filter`,
     /// by id, after the page's cursor.
     fn list_devices(
@@ -301,5 +369,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         (**self).read(f)
+    }
+
+    fn write_relaxed<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        (**self).write_relaxed(f)
     }
 }

@@ -261,7 +261,7 @@ fn scep_certificate(transaction_id: &str) -> String {
 /// SCEP transactions: claimed (`CLAIM id claim` once committed), then
 /// issued by the claim's holder (`ISSUED id` once committed).
 fn drive_scep(store: &Arc<SqliteStore>) {
-    let txs = store.scep_transactions(SCEP_CONFIGURATION);
+    let txs = devicetrust_store::StoredScepTransactions::new(store.clone(), SCEP_CONFIGURATION);
     let salt = random_below(u64::MAX);
     for n in 0u64.. {
         let id = format!("tx-{salt}-{n}");
@@ -517,7 +517,7 @@ fn check_others(db: &Path, others: &OtherAcks) {
     }
     // An acknowledged claim is held, an acknowledged issuance keeps its one
     // certificate, and a resend of it gets that certificate.
-    let txs = store.scep_transactions(SCEP_CONFIGURATION);
+    let txs = devicetrust_store::StoredScepTransactions::new(store.clone(), SCEP_CONFIGURATION);
     let now = OffsetDateTime::now_utc();
     let issued = |id: &str| TransactionState::Issued {
         certificate_pem: scep_certificate(id),

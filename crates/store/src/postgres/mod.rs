@@ -87,6 +87,10 @@ impl Drop for PostgresStore {
 enum Kind {
     Read,
     Write,
+    /// A write committed without waiting for the WAL flush
+    /// (`synchronous_commit = off`): atomic and seen by every replica at
+    /// once; the next durable commit flushes it too.
+    RelaxedWrite,
 }
 
 impl PostgresStore {
@@ -164,11 +168,15 @@ impl PostgresStore {
                 "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';
                  SELECT pg_advisory_xact_lock({WRITE_LOCK})"
             ),
+            Kind::RelaxedWrite => format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';
+                 SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+            ),
         };
         self.run(client.batch_execute(&begin))
             .map_err(tx::pg_error("beginning a transaction"))?;
         let out = f(&mut PgTx::new(self, client, kind == Kind::Read));
-        let end = if out.is_ok() && kind == Kind::Write {
+        let end = if out.is_ok() && kind != Kind::Read {
             "COMMIT"
         } else {
             "ROLLBACK"
@@ -247,6 +255,10 @@ impl Store for PostgresStore {
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         self.transact(Kind::Read, |tx| f(tx))
+    }
+
+    fn write_relaxed<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        self.transact(Kind::RelaxedWrite, |tx| f(tx))
     }
 }
 

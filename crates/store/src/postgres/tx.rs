@@ -9,6 +9,7 @@ use devicetrust_devices::{
     FactorEnrollment, FactorStatus, HardwareKey, MAX_PAGE, OrgId, PageRequest, Session, SessionId,
     SessionMethod, UserId, unix_millis,
 };
+use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, Revocation, SerialNumber};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -993,6 +994,174 @@ impl Tx for PgTx<'_> {
             &[&name, &document.revision, &document.body],
         )?;
         Ok(())
+    }
+
+    fn scep_transaction(
+        &mut self,
+        configuration: &str,
+        transaction_id: &str,
+    ) -> Result<Option<TransactionRecord>> {
+        self.body(
+            "scep transaction",
+            "SELECT body FROM scep_transactions WHERE configuration_id = $1 AND transaction_id = $2",
+            &[&configuration, &transaction_id],
+        )
+    }
+
+    fn put_scep_transaction(
+        &mut self,
+        configuration: &str,
+        record: &TransactionRecord,
+    ) -> Result<()> {
+        self.exec(
+            "writing a scep transaction",
+            "INSERT INTO scep_transactions
+                 (configuration_id, transaction_id, state, updated_ms, body)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (configuration_id, transaction_id) DO UPDATE SET
+                 state = excluded.state, updated_ms = excluded.updated_ms, body = excluded.body",
+            &[
+                &configuration,
+                &record.transaction_id,
+                &record.state.name(),
+                &unix_millis(record.updated),
+                &encode("scep transaction", record)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_scep_transaction(&mut self, configuration: &str, transaction_id: &str) -> Result<()> {
+        self.exec(
+            "releasing a scep transaction",
+            "DELETE FROM scep_transactions WHERE configuration_id = $1 AND transaction_id = $2",
+            &[&configuration, &transaction_id],
+        )?;
+        Ok(())
+    }
+
+    fn scep_transaction_count(&mut self, configuration: &str) -> Result<usize> {
+        // The count the trigger keeps (migration 7): one row, not a scan.
+        let held = self
+            .row(
+                "counting scep transactions",
+                "SELECT held FROM scep_transaction_counts WHERE configuration_id = $1",
+                &[&configuration],
+            )?
+            .map(|row| get::<i64>(&row, "counting scep transactions", 0))
+            .transpose()?;
+        Ok(usize::try_from(held.unwrap_or(0)).unwrap_or(usize::MAX))
+    }
+
+    fn forget_finished_scep_transactions(
+        &mut self,
+        configuration: &str,
+        updated_by: OffsetDateTime,
+        oldest: usize,
+    ) -> Result<()> {
+        self.exec(
+            "pruning scep transactions",
+            "DELETE FROM scep_transactions
+             WHERE configuration_id = $1 AND state IN ('issued', 'rejected') AND updated_ms <= $2",
+            &[&configuration, &unix_millis(updated_by)],
+        )?;
+        if oldest > 0 {
+            self.exec(
+                "pruning scep transactions",
+                "DELETE FROM scep_transactions
+                 WHERE configuration_id = $1 AND transaction_id IN (
+                     SELECT transaction_id FROM scep_transactions
+                     WHERE configuration_id = $1 AND state IN ('issued', 'rejected')
+                     ORDER BY updated_ms LIMIT $2)",
+                &[&configuration, &i64::try_from(oldest).unwrap_or(i64::MAX)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn pending_scep_transactions(
+        &mut self,
+        configuration: &str,
+        limit: usize,
+    ) -> Result<Vec<TransactionRecord>> {
+        self.bodies(
+            "scep transaction",
+            "SELECT body FROM scep_transactions
+             WHERE configuration_id = $1 AND state = 'pending'
+             ORDER BY updated_ms LIMIT $2",
+            &[&configuration, &i64::try_from(limit).unwrap_or(i64::MAX)],
+        )
+    }
+
+    fn insert_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.exec(
+            "storing a scep challenge",
+            "INSERT INTO scep_challenges (configuration_id, digest, used, expires_ms)
+             VALUES ($1, $2, 0, $3)",
+            &[&configuration, &digest, &unix_millis(expires_at)],
+        )?;
+        Ok(())
+    }
+
+    fn forget_expired_scep_challenges(
+        &mut self,
+        configuration: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.exec(
+            "pruning scep challenges",
+            "DELETE FROM scep_challenges WHERE configuration_id = $1 AND expires_ms <= $2",
+            &[&configuration, &unix_millis(now)],
+        )?;
+        Ok(())
+    }
+
+    fn scep_challenge_count(&mut self, configuration: &str) -> Result<usize> {
+        self.count(
+            "counting scep challenges",
+            "SELECT COUNT(*) FROM scep_challenges WHERE configuration_id = $1",
+            &[&configuration],
+        )
+    }
+
+    fn use_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse> {
+        const WHAT: &str = "reading a scep challenge";
+        // The check and the use are one statement: a row lock decides
+        // between replicas presenting the same challenge.
+        let used = self.exec(
+            "using a scep challenge",
+            "UPDATE scep_challenges SET used = 1
+             WHERE configuration_id = $1 AND digest = $2 AND used = 0 AND expires_ms > $3",
+            &[&configuration, &digest, &unix_millis(now)],
+        )?;
+        if used == 1 {
+            return Ok(ChallengeUse::Consumed);
+        }
+        let found = self.row(
+            WHAT,
+            "SELECT used, expires_ms FROM scep_challenges WHERE configuration_id = $1 AND digest = $2",
+            &[&configuration, &digest],
+        )?;
+        let Some(row) = found else {
+            return Ok(ChallengeUse::Unknown);
+        };
+        if get::<i64>(&row, WHAT, 0)? != 0 {
+            return Ok(ChallengeUse::AlreadyUsed);
+        }
+        let expires_ms: i64 = get(&row, WHAT, 1)?;
+        Ok(ChallengeUse::Expired {
+            expired_at: devicetrust_devices::from_unix_millis(expires_ms).unwrap_or(now),
+        })
     }
 
     fn list_devices(

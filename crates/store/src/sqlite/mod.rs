@@ -38,7 +38,6 @@ use rusqlite::Connection;
 
 use crate::{Error, Result, Store, Tx};
 pub use migrations::latest as latest_schema_version;
-pub use scep::{SqliteChallenges, SqliteScepTransactions};
 use tx::SqliteTx;
 
 /// The most writes in one group: past it the group commits even with
@@ -401,6 +400,10 @@ impl Store for SqliteStore {
 
     fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
         self.transact(true, |tx| f(tx))
+    }
+
+    fn write_relaxed<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T>) -> Result<T> {
+        self.write_grouped(Durability::Relaxed, |tx| f(tx))
     }
 }
 

@@ -7,6 +7,7 @@ use devicetrust_devices::{
     FactorEnrollment, FactorStatus, HardwareKey, MAX_PAGE, OrgId, PageRequest, Session, SessionId,
     SessionMethod, UserId, unix_millis,
 };
+use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, Revocation, SerialNumber};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -774,6 +775,77 @@ impl Tx for SqliteTx<'_> {
             params![name, document.revision, document.body],
         )?;
         Ok(())
+    }
+
+    fn scep_transaction(
+        &mut self,
+        configuration: &str,
+        transaction_id: &str,
+    ) -> Result<Option<TransactionRecord>> {
+        self.scep_transaction_row(configuration, transaction_id)
+    }
+
+    fn put_scep_transaction(
+        &mut self,
+        configuration: &str,
+        record: &TransactionRecord,
+    ) -> Result<()> {
+        self.put_scep_transaction_row(configuration, record)
+    }
+
+    fn delete_scep_transaction(&mut self, configuration: &str, transaction_id: &str) -> Result<()> {
+        self.delete_scep_transaction_row(configuration, transaction_id)
+    }
+
+    fn scep_transaction_count(&mut self, configuration: &str) -> Result<usize> {
+        self.scep_transaction_count_row(configuration)
+    }
+
+    fn forget_finished_scep_transactions(
+        &mut self,
+        configuration: &str,
+        updated_by: OffsetDateTime,
+        oldest: usize,
+    ) -> Result<()> {
+        self.forget_finished_scep_transaction_rows(configuration, updated_by, oldest)
+    }
+
+    fn pending_scep_transactions(
+        &mut self,
+        configuration: &str,
+        limit: usize,
+    ) -> Result<Vec<TransactionRecord>> {
+        self.pending_scep_transaction_rows(configuration, limit)
+    }
+
+    fn insert_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.insert_scep_challenge_row(configuration, digest, expires_at)
+    }
+
+    fn forget_expired_scep_challenges(
+        &mut self,
+        configuration: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.forget_expired_scep_challenge_rows(configuration, now)
+    }
+
+    fn scep_challenge_count(&mut self, configuration: &str) -> Result<usize> {
+        self.scep_challenge_count_row(configuration)
+    }
+
+    fn use_scep_challenge(
+        &mut self,
+        configuration: &str,
+        digest: &str,
+        now: OffsetDateTime,
+    ) -> Result<ChallengeUse> {
+        self.use_scep_challenge_row(configuration, digest, now)
     }
 
     fn list_devices(

@@ -5,6 +5,8 @@
 //! (`cargo test`) starts its own, which stops when the binary exits. There
 //! is no fallback that skips: without PostgreSQL these tests fail, saying why.
 
+#![allow(dead_code, reason = "each test binary uses part of the support")]
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
