@@ -35,7 +35,9 @@ pub use devices::DevicesCommand;
 pub use load::LoadArgs;
 pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
-pub use serve::{INTUNE_SECRET_ENV, IntegrationsCommand, IntuneArgs, ServeArgs};
+pub use serve::{
+    DATABASE_URL_ENV, INTUNE_SECRET_ENV, InitArgs, IntegrationsCommand, IntuneArgs, ServeArgs,
+};
 
 /// Device context for access decisions: a CA for management attestation, and more.
 #[derive(Debug, Parser)]
@@ -74,6 +76,9 @@ pub enum Command {
     /// A SCEP client (RFC 8894), usable against any SCEP server.
     #[command(subcommand)]
     Scep(ScepCommand),
+    /// Create a deployment once: the CA in a data folder and, with
+    /// --database, the schema in PostgreSQL; prints the admin token once.
+    Init(InitArgs),
     /// Serve the SCEP endpoints of the configurations in a data folder.
     Serve(ServeArgs),
     /// Add and list device integrations (platform configurations).
@@ -170,6 +175,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Ca(cmd) => ca::run(cmd, backend),
         Command::Demo(args) => demo::run(&args, backend),
         Command::Scep(cmd) => scep::run(cmd, backend),
+        Command::Init(args) => serve::init(&args, backend),
         Command::Serve(args) => serve::serve(&args, backend),
         Command::Integrations(cmd) => serve::integrations(cmd, backend),
         Command::Devices(cmd) => devices::run(cmd),

@@ -17,12 +17,32 @@ use zeroize::Zeroizing;
 use crate::CliError;
 use crate::output::print_json;
 
+/// The environment variable `--database` may come from (it may hold a
+/// password, which a command line would show to every user of the machine).
+pub const DATABASE_URL_ENV: &str = "DEVICETRUST_DATABASE_URL";
+
+/// Arguments of `init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The data folder: the CA's keys are created in it.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host/db`) to keep everything
+    /// but the keys in, shared by every replica; without it, SQLite in the folder.
+    #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+    pub database: Option<String>,
+}
+
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The data folder (created on first start).
+    /// The data folder (created on first start when there is no --database).
     #[arg(long)]
     pub data: PathBuf,
+    /// The PostgreSQL database this replica shares with the others, made by
+    /// `devicetrust init --database`; without it, SQLite in the folder.
+    #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+    pub database: Option<String>,
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -256,6 +276,35 @@ pub(crate) fn integrations(
     Ok(())
 }
 
+/// The data folder with its database, if any.
+fn data_dir(data: &std::path::Path, database: Option<&str>) -> DataDir {
+    let dir = DataDir::new(data);
+    match database {
+        Some(url) => dir.with_database(url),
+        None => dir,
+    }
+}
+
+/// `devicetrust init`: creates the CA and the schema once and prints the
+/// admin token, shown this once.
+pub(crate) fn init(args: &InitArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
+    let dir = data_dir(&args.data, args.database.as_deref()).initializing();
+    let opened = Service::open(dir, backend, ServiceOptions::default())
+        .map_err(|e| CliError::from_kind(&e))?;
+    let Some(token) = &opened.admin_token else {
+        return Err(CliError::Failed(format!(
+            "{} is already initialised; its admin token was shown when it was",
+            args.data.display()
+        )));
+    };
+    print_json(&json!({
+        "adminToken": token.as_str(),
+        "database": opened.service.database_engine(),
+        "caRootSha256": opened.service.ca_root_sha256(),
+    }));
+    Ok(())
+}
+
 pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -276,7 +325,8 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
                 .unwrap_or_else(|| format!("{scheme}://{addr}")),
             ..ServiceOptions::default()
         };
-        let opened = Service::open(DataDir::new(&args.data), backend, options).map_err(CliError::failed)?;
+        let dir = data_dir(&args.data, args.database.as_deref());
+        let opened = Service::open(dir, backend, options).map_err(CliError::failed)?;
         let ids = opened.service.endpoints().ids();
         let mut started = json!({
             "listening": addr.to_string(),

@@ -14,7 +14,6 @@ mod common;
 
 use common::{Server, assert_error, attest, causes, managed_by, their_ca};
 use devicetrust_pki::{Certificate, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
-use devicetrust_service::DataDir;
 use serde_json::json;
 
 fn upload(server: &Server, body: &[u8], content_type: &str) -> common::Answer {
@@ -199,7 +198,7 @@ fn the_intermediate_downloads_as_pem() {
         Some("application/x-pem-file")
     );
     let cert = Certificate::parse(&answer.body).unwrap();
-    let (ca, _) = DataDir::new(&server.dir)
+    let (ca, _) = common::engine::data_dir(&server.dir)
         .open_ca_and_store(default_backend())
         .unwrap();
     assert_eq!(cert.der(), ca.intermediate().der());

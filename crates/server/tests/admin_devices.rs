@@ -15,7 +15,6 @@ mod common;
 use common::{Server, assert_error, causes};
 use devicetrust_devices::{Platform, SessionMethod, UserId};
 use devicetrust_pki::{Crl, IssueOptions, KeyAlgorithm, RequestBuilder, default_backend};
-use devicetrust_service::DataDir;
 use serde_json::{Value, json};
 
 fn ids(list: &Value) -> Vec<String> {
@@ -260,7 +259,7 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
         .unwrap();
 
     // A certificate issued by our CA and bound to the device.
-    let (ca, _) = DataDir::new(&server.dir)
+    let (ca, _) = common::engine::data_dir(&server.dir)
         .open_ca_and_store(default_backend())
         .unwrap();
     let backend = default_backend();

@@ -12,7 +12,10 @@
 use devicetrust_devices::UserId;
 use devicetrust_pki::default_backend;
 use devicetrust_service::context::DecisionRequest;
-use devicetrust_service::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{Service, ServiceOptions};
+
+#[path = "support/engine.rs"]
+mod engine;
 use time::OffsetDateTime;
 
 #[test]
@@ -20,7 +23,7 @@ fn tokens_survive_a_restart_and_stay_single_use() {
     let dir = tempfile::tempdir().unwrap();
     let open = || {
         Service::open(
-            DataDir::new(dir.path()),
+            engine::data_dir(dir.path()),
             default_backend(),
             ServiceOptions::default(),
         )

@@ -34,9 +34,12 @@ use devicetrust_pki::{
 use devicetrust_server::scep_router;
 use devicetrust_service::integrations::IntegrationPlatform;
 use devicetrust_service::intune::{IntuneChallenge, IntuneSettings};
-use devicetrust_service::{DataDir, NewChallenge, ScepEndpoints};
+use devicetrust_service::{NewChallenge, ScepEndpoints};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
+
+#[path = "support/engine.rs"]
+mod engine;
 
 const TENANT: &str = "contoso.onmicrosoft.com";
 const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -270,7 +273,7 @@ impl Transport for Http {
 /// A service over `dir`, as `devicetrust serve` opens it.
 fn open_service(dir: &std::path::Path) -> Arc<devicetrust_service::Service> {
     devicetrust_service::Service::open(
-        DataDir::new(dir),
+        engine::data_dir(dir),
         default_backend(),
         devicetrust_service::ServiceOptions::default(),
     )
@@ -278,18 +281,9 @@ fn open_service(dir: &std::path::Path) -> Arc<devicetrust_service::Service> {
     .service
 }
 
-/// Every byte of the folder's database files (the database, its WAL).
+/// Every byte of the folder's database, at rest.
 fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("devices.sqlite3") {
-            all.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    assert!(!all.is_empty(), "no database in {}", dir.display());
-    all
+    engine::database_bytes(dir)
 }
 
 struct World {
@@ -913,9 +907,12 @@ fn the_admin_api_adds_an_intune_platform_that_serves_at_once() {
         base_url: base.clone(),
         ..devicetrust_service::ServiceOptions::default()
     };
-    let opened =
-        devicetrust_service::Service::open(DataDir::new(dir.path()), default_backend(), options)
-            .unwrap();
+    let opened = devicetrust_service::Service::open(
+        engine::data_dir(dir.path()),
+        default_backend(),
+        options,
+    )
+    .unwrap();
     let token = opened.admin_token.unwrap();
     let router = devicetrust_server::api::router(opened.service);
     world
@@ -975,9 +972,8 @@ fn the_admin_api_adds_an_intune_platform_that_serves_at_once() {
     );
     drop(seen);
     // The secret is in its own file, not in the settings.
-    let store = devicetrust_store::SqliteStore::open(&devicetrust_store::database_path(dir.path()))
-        .unwrap();
-    let settings = devicetrust_store::Store::read(&store, |tx| tx.settings_document("service"))
+    let store = engine::open_store(dir.path());
+    let settings = devicetrust_store::Store::read(&*store, |tx| tx.settings_document("service"))
         .unwrap()
         .unwrap()
         .body;

@@ -11,14 +11,17 @@
 )]
 
 use devicetrust_pki::default_backend;
-use devicetrust_service::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{Service, ServiceOptions};
 use devicetrust_service::{Settings, SettingsStore, StoredToken, TOKEN_PREFIX};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+#[path = "support/engine.rs"]
+mod engine;
+
 fn open(dir: &std::path::Path) -> devicetrust_service::Opened {
     Service::open(
-        DataDir::new(dir),
+        engine::data_dir(dir),
         default_backend(),
         ServiceOptions::default(),
     )
@@ -28,9 +31,7 @@ fn open(dir: &std::path::Path) -> devicetrust_service::Opened {
 /// The settings of the folder's database, through a connection of its own
 /// (as another process has).
 fn settings(dir: &std::path::Path) -> SettingsStore {
-    let db = devicetrust_store::database_path(dir);
-    let store = std::sync::Arc::new(devicetrust_store::SqliteStore::open(&db).unwrap());
-    SettingsStore::open(store, &dir.join("service.json")).unwrap()
+    SettingsStore::open(engine::open_store(dir), &dir.join("service.json")).unwrap()
 }
 
 #[test]

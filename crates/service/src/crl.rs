@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use devicetrust_pki::{Ca, Revocation, SerialNumber};
-use devicetrust_store::{SettingsDocument, SqliteStore, Store as _};
+use devicetrust_store::{Database, SettingsDocument, Store as _};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
@@ -74,7 +74,7 @@ impl CrlCache {
     pub fn current(
         &self,
         ca: &Ca,
-        store: &SqliteStore,
+        store: &Database,
         now: OffsetDateTime,
     ) -> Result<Arc<Vec<u8>>, DataError> {
         let revoked = ca

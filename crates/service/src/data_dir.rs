@@ -26,7 +26,7 @@ use devicetrust_pki::scep::{
     Challenge, ChallengeKind, DynamicChallenges, ScepConfig, ScepService, StaticChallenge,
 };
 use devicetrust_pki::{Backend, Ca, CaConfig, CaDir, Certificate, KeyAlgorithm, PrivateKey};
-use devicetrust_store::SqliteStore;
+use devicetrust_store::{Database, SqliteStore};
 use zeroize::Zeroizing;
 
 use crate::endpoints::{ScepEndpoint, ScepEndpoints};
@@ -60,6 +60,19 @@ pub enum DataError {
     /// Intune settings that cannot work.
     #[error(transparent)]
     Intune(#[from] IntuneError),
+    /// The store failed, or the database cannot be reached.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was being read or written.
+        what: &'static str,
+        /// The store's error.
+        #[source]
+        source: devicetrust_store::Error,
+    },
+    /// The data folder and the database do not make one deployment: the
+    /// database belongs to another CA, or one of them is not initialised.
+    #[error("{0}")]
+    Deployment(String),
     /// The stored configuration kept changing while this process caught
     /// up with it; a retry will.
     #[error("the stored configuration kept changing while this process caught up; retry")]
@@ -75,6 +88,8 @@ impl devicetrust_errors::HasKind for DataError {
             Self::Invalid(_) | Self::Intune(_) => K::Invalid,
             Self::Pki(_) | Self::Scep(_) | Self::File { .. } => K::Internal,
             Self::Busy => K::Unavailable,
+            Self::Store { source, .. } => source.kind(),
+            Self::Deployment(_) => K::Conflict,
         }
     }
 }
@@ -174,10 +189,41 @@ pub struct NewIntegration {
     pub password: Option<String>,
 }
 
-/// The data folder.
-#[derive(Debug, Clone)]
+/// The data folder, and the database beside it.
+///
+/// Alone, the folder holds everything: the CA's keys and the SQLite
+/// database, created on first use. With a PostgreSQL database
+/// ([`DataDir::with_database`]) the folder holds only key material, which
+/// every replica reads, and the database everything else; both are created
+/// once, by `devicetrust init` ([`DataDir::initializing`]), and a replica
+/// refuses to start on a folder and a database that do not belong together.
+#[derive(Clone)]
 pub struct DataDir {
     dir: PathBuf,
+    /// The PostgreSQL URL (it may carry a password: never shown).
+    database: Option<Zeroizing<String>>,
+    initializing: bool,
+}
+
+impl std::fmt::Debug for DataDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataDir")
+            .field("dir", &self.dir)
+            .field("postgres", &self.database.is_some())
+            .field("initializing", &self.initializing)
+            .finish()
+    }
+}
+
+/// The settings document that ties a database to one CA.
+const DEPLOYMENT: &str = "deployment";
+
+/// What [`DEPLOYMENT`] records.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Deployment {
+    /// Hex SHA-256 of the root CA certificate (DER).
+    ca_root_sha256: String,
 }
 
 const MAX_FILE: u64 = 4 * 1024 * 1024;
@@ -187,30 +233,137 @@ const LEGACY_INTEGRATIONS: &str = "integrations.json";
 impl DataDir {
     /// The data folder at `dir` (created on first use).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            database: None,
+            initializing: false,
+        }
+    }
+
+    /// Keeps everything but the keys in the PostgreSQL database at `url`,
+    /// shared with every other replica. The folder and the database must
+    /// have been initialised together ([`DataDir::initializing`]).
+    pub fn with_database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(Zeroizing::new(url.into()));
+        self
+    }
+
+    /// Creates the CA in the folder and ties the database to it, once
+    /// (`devicetrust init`): refused when the database is already tied to a CA.
+    pub fn initializing(mut self) -> Self {
+        self.initializing = true;
+        self
+    }
+
+    /// Whether the database is PostgreSQL (shared by replicas).
+    pub fn is_shared(&self) -> bool {
+        self.database.is_some()
     }
 
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// Opens the CA, creating it (P-256) on first start, and the SQLite
-    /// store beside it that is both its issuance ledger and the device
-    /// registry (group-committed, durable), so a deactivation and its
-    /// revocations commit together.
+    /// Opens the CA, creating it (P-256) on first start, and the store
+    /// beside it that is both its issuance ledger and the device registry,
+    /// so a deactivation and its revocations commit together: the SQLite
+    /// database in the folder, or the PostgreSQL database it was
+    /// initialised with.
     pub fn open_ca_and_store(
         &self,
         backend: &'static dyn Backend,
-    ) -> Result<(Ca, Arc<SqliteStore>), DataError> {
+    ) -> Result<(Ca, Arc<Database>), DataError> {
         let ca_dir = CaDir::new(self.file("ca"));
         self.make_private()?;
         if !self.file("ca").join("ca.json").exists() {
+            if self.database.is_some() && !self.initializing {
+                return Err(DataError::Deployment(format!(
+                    "{} holds no CA: run `devicetrust init --data {} --database URL` once, \
+                     then start every replica on the same folder (or a copy of it)",
+                    self.dir.display(),
+                    self.dir.display()
+                )));
+            }
             ca_dir.init(CaConfig::default(), backend)?;
         }
-        let db = devicetrust_store::database_path(&self.dir);
-        let store = Arc::new(SqliteStore::open(&db).map_err(|e| self.io(&db, e))?);
+        let store = Arc::new(self.open_store()?);
         let ca = ca_dir.open_with_ledger(backend, store.clone())?;
+        self.tie_to_ca(&store, &ca)?;
         Ok((ca, store))
+    }
+
+    fn open_store(&self) -> Result<Database, DataError> {
+        let Some(url) = &self.database else {
+            let db = devicetrust_store::database_path(&self.dir);
+            return Ok(Database::Sqlite(
+                SqliteStore::open(&db).map_err(|e| self.io(&db, e))?,
+            ));
+        };
+        devicetrust_store::PostgresStore::open(url)
+            .map(Database::Postgres)
+            .map_err(|source| DataError::Store {
+                what: "opening the PostgreSQL database",
+                source,
+            })
+    }
+
+    /// Checks that the database belongs to this folder's CA, recording the
+    /// CA on first use. A shared database is tied only by `init`: a
+    /// replica never adopts an empty database, nor one another CA made.
+    fn tie_to_ca(&self, store: &Database, ca: &Ca) -> Result<(), DataError> {
+        use devicetrust_store::Store as _;
+        let ours = ca.root().fingerprint();
+        let may_create = self.database.is_none() || self.initializing;
+        store
+            .write(|tx| {
+                let Some(found) = tx.settings_document(DEPLOYMENT)? else {
+                    if !may_create {
+                        return Ok(Err(DataError::Deployment(
+                            "the database has not been initialised: run \
+                             `devicetrust init --data DIR --database URL` once"
+                                .into(),
+                        )));
+                    }
+                    let body = serde_json::to_string(&Deployment {
+                        ca_root_sha256: ours.clone(),
+                    })
+                    .map_err(|e| devicetrust_store::Error::Corrupt {
+                        what: "deployment",
+                        reason: e.to_string(),
+                    })?;
+                    tx.put_settings_document(
+                        DEPLOYMENT,
+                        &devicetrust_store::SettingsDocument { revision: 1, body },
+                    )?;
+                    return Ok(Ok(()));
+                };
+                let theirs: Deployment = serde_json::from_str(&found.body).map_err(|e| {
+                    devicetrust_store::Error::Corrupt {
+                        what: "deployment",
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok(if theirs.ca_root_sha256 != ours {
+                    Err(DataError::Deployment(format!(
+                        "the database belongs to another CA (root SHA-256 {}), while {} holds \
+                         the CA with root SHA-256 {ours}: refusing to mix them",
+                        theirs.ca_root_sha256,
+                        self.dir.display()
+                    )))
+                } else if self.initializing && self.database.is_some() {
+                    Err(DataError::Deployment(
+                        "the database is already initialised for this CA: start replicas with \
+                         `devicetrust serve --data DIR --database URL`"
+                            .into(),
+                    ))
+                } else {
+                    Ok(())
+                })
+            })
+            .map_err(|source| DataError::Store {
+                what: "checking the database's CA",
+                source,
+            })?
     }
 
     /// Creates the folder with mode 0700, or tightens an existing one to
@@ -444,7 +597,7 @@ impl DataDir {
     pub fn endpoints(
         &self,
         ca: Arc<Ca>,
-        store: &Arc<SqliteStore>,
+        store: &Arc<Database>,
         desktop: &[DesktopIntegration],
     ) -> Result<ScepEndpoints, DataError> {
         let endpoints = ScepEndpoints::new();

@@ -655,7 +655,7 @@ impl Service {
 /// across restarts and across processes on the database.
 #[derive(Debug)]
 pub(crate) struct StoredAttestationNonces {
-    pub(crate) store: std::sync::Arc<devicetrust_store::SqliteStore>,
+    pub(crate) store: std::sync::Arc<devicetrust_store::Database>,
     pub(crate) per_device: usize,
 }
 

@@ -726,9 +726,9 @@ pub fn read_integrations(folder: &std::path::Path) -> Result<Vec<StoredIntegrati
     let db = devicetrust_store::database_path(folder);
     let legacy = folder.join("service.json");
     if db.exists() {
-        let store = std::sync::Arc::new(
+        let store = std::sync::Arc::new(devicetrust_store::Database::Sqlite(
             devicetrust_store::SqliteStore::open(&db).map_err(crate::settings::storage)?,
-        );
+        ));
         return integrations(&crate::SettingsStore::open(store, &legacy)?.read());
     }
     // An older release's folder not opened since: read its file as it is,

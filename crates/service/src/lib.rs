@@ -51,7 +51,7 @@ use devicetrust_attestation::{Attestor, Configurations};
 use devicetrust_devices::OrgId;
 use devicetrust_edr::SignalCache;
 use devicetrust_pki::{Backend, Ca};
-use devicetrust_store::{Registry, SqliteStore};
+use devicetrust_store::{Database, Registry};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -94,8 +94,8 @@ pub struct Service {
     pub(crate) options: ServiceOptions,
     pub(crate) org: OrgId,
     pub(crate) ca: Arc<Ca>,
-    pub(crate) store: Arc<SqliteStore>,
-    pub(crate) registry: Registry<Arc<SqliteStore>>,
+    pub(crate) store: Arc<Database>,
+    pub(crate) registry: Registry<Arc<Database>>,
     pub(crate) endpoints: Arc<ScepEndpoints>,
     pub(crate) settings: SettingsStore,
     pub(crate) attestor: RwLock<Attestor>,
@@ -193,6 +193,16 @@ impl Service {
             service: Arc::new(service),
             admin_token,
         })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn database_engine(&self) -> &'static str {
+        self.store.engine()
+    }
+
+    /// Hex SHA-256 of the root CA certificate: what ties a database to a data folder.
+    pub fn ca_root_sha256(&self) -> String {
+        self.ca.root().fingerprint()
     }
 
     /// Brings the served SCEP endpoints and the attestor's configurations

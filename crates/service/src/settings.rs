@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use devicetrust_store::{SettingsDocument, SqliteStore, Store as _};
+use devicetrust_store::{Database, SettingsDocument, Store as _};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -89,14 +89,14 @@ const DOCUMENT: &str = "service";
 /// it guards commit together whoever else writes.
 #[derive(Debug)]
 pub struct SettingsStore {
-    store: Arc<SqliteStore>,
+    store: Arc<Database>,
     current: RwLock<(i64, Arc<Settings>)>,
 }
 
 pub(crate) fn storage(e: devicetrust_store::Error) -> DataError {
-    DataError::File {
-        path: PathBuf::from("devices.sqlite3"),
-        reason: format!("settings: {e}"),
+    DataError::Store {
+        what: "settings",
+        source: e,
     }
 }
 
@@ -114,7 +114,7 @@ impl SettingsStore {
     /// Opens the settings in `store`. On the first open of a data folder
     /// from an older release, the settings file `legacy` (`service.json`) is
     /// imported in one transaction and renamed `*.imported`.
-    pub fn open(store: Arc<SqliteStore>, legacy: &Path) -> Result<Self, DataError> {
+    pub fn open(store: Arc<Database>, legacy: &Path) -> Result<Self, DataError> {
         import_legacy(&store, legacy)?;
         let document = store
             .read(|tx| tx.settings_document(DOCUMENT))
@@ -251,7 +251,7 @@ impl SettingsStore {
 }
 
 /// Imports `legacy` into an empty settings table, once, and renames it.
-fn import_legacy(store: &SqliteStore, legacy: &Path) -> Result<(), DataError> {
+fn import_legacy(store: &Database, legacy: &Path) -> Result<(), DataError> {
     let io = |e: &dyn std::fmt::Display| DataError::File {
         path: legacy.to_path_buf(),
         reason: e.to_string(),

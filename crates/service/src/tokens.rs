@@ -167,9 +167,9 @@ mod tests {
     #[test]
     fn rotation_keeps_the_token_list_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(
+        let store = std::sync::Arc::new(devicetrust_store::Database::Sqlite(
             devicetrust_store::SqliteStore::open(&dir.path().join("db")).unwrap(),
-        );
+        ));
         let file = SettingsStore::open(store, &dir.path().join("service.json")).unwrap();
         let now = OffsetDateTime::now_utc();
         let (first, mut token) = generate(now).unwrap();

@@ -33,6 +33,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod database;
 pub mod device_api;
 mod error;
 mod management;
@@ -45,6 +46,7 @@ mod scep;
 mod sqlite;
 mod tx;
 
+pub use database::Database;
 pub use device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason,
     SettingsDocument, SignalReport, TokenLimits, TokenUse,

@@ -17,8 +17,11 @@ use devicetrust_pki::{
     Ca, CaConfig, IssueOptions, KeyAlgorithm, MemoryLedger, RequestBuilder, default_backend,
 };
 use devicetrust_server::api;
-use devicetrust_service::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{Service, ServiceOptions};
 use serde_json::Value;
+
+#[path = "../support/engine.rs"]
+pub mod engine;
 
 /// One answer: status, headers we look at, body.
 #[derive(Debug)]
@@ -83,7 +86,7 @@ impl Server {
             base_url: base.clone(),
             ..ServiceOptions::default()
         };
-        let opened = Service::open(DataDir::new(dir), default_backend(), options).unwrap();
+        let opened = Service::open(engine::data_dir(dir), default_backend(), options).unwrap();
         let printed_token = opened.admin_token.as_ref().map(|t| t.to_string());
         let token = printed_token
             .clone()
@@ -250,11 +253,8 @@ impl Server {
 
     /// The service's registry, through its own connection to the data
     /// folder's database, as another process would see it.
-    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::SqliteStore>> {
-        let db = devicetrust_store::database_path(&self.dir);
-        devicetrust_store::Registry::new(Arc::new(
-            devicetrust_store::SqliteStore::open(&db).unwrap(),
-        ))
+    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::Database>> {
+        devicetrust_store::Registry::new(engine::open_store(&self.dir))
     }
 
     /// Enrolls a device for `user` through the registry directly (the
@@ -282,24 +282,23 @@ impl Drop for Server {
 /// The settings document as stored in the data folder's database.
 pub fn stored_settings(dir: &Path) -> String {
     use devicetrust_store::Store as _;
-    let store =
-        devicetrust_store::SqliteStore::open(&devicetrust_store::database_path(dir)).unwrap();
-    store
+    engine::open_store(dir)
         .read(|tx| tx.settings_document("service"))
         .unwrap()
         .map(|d| d.body)
         .unwrap_or_default()
 }
 
-/// Everything at rest in the data folder that could leak a secret: the
-/// settings document, the database and its WAL as raw bytes, and every
-/// JSON file.
+/// Everything at rest that could leak a secret: the settings document,
+/// the database as raw bytes (the SQLite files with the WAL, or a dump of
+/// the PostgreSQL database), and every JSON file in the data folder.
 pub fn at_rest(dir: &Path) -> String {
     let mut text = stored_settings(dir);
+    text.push_str(&String::from_utf8_lossy(&engine::database_bytes(dir)));
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("devices.sqlite3") || name.ends_with(".json") {
+        if name.ends_with(".json") {
             text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
         }
     }

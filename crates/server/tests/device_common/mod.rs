@@ -17,8 +17,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_pki::{
     Certificate, IssueOptions, KeyAlgorithm, PrivateKey, RequestBuilder, Signer, default_backend,
 };
-use devicetrust_service::{DataDir, Service, ServiceOptions};
+use devicetrust_service::{Service, ServiceOptions};
 use serde_json::{Value, json};
+
+#[path = "../support/engine.rs"]
+pub mod engine;
 
 /// A running service.
 pub struct Harness {
@@ -74,7 +77,8 @@ impl Harness {
     }
 
     fn serve(dir: tempfile::TempDir, options: ServiceOptions, token: Option<String>) -> Self {
-        let opened = Service::open(DataDir::new(dir.path()), default_backend(), options).unwrap();
+        let opened =
+            Service::open(engine::data_dir(dir.path()), default_backend(), options).unwrap();
         let admin_token = token.unwrap_or_else(|| opened.admin_token.unwrap().to_string());
         let service = opened.service;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -108,11 +112,8 @@ impl Harness {
 
     /// The service's registry, through its own connection to the data
     /// folder's database, as another process would see it.
-    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::SqliteStore>> {
-        let db = devicetrust_store::database_path(self.dir());
-        devicetrust_store::Registry::new(Arc::new(
-            devicetrust_store::SqliteStore::open(&db).unwrap(),
-        ))
+    pub fn registry(&self) -> devicetrust_store::Registry<Arc<devicetrust_store::Database>> {
+        devicetrust_store::Registry::new(engine::open_store(self.dir()))
     }
 
     /// The data folder.
@@ -204,7 +205,7 @@ impl Harness {
         let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
         let signer = default_backend().signer(&key).unwrap();
         // The folder's CA, opened as another process (an MDM's SCEP) would.
-        let (ca, _) = DataDir::new(self.dir())
+        let (ca, _) = engine::data_dir(self.dir())
             .open_ca_and_store(default_backend())
             .unwrap();
         let csr = RequestBuilder::new(subject).sign(signer.as_ref()).unwrap();

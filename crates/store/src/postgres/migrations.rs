@@ -241,6 +241,10 @@ pub(super) async fn migrate(client: &mut Client) -> Result<i64> {
         .transaction()
         .await
         .map_err(Error::storage("starting the migrations"))?;
+    // Quiet: "relation already exists, skipping" is every start but the first.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(Error::storage("starting the migrations"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(Error::storage("waiting for another replica's migrations"))?;

@@ -5,7 +5,13 @@
 //! (`cargo test`) starts its own, which stops when the binary exits. There
 //! is no fallback that skips: without PostgreSQL these tests fail, saying why.
 
-#![allow(dead_code, reason = "each test binary uses part of the support")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: each binary uses part of it, and a panic is a failed test"
+)]
 
 use std::path::Path;
 use std::process::Command;
@@ -50,8 +56,12 @@ pub fn psql(url: &str, sql: &str) {
 /// A new, empty database on the cluster; its URL.
 pub fn fresh_database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Unique across processes and across copies of this module in one binary.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let name = format!(
-        "t{}_{}",
+        "t{}_{}_{nanos}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
