@@ -47,7 +47,9 @@ impl devicetrust_errors::HasKind for EnrollmentTokenError {
         match self {
             Self::Refused => devicetrust_errors::ErrorKind::Unauthenticated,
             Self::Limit(_) => devicetrust_errors::ErrorKind::LimitReached,
-            Self::Random(_) | Self::Store(_) => devicetrust_errors::ErrorKind::Internal,
+            Self::Random(_) => devicetrust_errors::ErrorKind::Internal,
+            // A database that cannot be reached is a 503, not a 500.
+            Self::Store(e) => e.kind(),
         }
     }
 }

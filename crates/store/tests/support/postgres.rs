@@ -25,7 +25,12 @@ pub fn server_url() -> &'static str {
         if let Ok(url) = std::env::var("DEVICETRUST_TEST_POSTGRES") {
             return url;
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres-scratch");
+        // The workspace's scripts, from whichever package includes this file.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .map(|dir| dir.join("scripts/postgres-scratch"))
+            .find(|script| script.exists())
+            .expect("scripts/postgres-scratch above the package");
         let pid = std::process::id().to_string();
         let out = Command::new(&script)
             .args(["start", "--watch", &pid])
