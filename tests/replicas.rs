@@ -54,15 +54,33 @@ struct Answer {
 
 impl Replica {
     fn start(data: &Path, database: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("DEVICETRUST_DATABASE_URL", database)
+        let (replica, started) = Self::spawn(data, Some(database), None);
+        assert!(
+            started.get("adminToken").is_none(),
+            "a replica never mints the first token"
+        );
+        replica
+    }
+
+    /// `serve` on `data`, on PostgreSQL when `database` is given, else on
+    /// the folder's SQLite; with the line it printed at start.
+    fn spawn(data: &Path, database: Option<&str>, base_url: Option<&str>) -> (Self, Value) {
+        let mut command = Command::new(BIN);
+        command.args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        if let Some(base_url) = base_url {
+            command.args(["--base-url", base_url]);
+        }
+        match database {
+            Some(url) => command.env("DEVICETRUST_DATABASE_URL", url),
+            None => command.env_remove("DEVICETRUST_DATABASE_URL"),
+        };
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(match std::env::var_os("REPLICA_LOG") {
                 Some(path) => Stdio::from(
@@ -82,11 +100,7 @@ impl Replica {
             .unwrap();
         let started: Value = serde_json::from_str(&first)
             .unwrap_or_else(|e| panic!("serve did not start ({e}): {first:?}"));
-        assert!(
-            started.get("adminToken").is_none(),
-            "a replica never mints the first token"
-        );
-        Self {
+        let replica = Self {
             child: Some(child),
             base: format!("http://{}", started["listening"].as_str().unwrap()),
             agent: ureq::Agent::config_builder()
@@ -94,7 +108,8 @@ impl Replica {
                 .timeout_global(Some(Duration::from_secs(30)))
                 .build()
                 .into(),
-        }
+        };
+        (replica, started)
     }
 
     fn send(&self, method: &str, path: &str, auth: Option<&str>, body: &[u8]) -> Answer {
@@ -173,15 +188,20 @@ impl Deployment {
     }
 
     fn enrollment_token(&self, on: &Replica, user: &str) -> String {
-        let answer = on.admin(
-            &self.token,
-            "POST",
-            &format!("/api/v1/users/{user}/enrollment-tokens"),
-            &json!({}),
-        );
-        assert_eq!(answer.status, 201, "{}", answer.body);
-        answer.body["token"].as_str().unwrap().to_owned()
+        enrollment_token(on, &self.token, user)
     }
+}
+
+/// Mints an enrollment token for `user` on `on`, with admin token `admin`.
+fn enrollment_token(on: &Replica, admin: &str, user: &str) -> String {
+    let answer = on.admin(
+        admin,
+        "POST",
+        &format!("/api/v1/users/{user}/enrollment-tokens"),
+        &json!({}),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    answer.body["token"].as_str().unwrap().to_owned()
 }
 
 /// A device's key, and its registration body for `token`.
@@ -214,8 +234,12 @@ struct Device {
 
 impl Device {
     fn register(deployment: &Deployment, on: &Replica, user: &str, udid: &str) -> Self {
+        Self::register_with(on, &deployment.token, user, udid)
+    }
+
+    fn register_with(on: &Replica, admin: &str, user: &str, udid: &str) -> Self {
         let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
-        let token = deployment.enrollment_token(on, user);
+        let token = enrollment_token(on, admin, user);
         let answer = on.send(
             "POST",
             "/device/v1/register",
@@ -763,4 +787,163 @@ fn a_replica_killed_under_load_is_routed_around_and_loses_nothing() {
         acknowledged.len()
     );
     assert_all_there(&deployment, &deployment.b, &acknowledged);
+}
+
+/// What an admin sees of a deployment: every listing of the admin API.
+fn everything(on: &Replica, admin: &str, devices: &[&str]) -> Vec<(String, u16, Value)> {
+    let mut paths: Vec<String> = [
+        "/api/v1/devices?limit=200",
+        "/api/v1/users/alice/devices",
+        "/api/v1/users/bob/devices",
+        "/api/v1/device-integrations",
+        "/api/v1/policies",
+        "/api/v1/device-assurances",
+        "/api/v1/certificate-authorities",
+        "/api/v1/logs?limit=1000",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    for id in devices {
+        paths.push(format!("/api/v1/devices/{id}"));
+        paths.push(format!("/api/v1/devices/{id}/users"));
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let answer = on.admin(admin, "GET", &path, &Value::Null);
+            (path, answer.status, answer.body)
+        })
+        .collect()
+}
+
+/// `devicetrust migrate` copies a real embedded deployment into PostgreSQL:
+/// every admin API listing reads the same after, what was used once stays
+/// used, and a second copy into the same database is refused.
+#[test]
+fn migrate_copies_an_embedded_deployment_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let base_url = "http://devicetrust.test";
+    let (embedded, started) = Replica::spawn(&data, None, Some(base_url));
+    let first = started["adminToken"].as_str().unwrap().to_owned();
+    // A deployment with a bit of everything in it.
+    let on = &embedded;
+    let integration = on.admin(
+        &first,
+        "POST",
+        "/api/v1/device-integrations",
+        &json!({"platform": "MACOS", "ca": "OKTA", "challenge": {"type": "STATIC"}}),
+    );
+    assert_eq!(integration.status, 201, "{}", integration.body);
+    let assurance = on.admin(
+        &first,
+        "POST",
+        "/api/v1/device-assurances",
+        &json!({"name": "iOS 17+", "platform": "IOS", "osVersion": {"minimum": "17.0"}}),
+    );
+    assert_eq!(assurance.status, 200, "{}", assurance.body);
+    let created = on.admin(&first, "POST", "/api/v1/policies", &policy("ALLOW"));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let devices = [
+        Device::register_with(on, &first, "alice", "UDID-M1"),
+        Device::register_with(on, &first, "alice", "UDID-M2"),
+        Device::register_with(on, &first, "bob", "UDID-M3"),
+    ];
+    for (device, operation) in [(&devices[1], "suspend"), (&devices[2], "deactivate")] {
+        let answer = on.admin(
+            &first,
+            "POST",
+            &format!("/api/v1/devices/{}/lifecycle/{operation}", device.id),
+            &Value::Null,
+        );
+        assert_eq!(answer.status, 204, "{}", answer.body);
+    }
+    let unused = enrollment_token(on, &first, "carol");
+    let signed = devices[0].signature("POST", "/device/v1/nonce", b"{}");
+    assert_eq!(
+        on.send("POST", "/device/v1/nonce", Some(&signed), b"{}")
+            .status,
+        200
+    );
+    let rotated = on.admin(
+        &first,
+        "POST",
+        "/api/v1/api-tokens/current/rotate",
+        &json!({}),
+    );
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let admin = rotated.body["token"].as_str().unwrap().to_owned();
+    let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+    let before = everything(on, &admin, &ids);
+    assert!(
+        before.iter().all(|(_, status, _)| *status == 200),
+        "{before:?}"
+    );
+    drop(embedded);
+
+    let database = pg::fresh_database();
+    let migrate = |to: &str| {
+        Command::new(BIN)
+            .args(["migrate", "--from", data.to_str().unwrap(), "--to", to])
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&database);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["copied"]["devices"], 3, "{report}");
+    assert!(
+        report["copied"]["audit_events"].as_u64().unwrap() > 3,
+        "{report}"
+    );
+
+    let (replica, started) = Replica::spawn(&data, Some(&database), Some(base_url));
+    assert!(started.get("adminToken").is_none(), "{started}");
+    let after = everything(&replica, &admin, &ids);
+    for ((path, status, body), (_, status_after, body_after)) in before.iter().zip(&after) {
+        assert_eq!(status, status_after, "{path}");
+        assert_eq!(body, body_after, "{path} reads differently after the copy");
+    }
+    // Used once stays used: the rotated token, the request nonce.
+    assert_eq!(
+        replica
+            .admin(&first, "GET", "/api/v1/devices", &Value::Null)
+            .status,
+        401
+    );
+    assert_eq!(
+        replica
+            .send("POST", "/device/v1/nonce", Some(&signed), b"{}")
+            .status,
+        401
+    );
+    // The unused enrollment token still registers, once.
+    let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
+    let body = registration(&unused, &key, "UDID-M4");
+    assert_eq!(
+        replica
+            .send("POST", "/device/v1/register", None, &body)
+            .status,
+        201
+    );
+    assert_eq!(
+        replica
+            .send("POST", "/device/v1/register", None, &body)
+            .status,
+        401
+    );
+    drop(replica);
+    // A second copy into a database that holds data is refused.
+    let again = migrate(&database);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("empty database"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -36,7 +36,8 @@ pub use load::LoadArgs;
 pub use policy::PolicyCommand;
 pub use scep::ScepCommand;
 pub use serve::{
-    DATABASE_URL_ENV, INTUNE_SECRET_ENV, InitArgs, IntegrationsCommand, IntuneArgs, ServeArgs,
+    DATABASE_URL_ENV, INTUNE_SECRET_ENV, InitArgs, IntegrationsCommand, IntuneArgs, MigrateArgs,
+    ServeArgs,
 };
 
 /// Device context for access decisions: a CA for management attestation, and more.
@@ -79,6 +80,9 @@ pub enum Command {
     /// Create a deployment once: the CA in a data folder and, with
     /// --database, the schema in PostgreSQL; prints the admin token once.
     Init(InitArgs),
+    /// Copy an embedded deployment (a data folder's SQLite database) into an
+    /// empty PostgreSQL database, for replicas.
+    Migrate(MigrateArgs),
     /// Serve the SCEP endpoints of the configurations in a data folder.
     Serve(ServeArgs),
     /// Add and list device integrations (platform configurations).
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(&args, backend),
         Command::Scep(cmd) => scep::run(cmd, backend),
         Command::Init(args) => serve::init(&args, backend),
+        Command::Migrate(args) => serve::migrate(&args, backend),
         Command::Serve(args) => serve::serve(&args, backend),
         Command::Integrations(cmd) => serve::integrations(cmd, backend),
         Command::Devices(cmd) => devices::run(cmd),

@@ -33,6 +33,17 @@ pub struct InitArgs {
     pub database: Option<String>,
 }
 
+/// Arguments of `migrate`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The data folder whose SQLite database is copied (left as it is).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy into; it must hold no data yet.
+    #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+    pub to: String,
+}
+
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -301,6 +312,22 @@ pub(crate) fn init(args: &InitArgs, backend: &'static dyn Backend) -> Result<(),
         "adminToken": token.as_str(),
         "database": opened.service.database_engine(),
         "caRootSha256": opened.service.ca_root_sha256(),
+    }));
+    Ok(())
+}
+
+/// `devicetrust migrate`: copies the folder's embedded database into
+/// PostgreSQL; prints the rows copied per table.
+pub(crate) fn migrate(args: &MigrateArgs, backend: &'static dyn Backend) -> Result<(), CliError> {
+    let report = DataDir::new(&args.from)
+        .migrate_to_postgres(backend, &args.to)
+        .map_err(|e| CliError::from_kind(&e))?;
+    print_json(&json!({
+        "copied": report.rows,
+        "next": format!(
+            "devicetrust serve --data {} --database URL (or {DATABASE_URL_ENV}) on each replica",
+            args.from.display()
+        ),
     }));
     Ok(())
 }

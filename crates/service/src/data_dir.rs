@@ -292,6 +292,47 @@ impl DataDir {
         Ok((ca, store))
     }
 
+    /// Copies this folder's embedded deployment (devices, users, the CA's
+    /// ledger, tokens, integrations, policies, audit: every table) into the
+    /// PostgreSQL database at `url`, which must hold no data yet:
+    /// `devicetrust migrate`. The folder's database is brought up to date
+    /// and tied to its CA first, and is left as it was otherwise. Replicas
+    /// then start with `--data` on this folder (or a copy) and `--database URL`.
+    pub fn migrate_to_postgres(
+        &self,
+        backend: &'static dyn Backend,
+        url: &str,
+    ) -> Result<devicetrust_store::CopyReport, DataError> {
+        let db = devicetrust_store::database_path(&self.dir);
+        if self.database.is_some() || self.initializing {
+            return Err(DataError::Invalid(
+                "migrate copies from a data folder's own database".into(),
+            ));
+        }
+        if !db.exists() || !self.file("ca").join("ca.json").exists() {
+            return Err(DataError::NotFound(format!(
+                "{} holds no deployment to copy (no CA or no database)",
+                self.dir.display()
+            )));
+        }
+        let (_, store) = self.open_ca_and_store(backend)?;
+        let Database::Sqlite(from) = &*store else {
+            return Err(DataError::Invalid(
+                "the folder's database is not SQLite".into(),
+            ));
+        };
+        let to =
+            devicetrust_store::PostgresStore::open(url).map_err(|source| DataError::Store {
+                what: "opening the PostgreSQL database",
+                source,
+            })?;
+        to.copy_from_sqlite(from)
+            .map_err(|source| DataError::Store {
+                what: "copying into PostgreSQL",
+                source,
+            })
+    }
+
     fn open_store(&self) -> Result<Database, DataError> {
         let Some(url) = &self.database else {
             let db = devicetrust_store::database_path(&self.dir);

@@ -33,6 +33,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+mod copy;
 mod database;
 pub mod device_api;
 mod error;
@@ -46,6 +48,8 @@ mod scep;
 mod sqlite;
 mod tx;
 
+#[cfg(feature = "postgres")]
+pub use copy::CopyReport;
 pub use database::Database;
 pub use device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, ProofReason,

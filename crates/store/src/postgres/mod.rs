@@ -197,6 +197,13 @@ impl PostgresStore {
         self.transact(Kind::Read, |tx| tx.ledger_count())
     }
 
+    /// Copies everything the embedded database `from` holds into this
+    /// one, which must hold no data yet, in one transaction (under the
+    /// write lock, so no replica writes meanwhile): `devicetrust migrate`.
+    pub fn copy_from_sqlite(&self, from: &crate::SqliteStore) -> Result<crate::CopyReport> {
+        self.transact(Kind::Write, |tx| tx.copy_from_sqlite(from))
+    }
+
     /// Drops every table this store created, the migrations' record
     /// included: for tests and `devicetrust migrate`'s rehearsals, never
     /// called by the service.

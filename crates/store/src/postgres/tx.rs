@@ -275,6 +275,56 @@ impl<'a> PgTx<'a> {
         })
     }
 
+    pub(super) fn copy_from_sqlite(&self, from: &crate::SqliteStore) -> Result<crate::CopyReport> {
+        use crate::copy::{Cell, TABLES};
+        for (table, _) in TABLES {
+            // The target's migrations made the CRL counter, at zero.
+            let filter = if *table == "ledger_counters" {
+                " WHERE value <> 0"
+            } else {
+                ""
+            };
+            let held = self.count(
+                "checking the target is empty",
+                &format!("SELECT COUNT(*) FROM {table}{filter}"),
+                &[],
+            )?;
+            if held > 0 {
+                return Err(Error::Config {
+                    what: "target database",
+                    reason: format!(
+                        "{table} already holds {held} rows: migrate copies into an empty database only"
+                    ),
+                });
+            }
+        }
+        let mut report = crate::CopyReport::default();
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+            let mut sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                placeholders.join(", ")
+            );
+            if *table == "ledger_counters" {
+                sql.push_str(" ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+            }
+            let copied = from.each_row(table, columns, |cells| {
+                let args: Vec<Param<'_>> = cells
+                    .iter()
+                    .map(|cell| match cell {
+                        Cell::Int(value) => value as Param<'_>,
+                        Cell::Text(value) => value as Param<'_>,
+                    })
+                    .collect();
+                self.exec("copying a row", &sql, &args).map(|_| ())
+            })?;
+            report.rows.insert((*table).to_owned(), copied);
+        }
+        Ok(report)
+    }
+
     pub(super) fn ledger_count(&self) -> Result<u64> {
         let n = self.count(
             "counting ledger certificates",

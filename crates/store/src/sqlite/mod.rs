@@ -339,6 +339,40 @@ impl SqliteStore {
             .map_err(Error::storage("reading the settings revision"))
     }
 
+    /// Calls `f` with every row of `table` (its `columns`, in order), from
+    /// one snapshot; returns how many. For `devicetrust migrate`: the table
+    /// and column names are the crate's own constants, never input.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn each_row(
+        &self,
+        table: &str,
+        columns: &[(&str, crate::copy::Column)],
+        mut f: impl FnMut(&[crate::copy::Cell]) -> Result<()>,
+    ) -> Result<u64> {
+        use crate::copy::{Cell, Column};
+        const WHAT: &str = "reading a table to copy";
+        self.read_committed(|tx| {
+            let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+            let sql = format!("SELECT {} FROM {table}", names.join(", "));
+            let mut stmt = tx.conn().prepare(&sql).map_err(Error::storage(WHAT))?;
+            let mut rows = stmt.query([]).map_err(Error::storage(WHAT))?;
+            let mut copied = 0u64;
+            let mut cells = Vec::with_capacity(columns.len());
+            while let Some(row) = rows.next().map_err(Error::storage(WHAT))? {
+                cells.clear();
+                for (i, (_, column)) in columns.iter().enumerate() {
+                    cells.push(match column {
+                        Column::Int => Cell::Int(row.get(i).map_err(Error::storage(WHAT))?),
+                        Column::Text => Cell::Text(row.get(i).map_err(Error::storage(WHAT))?),
+                    });
+                }
+                f(&cells)?;
+                copied = copied.saturating_add(1);
+            }
+            Ok(copied)
+        })
+    }
+
     fn transact<T>(
         &self,
         read_only: bool,
