@@ -200,6 +200,12 @@ impl Service {
         self.store.engine()
     }
 
+    /// Round trips to a shared (PostgreSQL) database that callers waited
+    /// for since it opened; `None` on the embedded database.
+    pub fn database_round_trips(&self) -> Option<u64> {
+        self.store.round_trips()
+    }
+
     /// Hex SHA-256 of the root CA certificate: what ties a database to a data folder.
     pub fn ca_root_sha256(&self) -> String {
         self.ca.root().fingerprint()

@@ -48,6 +48,16 @@ impl Database {
         on_engine!(self, s => s.settings_revision(name))
     }
 
+    /// Round trips to PostgreSQL that callers waited for; `None` on SQLite,
+    /// which has none (its statements run in process).
+    pub fn round_trips(&self) -> Option<u64> {
+        match self {
+            Self::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => Some(s.round_trips()),
+        }
+    }
+
     /// How many certificates the ledger holds (revoked ones included).
     pub fn ledger_count(&self) -> Result<u64> {
         on_engine!(self, s => s.ledger_count())

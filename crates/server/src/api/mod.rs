@@ -34,6 +34,10 @@ pub fn router(service: Arc<Service>) -> Router {
 pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits) -> Router {
     let endpoints = service.endpoints().clone();
     metrics.add_enrollment_source(Box::new(move || scep_counts(&endpoints)));
+    let counted = service.clone();
+    metrics.set_round_trip_source(Box::new(move || {
+        counted.database_round_trips().map(|n| ("postgres", n))
+    }));
     let api = Router::new()
         .merge(admin::routes())
         .merge(device::routes())

@@ -54,11 +54,16 @@ struct Inner {
 /// `(kind, outcome, count)` for `devicetrust_enrollments_total`.
 pub type EnrollmentSource = Box<dyn Fn() -> Vec<(&'static str, &'static str, u64)> + Send + Sync>;
 
+/// Round trips to a shared database that callers waited for, read at each
+/// scrape: `(engine, count)`, or `None` for an embedded database.
+pub type RoundTripSource = Box<dyn Fn() -> Option<(&'static str, u64)> + Send + Sync>;
+
 /// The service's metrics.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
     sources: Mutex<Vec<EnrollmentSource>>,
+    round_trips: Mutex<Option<RoundTripSource>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +125,14 @@ impl Metrics {
             .push(source);
     }
 
+    /// Reads `devicetrust_database_round_trips_total` from `source` at each scrape.
+    pub fn set_round_trip_source(&self, source: RoundTripSource) {
+        *self
+            .round_trips
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
+    }
+
     /// Records a policy decision (`ALLOW` or `DENY`).
     pub fn decision(&self, access: &'static str) {
         self.with(|m| bump(&mut m.decisions, access));
@@ -143,6 +156,12 @@ impl Metrics {
             .iter()
             .flat_map(|source| source())
             .collect();
+        let round_trips = self
+            .round_trips
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .and_then(|source| source());
         self.with(|m| {
             let mut enrollments = m.enrollments.clone();
             for (kind, outcome, n) in external {
@@ -202,6 +221,12 @@ impl Metrics {
             );
             for (access, n) in &m.decisions {
                 let _ = writeln!(out, "devicetrust_decisions_total{{access=\"{access}\"}} {n}");
+            }
+            if let Some((engine, n)) = round_trips {
+                let _ = writeln!(
+                    out,
+                    "# HELP devicetrust_database_round_trips_total Round trips to the shared database that requests waited for.\n# TYPE devicetrust_database_round_trips_total counter\ndevicetrust_database_round_trips_total{{engine=\"{engine}\"}} {n}"
+                );
             }
             out
         })

@@ -30,6 +30,7 @@ mod migrations;
 mod tx;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -56,6 +57,7 @@ const LOCK_TIMEOUT: &str = "10s";
 /// safe to call from any thread, the server's async worker threads included.
 pub struct PostgresStore {
     pool: Pool,
+    round_trips: AtomicU64,
     /// Drives the connections. An `Option` only so that `Drop` can shut it
     /// down without blocking (dropping a runtime inside another one panics).
     runtime: Option<tokio::runtime::Runtime>,
@@ -131,6 +133,7 @@ impl PostgresStore {
             .map_err(Error::storage("building the connection pool"))?;
         let store = Self {
             pool,
+            round_trips: AtomicU64::new(0),
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
@@ -156,12 +159,18 @@ impl PostgresStore {
 
     /// Runs `f` in one transaction: committed when it returns `Ok`, rolled
     /// back otherwise.
+    ///
+    /// Round trips are what a request pays, so the transaction costs none
+    /// of its own beyond the end of a write: BEGIN (and a writer's lock)
+    /// travels with the first statement, pipelined; a write waits for its
+    /// COMMIT (the acknowledgement must be durable); a read's ROLLBACK is
+    /// sent without waiting, the connection returning to the pool once it
+    /// is done. A one-statement read is one round trip.
     fn transact<T>(&self, kind: Kind, f: impl FnOnce(&mut PgTx<'_>) -> Result<T>) -> Result<T> {
         let mut open = OpenTransaction {
             client: Some(self.connection()?),
             ended: false,
         };
-        let client = open.client()?;
         let begin = match kind {
             Kind::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_owned(),
             Kind::Write => format!(
@@ -173,18 +182,46 @@ impl PostgresStore {
                  SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
             ),
         };
-        self.run(client.batch_execute(&begin))
-            .map_err(tx::pg_error("beginning a transaction"))?;
-        let out = f(&mut PgTx::new(self, client, kind == Kind::Read));
-        let end = if out.is_ok() && kind != Kind::Read {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
+        let (out, begun) = {
+            let mut tx = PgTx::new(self, open.client()?, kind == Kind::Read, begin);
+            let out = f(&mut tx);
+            (out, tx.begun())
         };
+        if !begun {
+            // No statement ran: there is no transaction to end.
+            open.ended = true;
+            return out;
+        }
+        if kind == Kind::Read {
+            if let Some(client) = open.client.take() {
+                open.ended = true;
+                self.handle.spawn(async move {
+                    // A connection that cannot end its read is not reused.
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            return out;
+        }
+        let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let client = open.client()?;
+        self.round_trip();
         self.run(client.batch_execute(end))
             .map_err(tx::pg_error("ending a transaction"))?;
         open.ended = true;
         out
+    }
+
+    /// Counts one round trip a caller waits for.
+    pub(super) fn round_trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Round trips to the database that callers waited for, since the
+    /// store opened: for the figures (`devicetrust_database_round_trips_total`).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// The revision of the settings document `name` (one indexed read).

@@ -117,18 +117,63 @@ fn count_of(row: &Row, what: &'static str) -> Result<usize> {
 
 pub(super) struct PgTx<'a> {
     store: &'a PostgresStore,
-    /// The connection, inside a transaction opened by the store.
+    /// The connection.
     client: &'a Object,
     read_only: bool,
+    /// The BEGIN batch, until the first statement carries it.
+    begin: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> PgTx<'a> {
-    pub(super) fn new(store: &'a PostgresStore, client: &'a Object, read_only: bool) -> Self {
+    pub(super) fn new(
+        store: &'a PostgresStore,
+        client: &'a Object,
+        read_only: bool,
+        begin: String,
+    ) -> Self {
         Self {
             store,
             client,
             read_only,
+            begin: std::cell::RefCell::new(Some(begin)),
         }
+    }
+
+    /// Whether a statement ran, and so a transaction is open.
+    pub(super) fn begun(&self) -> bool {
+        self.begin.borrow().is_none()
+    }
+
+    /// Runs one statement's future, with the BEGIN batch pipelined before
+    /// it if it is the transaction's first: one round trip either way.
+    fn statement<T>(
+        &self,
+        what: &'static str,
+        statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        let begin = self.begin.borrow_mut().take();
+        let client = self.client;
+        let prepared = client.statement_cache.size();
+        self.store.round_trip();
+        let out = self
+            .store
+            .run(async {
+                match &begin {
+                    Some(begin) => {
+                        let (begun, out) = tokio::join!(client.batch_execute(begin), statement);
+                        begun?;
+                        out
+                    }
+                    None => statement.await,
+                }
+            })
+            .map_err(pg_error(what));
+        // A statement seen for the first time on this connection was
+        // prepared first: one more round trip.
+        if client.statement_cache.size() > prepared {
+            self.store.round_trip();
+        }
+        out
     }
 
     fn writable(&self) -> Result<()> {
@@ -141,33 +186,27 @@ impl<'a> PgTx<'a> {
 
     fn rows(&self, what: &'static str, sql: &str, args: &[Param<'_>]) -> Result<Vec<Row>> {
         let client = self.client;
-        self.store
-            .run(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.query(&statement, args).await
-            })
-            .map_err(pg_error(what))
+        self.statement(what, async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, args).await
+        })
     }
 
     fn row(&self, what: &'static str, sql: &str, args: &[Param<'_>]) -> Result<Option<Row>> {
         let client = self.client;
-        self.store
-            .run(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.query_opt(&statement, args).await
-            })
-            .map_err(pg_error(what))
+        self.statement(what, async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query_opt(&statement, args).await
+        })
     }
 
     fn exec(&self, what: &'static str, sql: &str, args: &[Param<'_>]) -> Result<u64> {
         self.writable()?;
         let client = self.client;
-        self.store
-            .run(async {
-                let statement = client.prepare_cached(sql).await?;
-                client.execute(&statement, args).await
-            })
-            .map_err(pg_error(what))
+        self.statement(what, async {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, args).await
+        })
     }
 
     /// The JSON bodies (first column) a query returns, decoded.
@@ -810,33 +849,45 @@ impl Tx for PgTx<'_> {
         now: OffsetDateTime,
         per_device: usize,
     ) -> Result<NonceUse> {
-        // Expired nonces of every device go first (the expiry index makes
-        // this cost what it deletes): their requests are refused as stale.
-        self.exec(
-            "forgetting expired request nonces",
-            "DELETE FROM request_nonces WHERE expires_ms <= $1",
-            &[&unix_millis(now)],
-        )?;
-        // The primary key decides: of two replicas inserting one nonce, one row wins.
-        let inserted = self.exec(
-            "recording a request nonce",
-            "INSERT INTO request_nonces (org_id, device_id, nonce, expires_ms)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            &[
-                &org.as_str(),
-                &device.as_str(),
-                &nonce,
-                &unix_millis(expires_at),
-            ],
-        )?;
+        // One statement, one round trip, on every signed request: expired
+        // nonces of every device go (the expiry index makes this cost what
+        // it deletes), the nonce is inserted unless held (the primary key
+        // decides between replicas), and the device's live nonces are
+        // counted. The parts share one snapshot, so the count is of the
+        // rows before, without the expired ones, plus this one if inserted;
+        // and an expired nonce used again reads as a replay (its request
+        // is past the clock window anyway).
+        const WHAT: &str = "recording a request nonce";
+        self.writable()?;
+        let now_ms = unix_millis(now);
+        let row = self
+            .row(
+                WHAT,
+                "WITH expired AS (DELETE FROM request_nonces WHERE expires_ms <= $5),
+                      inserted AS (
+                          INSERT INTO request_nonces (org_id, device_id, nonce, expires_ms)
+                          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1)
+                 SELECT (SELECT COUNT(*) FROM inserted),
+                        (SELECT COUNT(*) FROM request_nonces
+                         WHERE org_id = $1 AND device_id = $2 AND expires_ms > $5)",
+                &[
+                    &org.as_str(),
+                    &device.as_str(),
+                    &nonce,
+                    &unix_millis(expires_at),
+                    &now_ms,
+                ],
+            )?
+            .ok_or(Error::Corrupt {
+                what: "request nonce",
+                reason: "the nonce statement answered no row".into(),
+            })?;
+        let inserted: i64 = get(&row, WHAT, 0)?;
         if inserted == 0 {
             return Ok(NonceUse::Replayed);
         }
-        let live = self.count(
-            "counting request nonces",
-            "SELECT COUNT(*) FROM request_nonces WHERE org_id = $1 AND device_id = $2",
-            &[&org.as_str(), &device.as_str()],
-        )?;
+        let held: i64 = get(&row, WHAT, 1)?;
+        let live = usize::try_from(held.saturating_add(inserted)).unwrap_or(usize::MAX);
         if live > per_device {
             self.exec(
                 "refusing a request nonce",
