@@ -46,7 +46,15 @@ pub struct LoadArgs {
     /// load generator (`scripts/bench-authorize-wrk`).
     #[arg(long)]
     pub hold: bool,
+    /// Load a running deployment at this URL (the balancer in front of
+    /// replicas) instead of starting a server; its admin token comes from
+    /// the DEVICETRUST_ADMIN_TOKEN environment variable.
+    #[arg(long)]
+    pub url: Option<String>,
 }
+
+/// The environment variable `load --url` reads the admin token from.
+pub const ADMIN_TOKEN_ENV: &str = "DEVICETRUST_ADMIN_TOKEN";
 
 struct Server {
     child: Child,
@@ -153,9 +161,22 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         ));
     }
     let temp = tempfile::tempdir().map_err(CliError::failed)?;
-    let server = start_server(&temp.path().join("data"), backend)?;
-    let api = Api::new(&server.base_url);
-    let admin = Admin::new(api.clone(), &server.token);
+    // A server of its own, unless pointed at a running deployment.
+    let (local, base_url, token) = match &args.url {
+        Some(url) => {
+            let token = std::env::var(ADMIN_TOKEN_ENV).map_err(|_| {
+                CliError::Usage(format!("--url needs the admin token in {ADMIN_TOKEN_ENV}"))
+            })?;
+            (None, url.trim_end_matches('/').to_owned(), token)
+        }
+        None => {
+            let server = start_server(&temp.path().join("data"), backend)?;
+            let (url, token) = (server.base_url.clone(), server.token.clone());
+            (Some(server), url, token)
+        }
+    };
+    let api = Api::new(&base_url);
+    let admin = Admin::new(api.clone(), &token);
 
     // Setup: a platform, the demo's policies, and one managed Mac per client.
     let integration = admin
@@ -225,8 +246,8 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
             .map(|(d, p)| authorize_body(d, p))
             .collect();
         print_json(&json!({
-            "url": server.base_url,
-            "authorization": format!("SSWS {}", server.token),
+            "url": base_url,
+            "authorization": format!("SSWS {token}"),
             "authorize": bodies,
         }));
         // The server stops (on drop) once the caller closes our input.
@@ -283,7 +304,7 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
     floor.sort();
 
     let next = AtomicUsize::new(0);
-    let header = format!("SSWS {}", server.token);
+    let header = format!("SSWS {token}");
     let started = Instant::now();
     let results: Vec<(Vec<Duration>, Vec<Duration>, usize)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..args.concurrency)
@@ -321,7 +342,9 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     let elapsed = started.elapsed();
-    let peak = peak_rss_kib(server.child.id());
+    let peak = local
+        .as_ref()
+        .and_then(|server| peak_rss_kib(server.child.id()));
     // The server's own view: time from request to response headers, from its histogram.
     let exposition = api.call("GET", "/metrics", None, None, "")?;
     let server_mean_us = server_mean_us(

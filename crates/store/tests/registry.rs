@@ -743,3 +743,115 @@ fn replicas_on_postgres_register_one_device_and_use_a_token_once() {
             .all(|u| matches!(u, TokenUse::Consumed(_) | TokenUse::Unknown))
     );
 }
+
+/// Every query a decision, a signed request, a transition or a SCEP
+/// request runs on PostgreSQL has an index to use: with sequential scans
+/// disabled, the planner still finds a plan without one (a query no index
+/// serves keeps its Seq Scan). The plans print with `--nocapture`; the
+/// capacity model (docs/capacity.md) rests on them.
+#[cfg(feature = "postgres")]
+#[test]
+fn hot_queries_on_postgres_are_indexed() {
+    let url = pg::fresh_database();
+    drop(devicetrust_store::PostgresStore::open(&url).unwrap());
+    let hot = [
+        (
+            "decision: the device snapshot",
+            "SELECT 0, body, NULL::BIGINT FROM devices WHERE org_id = 'o' AND id = 'd'
+             UNION ALL SELECT 1, body, NULL FROM factor_enrollments WHERE org_id = 'o' AND device_id = 'd'
+             UNION ALL SELECT 2, body, NULL FROM device_users WHERE org_id = 'o' AND device_id = 'd'
+             UNION ALL SELECT 3, body, NULL FROM management_proofs WHERE org_id = 'o' AND device_id = 'd'
+             UNION ALL SELECT 4, body, NULL FROM signal_reports WHERE org_id = 'o' AND device_id = 'd'
+             UNION ALL SELECT 5, NULL, revision FROM settings_documents WHERE name = 'service'",
+        ),
+        (
+            "signed request: the device key",
+            "SELECT body FROM device_keys WHERE org_id = 'o' AND device_id = 'd'",
+        ),
+        (
+            "signed request: the nonce",
+            "WITH expired AS (DELETE FROM request_nonces WHERE expires_ms <= 5),
+                  inserted AS (INSERT INTO request_nonces (org_id, device_id, nonce, expires_ms)
+                      VALUES ('o', 'd', 'n', 9) ON CONFLICT DO NOTHING RETURNING 1)
+             SELECT (SELECT COUNT(*) FROM inserted), (SELECT COUNT(*) FROM request_nonces
+                 WHERE org_id = 'o' AND device_id = 'd' AND expires_ms > 5)",
+        ),
+        (
+            "registration: the device by hardware",
+            "SELECT body FROM devices WHERE org_id = 'o' AND hardware_key = 'udid:u' ORDER BY id LIMIT 1",
+        ),
+        (
+            "registration: the enrollment token",
+            "SELECT body FROM enrollment_tokens WHERE id = 't' AND org_id = 'o'",
+        ),
+        (
+            "transition: the device",
+            "UPDATE devices SET status = 'SUSPENDED' WHERE org_id = 'o' AND id = 'd'",
+        ),
+        (
+            "transition: the sessions",
+            "SELECT body FROM sessions WHERE org_id = 'o' AND device_id = 'd' AND method = 'm'
+             AND ended_ms IS NULL ORDER BY id",
+        ),
+        (
+            "transition: the certificates",
+            "SELECT serial FROM device_certificates WHERE org_id = 'o' AND device_id = 'd' ORDER BY serial",
+        ),
+        (
+            "transition: numbering the audit event",
+            "SELECT COALESCE(MAX(seq), 0) FROM audit_events",
+        ),
+        (
+            "admin: a page of devices",
+            "SELECT d.body FROM devices d WHERE d.org_id = 'o' AND d.id > '' ORDER BY d.id LIMIT 21",
+        ),
+        (
+            "admin: a user's devices",
+            "SELECT d.body FROM device_users u JOIN devices d ON d.org_id = u.org_id AND d.id = u.device_id
+             WHERE u.org_id = 'o' AND u.user_id = 'u' AND u.device_id > '' ORDER BY u.device_id LIMIT 21",
+        ),
+        (
+            "admin: the audit log of a device",
+            "SELECT e.body FROM audit_events e WHERE e.org_id = 'o' AND e.seq > 0 AND e.device_id = 'd'
+             ORDER BY e.seq LIMIT 200",
+        ),
+        (
+            "SCEP: the transaction",
+            "SELECT body FROM scep_transactions WHERE configuration_id = 'c' AND transaction_id = 't'",
+        ),
+        (
+            "SCEP: the kept count",
+            "SELECT held FROM scep_transaction_counts WHERE configuration_id = 'c'",
+        ),
+        (
+            "SCEP: using a challenge",
+            "UPDATE scep_challenges SET used = 1 WHERE configuration_id = 'c' AND digest = 'x'
+             AND used = 0 AND expires_ms > 5",
+        ),
+        (
+            "CRL: the revoked certificates",
+            "SELECT body FROM ledger_certificates WHERE revoked = 1 AND not_after_s >= 5",
+        ),
+    ];
+    for (what, sql) in hot {
+        let out = std::process::Command::new("psql")
+            .args([
+                url.as_str(),
+                "-qXAt",
+                "-c",
+                "SET enable_seqscan = off",
+                "-c",
+                &format!("EXPLAIN {sql}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan = String::from_utf8(out.stdout).unwrap();
+        println!("-- {what}\n{plan}");
+        assert!(!plan.contains("Seq Scan"), "{what} has no index:\n{plan}");
+    }
+}
