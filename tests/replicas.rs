@@ -535,39 +535,13 @@ fn a_database_outage_fails_fast_and_the_replicas_recover_by_themselves() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (acknowledged, failures) = std::thread::scope(|scope| {
         let load = scope.spawn(|| {
-            let mut acknowledged = Vec::new();
-            let mut failures = Vec::new();
-            let mut i = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                i += 1;
-                let on = if i.is_multiple_of(2) {
+            register_until(&stop, &deployment.token, |i| {
+                if i.is_multiple_of(2) {
                     &deployment.a
                 } else {
                     &deployment.b
-                };
-                let started = Instant::now();
-                let minted = on.admin(
-                    &deployment.token,
-                    "POST",
-                    "/api/v1/users/alice/enrollment-tokens",
-                    &json!({}),
-                );
-                if minted.status != 201 {
-                    failures.push((minted.status, minted.body, started.elapsed()));
-                    continue;
                 }
-                let token = minted.body["token"].as_str().unwrap();
-                let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
-                let body = registration(token, &key, &format!("UDID-LOAD-{i}"));
-                let started = Instant::now();
-                let registered = on.send("POST", "/device/v1/register", None, &body);
-                match registered.status {
-                    201 => acknowledged
-                        .push(registered.body["device"]["id"].as_str().unwrap().to_owned()),
-                    status => failures.push((status, registered.body, started.elapsed())),
-                }
-            }
-            (acknowledged, failures)
+            })
         });
         std::thread::sleep(Duration::from_millis(500));
         cluster.server(false);
@@ -606,11 +580,72 @@ fn a_database_outage_fails_fast_and_the_replicas_recover_by_themselves() {
         !failures.is_empty(),
         "the outage refused nothing: it did not happen"
     );
-    for (status, body, took) in &failures {
-        assert_eq!(*status, 503, "{body}");
-        assert!(*took < Duration::from_secs(5), "a refusal took {took:?}");
+    for failure in &failures {
+        assert_eq!(failure.status, 503, "{}", failure.body);
+        assert!(
+            failure.took < Duration::from_secs(5),
+            "a refusal took {:?}",
+            failure.took
+        );
     }
     assert_all_there(&deployment, &deployment.a, &acknowledged);
+}
+
+/// A refused call of [`register_until`].
+struct Failure {
+    status: u16,
+    body: Value,
+    /// When it was answered.
+    at: Instant,
+    took: Duration,
+}
+
+/// Mints an enrollment token and registers a device with it, again and
+/// again, on `on(i)` for the i-th time, until `stop`: the ids of the
+/// registrations acknowledged, and the calls refused.
+fn register_until<'a>(
+    stop: &std::sync::atomic::AtomicBool,
+    admin: &str,
+    on: impl Fn(u32) -> &'a Replica,
+) -> (Vec<String>, Vec<Failure>) {
+    let mut acknowledged = Vec::new();
+    let mut failures = Vec::new();
+    let mut i = 0u32;
+    let refused = |answer: Answer, started: Instant| Failure {
+        status: answer.status,
+        body: answer.body,
+        at: Instant::now(),
+        took: started.elapsed(),
+    };
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        i += 1;
+        let replica = on(i);
+        let started = Instant::now();
+        let minted = replica.admin(
+            admin,
+            "POST",
+            "/api/v1/users/alice/enrollment-tokens",
+            &json!({}),
+        );
+        if minted.status != 201 {
+            failures.push(refused(minted, started));
+            continue;
+        }
+        let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
+        let body = registration(
+            minted.body["token"].as_str().unwrap(),
+            &key,
+            &format!("UDID-LOAD-{i}"),
+        );
+        let started = Instant::now();
+        let registered = replica.send("POST", "/device/v1/register", None, &body);
+        if registered.status == 201 {
+            acknowledged.push(registered.body["device"]["id"].as_str().unwrap().to_owned());
+        } else {
+            failures.push(refused(registered, started));
+        }
+    }
+    (acknowledged, failures)
 }
 
 /// Every acknowledged device can be read back, through `on`.
@@ -730,37 +765,7 @@ fn a_replica_killed_under_load_is_routed_around_and_loses_nothing() {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let killed_at = std::sync::Mutex::new(None::<Instant>);
     let (acknowledged, failures) = std::thread::scope(|scope| {
-        let load = scope.spawn(|| {
-            let mut acknowledged = Vec::new();
-            let mut failures = Vec::new();
-            let mut i = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                i += 1;
-                let minted = front.admin(
-                    &deployment.token,
-                    "POST",
-                    "/api/v1/users/alice/enrollment-tokens",
-                    &json!({}),
-                );
-                if minted.status != 201 {
-                    failures.push((minted.status, Instant::now()));
-                    continue;
-                }
-                let key = default_backend().generate(KeyAlgorithm::EcP256).unwrap();
-                let body = registration(
-                    minted.body["token"].as_str().unwrap(),
-                    &key,
-                    &format!("UDID-KILL-{i}"),
-                );
-                let registered = front.send("POST", "/device/v1/register", None, &body);
-                match registered.status {
-                    201 => acknowledged
-                        .push(registered.body["device"]["id"].as_str().unwrap().to_owned()),
-                    status => failures.push((status, Instant::now())),
-                }
-            }
-            (acknowledged, failures)
-        });
+        let load = scope.spawn(|| register_until(&stop, &deployment.token, |_| &front));
         std::thread::sleep(Duration::from_millis(700));
         // Child::kill is SIGKILL.
         deployment.a.child.as_mut().unwrap().kill().unwrap();
@@ -773,12 +778,17 @@ fn a_replica_killed_under_load_is_routed_around_and_loses_nothing() {
     // Only requests caught in flight around the kill may fail, as a
     // gateway error or a dropped connection; after the health check
     // noticed, none.
-    for (status, at) in &failures {
-        assert!(matches!(status, 0 | 502 | 503 | 504), "status {status}");
+    for failure in &failures {
         assert!(
-            at.duration_since(killed_at) < Duration::from_secs(1),
-            "a failure {:?} after the kill",
-            at.duration_since(killed_at)
+            matches!(failure.status, 0 | 502 | 503 | 504),
+            "status {}: {}",
+            failure.status,
+            failure.body
+        );
+        let after = failure.at.duration_since(killed_at);
+        assert!(
+            after < Duration::from_secs(1),
+            "a failure {after:?} after the kill"
         );
     }
     assert!(

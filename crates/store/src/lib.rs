@@ -33,6 +33,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod columns;
 #[cfg(feature = "postgres")]
 mod copy;
 mod database;

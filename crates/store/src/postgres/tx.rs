@@ -11,7 +11,6 @@ use devicetrust_devices::{
 };
 use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, Revocation, SerialNumber};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
@@ -19,6 +18,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
+use crate::columns::{decode, encode, hardware_key, limit_plus_one, name, seq_to_sql, to_count};
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits,
@@ -58,50 +58,6 @@ pub(super) fn pg_error(context: &'static str) -> impl FnOnce(tokio_postgres::Err
     }
 }
 
-fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
-}
-
-fn decode<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
-}
-
-/// An enum's API name (`"ACTIVE"`), as its serde form.
-fn name<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => Ok(s),
-        _ => Err(Error::Corrupt {
-            what,
-            reason: "not a plain name".into(),
-        }),
-    }
-}
-
-/// The stored form of a hardware identifier, as on SQLite.
-fn hardware_key(key: &HardwareKey) -> String {
-    match key {
-        HardwareKey::Udid(v) => format!("udid:{v}"),
-        HardwareKey::Sid(v) => format!("sid:{v}"),
-        HardwareKey::SerialNumber(v) => format!("serial:{v}"),
-        // Unknown kinds never match a stored key, so they register a new device.
-        _ => String::new(),
-    }
-}
-
-fn limit_plus_one(page: &PageRequest) -> i64 {
-    i64::try_from(page.effective_limit().min(MAX_PAGE).saturating_add(1)).unwrap_or(1)
-}
-
-fn seq_to_sql(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
     row: &'r Row,
     what: &'static str,
@@ -111,8 +67,7 @@ fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
 }
 
 fn count_of(row: &Row, what: &'static str) -> Result<usize> {
-    let n: i64 = get(row, what, 0)?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(to_count(get(row, what, 0)?))
 }
 
 pub(super) struct PgTx<'a> {

@@ -3,10 +3,10 @@
 
 use devicetrust_devices::{DeviceId, OrgId, Session, SessionId, unix_millis};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::tx::SqliteTx;
+use crate::columns::{decode, encode, to_count};
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, TokenLimits,
 };
@@ -21,21 +21,7 @@ fn count(
     let n: i64 = conn
         .query_row(sql, args, |r| r.get(0))
         .map_err(Error::storage(context))?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
-fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(what: &'static str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
+    Ok(to_count(n))
 }
 
 /// The [`crate::Tx`] primitives of the device API that need more than one statement.

@@ -9,25 +9,8 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 use super::tx::SqliteTx;
+use crate::columns::{decode, encode, to_count};
 use crate::{Error, Result};
-
-fn encode(record: &TransactionRecord) -> Result<String> {
-    serde_json::to_string(record).map_err(|e| Error::Corrupt {
-        what: "scep transaction",
-        reason: e.to_string(),
-    })
-}
-
-fn decode(text: &str) -> Result<TransactionRecord> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        what: "scep transaction",
-        reason: e.to_string(),
-    })
-}
-
-fn to_count(n: i64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
 
 impl SqliteTx<'_> {
     pub(super) fn scep_transaction_row(
@@ -46,7 +29,7 @@ impl SqliteTx<'_> {
                     .optional()
             })
             .map_err(Error::storage("reading a scep transaction"))?;
-        text.map(|t| decode(&t)).transpose()
+        text.map(|t| decode("scep transaction", &t)).transpose()
     }
 
     pub(super) fn put_scep_transaction_row(
@@ -66,7 +49,7 @@ impl SqliteTx<'_> {
                 record.transaction_id,
                 record.state.name(),
                 unix_millis(record.updated),
-                encode(record)?,
+                encode("scep transaction", record)?,
             ],
         )?;
         Ok(())
@@ -143,7 +126,10 @@ impl SqliteTx<'_> {
             .map_err(Error::storage(WHAT))?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(decode(&row.map_err(Error::storage(WHAT))?)?);
+            out.push(decode(
+                "scep transaction",
+                &row.map_err(Error::storage(WHAT))?,
+            )?);
         }
         Ok(out)
     }

@@ -11,10 +11,10 @@ use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, Revocation, SerialNumber};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::columns::{decode, encode, hardware_key, limit_plus_one, name, seq_to_sql};
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits,
@@ -25,49 +25,6 @@ pub(super) struct SqliteTx<'a> {
     /// The connection, inside a transaction (and a savepoint, for writes) opened by the store.
     tx: &'a Connection,
     read_only: bool,
-}
-
-fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
-}
-
-fn decode<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt {
-        what,
-        reason: e.to_string(),
-    })
-}
-
-/// An enum's API name (`"ACTIVE"`), as its serde form.
-fn name<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => Ok(s),
-        _ => Err(Error::Corrupt {
-            what,
-            reason: "not a plain name".into(),
-        }),
-    }
-}
-
-fn hardware_key(key: &HardwareKey) -> String {
-    match key {
-        HardwareKey::Udid(v) => format!("udid:{v}"),
-        HardwareKey::Sid(v) => format!("sid:{v}"),
-        HardwareKey::SerialNumber(v) => format!("serial:{v}"),
-        // Unknown kinds never match a stored key, so they register a new device.
-        _ => String::new(),
-    }
-}
-
-fn limit_plus_one(page: &PageRequest) -> i64 {
-    i64::try_from(page.effective_limit().min(MAX_PAGE).saturating_add(1)).unwrap_or(1)
-}
-
-fn seq_to_sql(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 impl<'a> SqliteTx<'a> {
