@@ -6,7 +6,7 @@ use devicetrust_devices::{HardwareKey, MAX_PAGE, PageRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Result};
+use crate::{DeviceSnapshot, Error, Result};
 
 /// A record's stored JSON.
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<String> {
@@ -59,4 +59,57 @@ pub(crate) fn seq_to_sql(seq: u64) -> i64 {
 /// A row count as a `usize`.
 pub(crate) fn to_count(n: i64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// A [`DeviceSnapshot`] assembled from an engine's one-statement read, whose
+/// rows each name their part: 0 the device, 1 an enrollment, 2 a user link,
+/// 3 the management proof, 4 a signal report (each a JSON body), 5 the
+/// settings revision.
+#[derive(Default)]
+pub(crate) struct SnapshotRows {
+    snapshot: DeviceSnapshot,
+}
+
+impl SnapshotRows {
+    /// The row of part 5.
+    pub(crate) fn revision(&mut self, revision: i64) {
+        self.snapshot.settings_revision = Some(revision);
+    }
+
+    /// A row of parts 0 to 4.
+    pub(crate) fn body(&mut self, part: i64, body: &str) -> Result<()> {
+        let s = &mut self.snapshot;
+        match part {
+            0 => s.device = Some(decode("device", body)?),
+            1 => s.enrollments.push(decode("factor enrollment", body)?),
+            2 => s.links.push(decode("device user", body)?),
+            3 => s.proof = Some(decode("management proof", body)?),
+            _ => s.reports.push(decode("signal report", body)?),
+        }
+        Ok(())
+    }
+
+    /// The snapshot: nothing of a device that is not there, and the lists
+    /// in the order the single reads give them (byte order of their keys:
+    /// SQLite's BINARY collation, PostgreSQL's `COLLATE "C"`). Rows are
+    /// not ordered in SQL: a sorter would copy every body.
+    pub(crate) fn finish(self) -> DeviceSnapshot {
+        let mut snapshot = self.snapshot;
+        if snapshot.device.is_none() {
+            return DeviceSnapshot {
+                settings_revision: snapshot.settings_revision,
+                ..DeviceSnapshot::default()
+            };
+        }
+        snapshot
+            .enrollments
+            .sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        snapshot
+            .links
+            .sort_unstable_by(|a, b| a.user.id.as_str().cmp(b.user.id.as_str()));
+        snapshot
+            .reports
+            .sort_unstable_by(|a, b| a.provider.cmp(&b.provider));
+        snapshot
+    }
 }

@@ -18,7 +18,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
-use crate::columns::{decode, encode, hardware_key, limit_plus_one, name, seq_to_sql, to_count};
+use crate::columns::{
+    SnapshotRows, decode, encode, hardware_key, limit_plus_one, name, seq_to_sql, to_count,
+};
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits,
@@ -950,42 +952,16 @@ impl Tx for PgTx<'_> {
              SELECT 5, NULL, revision FROM settings_documents WHERE name = $4",
             &[&org.as_str(), &device.as_str(), &with_users, &settings],
         )?;
-        let mut snapshot = DeviceSnapshot::default();
+        let mut snapshot = SnapshotRows::default();
         for row in &rows {
             let part: i32 = get(row, WHAT, 0)?;
             if part == 5 {
-                snapshot.settings_revision = Some(get(row, WHAT, 2)?);
-                continue;
-            }
-            let body: &str = get(row, WHAT, 1)?;
-            match part {
-                0 => snapshot.device = Some(decode("device", body)?),
-                1 => snapshot
-                    .enrollments
-                    .push(decode("factor enrollment", body)?),
-                2 => snapshot.links.push(decode("device user", body)?),
-                3 => snapshot.proof = Some(decode("management proof", body)?),
-                _ => snapshot.reports.push(decode("signal report", body)?),
+                snapshot.revision(get(row, WHAT, 2)?);
+            } else {
+                snapshot.body(i64::from(part), get(row, WHAT, 1)?)?;
             }
         }
-        if snapshot.device.is_none() {
-            // As documented: nothing of a device that is not there.
-            return Ok(DeviceSnapshot {
-                settings_revision: snapshot.settings_revision,
-                ..DeviceSnapshot::default()
-            });
-        }
-        // Byte order, as the single reads order them (COLLATE "C").
-        snapshot
-            .enrollments
-            .sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        snapshot
-            .links
-            .sort_unstable_by(|a, b| a.user.id.as_str().cmp(b.user.id.as_str()));
-        snapshot
-            .reports
-            .sort_unstable_by(|a, b| a.provider.cmp(&b.provider));
-        Ok(snapshot)
+        Ok(snapshot.finish())
     }
 
     fn put_signal_report(

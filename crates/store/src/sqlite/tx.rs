@@ -14,7 +14,9 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::columns::{decode, encode, hardware_key, limit_plus_one, name, seq_to_sql};
+use crate::columns::{
+    SnapshotRows, decode, encode, hardware_key, limit_plus_one, name, seq_to_sql,
+};
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits,
@@ -636,43 +638,17 @@ impl Tx for SqliteTx<'_> {
         let mut rows = stmt
             .query(params![org.as_str(), device.as_str(), with_users, settings])
             .map_err(Error::storage(WHAT))?;
-        let mut snapshot = DeviceSnapshot::default();
+        let mut snapshot = SnapshotRows::default();
         while let Some(row) = rows.next().map_err(Error::storage(WHAT))? {
             let part: i64 = row.get(0).map_err(Error::storage(WHAT))?;
             if part == 5 {
-                snapshot.settings_revision = Some(row.get(1).map_err(Error::storage(WHAT))?);
+                snapshot.revision(row.get(1).map_err(Error::storage(WHAT))?);
                 continue;
             }
             let body = row.get_ref(1).map_err(Error::storage(WHAT))?;
-            let body = body.as_str().map_err(Error::storage(WHAT))?;
-            match part {
-                0 => snapshot.device = Some(decode("device", body)?),
-                1 => snapshot
-                    .enrollments
-                    .push(decode("factor enrollment", body)?),
-                2 => snapshot.links.push(decode("device user", body)?),
-                3 => snapshot.proof = Some(decode("management proof", body)?),
-                _ => snapshot.reports.push(decode("signal report", body)?),
-            }
+            snapshot.body(part, body.as_str().map_err(Error::storage(WHAT))?)?;
         }
-        if snapshot.device.is_none() {
-            // As documented: nothing of a device that is not there.
-            return Ok(DeviceSnapshot {
-                settings_revision: snapshot.settings_revision,
-                ..DeviceSnapshot::default()
-            });
-        }
-        // Byte order, as SQLite's BINARY collation orders the single reads.
-        snapshot
-            .enrollments
-            .sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
-        snapshot
-            .links
-            .sort_unstable_by(|a, b| a.user.id.as_str().cmp(b.user.id.as_str()));
-        snapshot
-            .reports
-            .sort_unstable_by(|a, b| a.provider.cmp(&b.provider));
-        Ok(snapshot)
+        Ok(snapshot.finish())
     }
 
     fn put_signal_report(
