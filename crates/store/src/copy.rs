@@ -162,7 +162,7 @@ pub(crate) const TABLES: &[(&str, &[(&str, Column)])] = {
     ]
 };
 
-/// What a copy moved: rows per table, in [`TABLES`] order.
+/// What a copy moved: the rows of each table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CopyReport {
     /// Table name → rows copied.
