@@ -386,9 +386,21 @@ impl Ca {
 
     /// Signs a fresh CRL as of `now`, with the next CRL number.
     pub fn crl(&self, now: OffsetDateTime) -> Result<Crl> {
-        let now = x509_time::whole_seconds(now);
-        let revoked = self.ledger.revoked(now)?;
+        let revoked = self.ledger.revoked(x509_time::whole_seconds(now))?;
         let number = self.ledger.next_crl_number()?;
+        self.sign_crl(now, number, &revoked)
+    }
+
+    /// Signs a CRL as of `now` listing `revoked`, numbered `number`: for a
+    /// caller that reads the ledger and takes the number itself, in the
+    /// transaction that stores the CRL (so replicas sign one at a time).
+    pub fn sign_crl(
+        &self,
+        now: OffsetDateTime,
+        number: u64,
+        revoked: &[(SerialNumber, Revocation)],
+    ) -> Result<Crl> {
+        let now = x509_time::whole_seconds(now);
         let next = now + Duration::hours(i64::from(self.config.crl_validity_hours));
         crate::crl::build(
             &self.intermediate,
@@ -396,7 +408,7 @@ impl Ca {
             number,
             now,
             next,
-            &revoked,
+            revoked,
         )
     }
 

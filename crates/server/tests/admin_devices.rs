@@ -385,6 +385,21 @@ fn lifecycle_effects_conflicts_delete_and_the_audit_log() {
         )
     );
     assert_eq!(status(), "DEACTIVATED");
+    // The first requests after the revocation re-sign the CRL: asked of
+    // both at once, one signs and every answer is that one CRL.
+    let fetched: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let askers: Vec<_> = (0..8)
+            .map(|i| {
+                let s = if i % 2 == 0 { &server } else { &replica };
+                scope.spawn(move || crl_bytes(s))
+            })
+            .collect();
+        askers.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert!(
+        fetched.iter().all(|der| *der == fetched[0]),
+        "the processes signed different CRLs at once"
+    );
     assert!(
         crl_has(&replica),
         "the replica's CRL lists the revocation at once"

@@ -97,49 +97,52 @@ impl CrlCache {
             return Ok(cached.der.clone());
         }
         let digest = revoked_digest(&revoked)?;
-        let stored = store
-            .read(|tx| tx.settings_document(DOCUMENT))
-            .map_err(storage)?;
-        if let Some(document) = stored
-            && let Ok(crl) = serde_json::from_str::<StoredCrl>(&document.body)
-            && crl.revoked == digest
-            && fresh(crl.signed, now)
-            && let Ok(der) = STANDARD.decode(&crl.der)
-        {
-            let der = Arc::new(der);
-            *slot = Some(Cached {
-                revision: document.revision,
-                der: der.clone(),
-                revoked,
-                signed: crl.signed,
-            });
-            return Ok(der);
-        }
-        let der = Arc::new(ca.crl(now)?.der().to_vec());
-        let body = serde_json::to_string(&StoredCrl {
-            der: STANDARD.encode(der.as_slice()),
-            revoked: digest,
-            signed: now,
-        })
-        .map_err(|e| internal(&e))?;
-        // Another process may have stored one meanwhile: both are valid
-        // CRLs with increasing numbers, and the next request of every
-        // process serves whichever was stored last.
-        let revision = store
+        // Re-signed in the transaction that stores it, under the store's
+        // write lock: one process (replica) signs at a time, and one that
+        // waited finds the CRL the other stored and serves it, spending no
+        // CRL number. The revoked set is read again under the lock.
+        let signed = store
             .write(|tx| {
+                if let Some(document) = tx.settings_document(DOCUMENT)?
+                    && let Ok(crl) = serde_json::from_str::<StoredCrl>(&document.body)
+                    && crl.revoked == digest
+                    && fresh(crl.signed, now)
+                    && let Ok(der) = STANDARD.decode(&crl.der)
+                {
+                    return Ok(Ok((document.revision, der, revoked.clone(), crl.signed)));
+                }
+                let revoked = tx.ledger_revoked(now)?;
+                let number = tx.ledger_next_crl_number()?;
+                let crl = match ca.sign_crl(now, number, &revoked) {
+                    Ok(crl) => crl,
+                    Err(e) => return Ok(Err(DataError::from(e))),
+                };
+                let body = match revoked_digest(&revoked).and_then(|digest| {
+                    serde_json::to_string(&StoredCrl {
+                        der: STANDARD.encode(crl.der()),
+                        revoked: digest,
+                        signed: now,
+                    })
+                    .map_err(|e| internal(&e))
+                }) {
+                    Ok(body) => body,
+                    Err(e) => return Ok(Err(e)),
+                };
                 let revision = tx
                     .settings_revision(DOCUMENT)?
                     .unwrap_or(0)
                     .saturating_add(1);
                 tx.put_settings_document(DOCUMENT, &SettingsDocument { revision, body })?;
-                Ok(revision)
+                Ok(Ok((revision, crl.der().to_vec(), revoked, now)))
             })
-            .map_err(storage)?;
+            .map_err(storage)??;
+        let (revision, der, revoked, signed) = signed;
+        let der = Arc::new(der);
         *slot = Some(Cached {
             revision,
             der: der.clone(),
             revoked,
-            signed: now,
+            signed,
         });
         Ok(der)
     }

@@ -238,6 +238,9 @@ macro_rules! refuse_writes {
         fn ledger_revoke(&mut self, _: &SerialNumber, _: Revocation) -> Result<Revocation> {
             Err(Error::ReadOnly)
         }
+        fn ledger_next_crl_number(&mut self) -> Result<u64> {
+            Err(Error::ReadOnly)
+        }
         fn append_audit(&mut self, _: &AuditEvent) -> Result<u64> {
             Err(Error::ReadOnly)
         }
@@ -352,6 +355,20 @@ macro_rules! reads {
         }
         fn ledger_get(&mut self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>> {
             Ok(self.state().ledger.certificates.get(serial).cloned())
+        }
+        fn ledger_revoked(
+            &mut self,
+            now: OffsetDateTime,
+        ) -> Result<Vec<(SerialNumber, Revocation)>> {
+            // The map is keyed by serial: already in serial order.
+            Ok(self
+                .state()
+                .ledger
+                .certificates
+                .values()
+                .filter(|c| c.not_after >= now)
+                .filter_map(|c| c.revocation.map(|r| (c.serial.clone(), r)))
+                .collect())
         }
         fn audit(&mut self, org: &OrgId, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
             Ok(self.state().audit(org, query))
@@ -838,6 +855,12 @@ impl Tx for MemoryTx {
                     serial: serial.clone(),
                 })?;
         Ok(*cert.revocation.get_or_insert(revocation))
+    }
+
+    fn ledger_next_crl_number(&mut self) -> Result<u64> {
+        let ledger = &mut self.state.ledger;
+        ledger.last_crl_number = ledger.last_crl_number.saturating_add(1);
+        Ok(ledger.last_crl_number)
     }
 
     fn append_audit(&mut self, event: &AuditEvent) -> Result<u64> {

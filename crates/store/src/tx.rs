@@ -165,6 +165,12 @@ pub trait Tx {
         revocation: Revocation,
     ) -> Result<Revocation>;
 
+    /// Ledger: the revoked certificates not yet expired at `now`, by serial.
+    fn ledger_revoked(&mut self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>>;
+    /// Ledger: takes the next CRL number (strictly increasing, across every
+    /// process on the database).
+    fn ledger_next_crl_number(&mut self) -> Result<u64>;
+
     /// Appends an audit event; returns its sequence number.
     fn append_audit(&mut self, event: &AuditEvent) -> Result<u64>;
     /// Audit events of `org` matching `query`, oldest first.

@@ -337,16 +337,12 @@ impl IssuanceLedger for PostgresStore {
     }
 
     fn revoked(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>, LedgerError> {
-        let mut out = self
-            .transact(Kind::Read, |tx| tx.ledger_revoked(now))
-            .map_err(to_ledger)?;
-        // Serial order as the trait promises (hex text order is not numeric order).
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        self.transact(Kind::Read, |tx| tx.ledger_revoked(now))
+            .map_err(to_ledger)
     }
 
     fn next_crl_number(&self) -> Result<u64, LedgerError> {
-        self.transact(Kind::Write, |tx| tx.next_crl_number())
+        self.transact(Kind::Write, |tx| tx.ledger_next_crl_number())
             .map_err(to_ledger)
     }
 }

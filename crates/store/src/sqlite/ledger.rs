@@ -5,7 +5,7 @@ use devicetrust_pki::{IssuanceLedger, IssuedCertificate, LedgerError, Revocation
 use time::OffsetDateTime;
 
 use super::SqliteStore;
-use crate::{Error, Tx};
+use crate::{Error, Tx as _};
 
 impl SqliteStore {
     /// How many certificates the ledger holds (revoked ones included).
@@ -48,16 +48,12 @@ impl IssuanceLedger for SqliteStore {
     }
 
     fn revoked(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>, LedgerError> {
-        let mut out = self
-            .transact(true, |tx| tx.ledger_revoked(now))
-            .map_err(to_ledger)?;
-        // Serial order as the trait promises (hex text order is not numeric order).
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        self.transact(true, |tx| tx.ledger_revoked(now))
+            .map_err(to_ledger)
     }
 
     fn next_crl_number(&self) -> Result<u64, LedgerError> {
-        self.transact(false, |tx| tx.next_crl_number())
+        self.transact(false, |tx| tx.ledger_next_crl_number())
             .map_err(to_ledger)
     }
 }

@@ -133,10 +133,7 @@ impl<'a> SqliteTx<'a> {
         }
     }
 
-    pub(super) fn ledger_revoked(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<(SerialNumber, Revocation)>> {
+    fn ledger_revoked_rows(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>> {
         let certs: Vec<IssuedCertificate> = self.bodies(
             "ledger certificate",
             "SELECT body FROM ledger_certificates WHERE revoked = 1 AND not_after_s >= ?1",
@@ -149,7 +146,7 @@ impl<'a> SqliteTx<'a> {
             .collect())
     }
 
-    pub(super) fn next_crl_number(&self) -> Result<u64> {
+    fn next_crl_number_row(&self) -> Result<u64> {
         self.exec(
             "taking a CRL number",
             "UPDATE ledger_counters SET value = value + 1 WHERE name = 'crl_number'",
@@ -445,6 +442,17 @@ impl Tx for SqliteTx<'_> {
             params![serial.to_string(), encode("ledger certificate", &cert)?],
         )?;
         Ok(revocation)
+    }
+
+    fn ledger_revoked(&mut self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>> {
+        let mut revoked = self.ledger_revoked_rows(now)?;
+        // Serial order (hex text order is not numeric order).
+        revoked.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(revoked)
+    }
+
+    fn ledger_next_crl_number(&mut self) -> Result<u64> {
+        self.next_crl_number_row()
     }
 
     fn append_audit(&mut self, event: &AuditEvent) -> Result<u64> {
