@@ -353,19 +353,26 @@ fn a_request_nonce_used_on_one_replica_is_refused_on_the_other() {
     assert_eq!(again.status, 200, "{}", again.body);
 }
 
-#[test]
-fn a_suspend_on_one_replica_denies_the_next_decision_on_the_other() {
+/// A deployment whose replica A has the test policy and a device
+/// registered, which replica B lets in.
+fn allowed_device(udid: &str) -> (Deployment, Device) {
     let deployment = Deployment::start();
-    let (a, b) = (&deployment.a, &deployment.b);
-    let created = a.admin(
+    let created = deployment.a.admin(
         &deployment.token,
         "POST",
         "/api/v1/policies",
         &policy("ALLOW"),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let device = Device::register(&deployment, a, "alice", "UDID-2");
-    assert_eq!(decide(&deployment, b, &device), "ALLOW");
+    let device = Device::register(&deployment, &deployment.a, "alice", udid);
+    assert_eq!(decide(&deployment, &deployment.b, &device), "ALLOW");
+    (deployment, device)
+}
+
+#[test]
+fn a_suspend_on_one_replica_denies_the_next_decision_on_the_other() {
+    let (deployment, device) = allowed_device("UDID-2");
+    let (a, b) = (&deployment.a, &deployment.b);
     let suspended = a.admin(
         &deployment.token,
         "POST",
@@ -378,17 +385,8 @@ fn a_suspend_on_one_replica_denies_the_next_decision_on_the_other() {
 
 #[test]
 fn a_policy_changed_on_one_replica_decides_on_the_other_within_a_second() {
-    let deployment = Deployment::start();
+    let (deployment, device) = allowed_device("UDID-3");
     let (a, b) = (&deployment.a, &deployment.b);
-    let created = a.admin(
-        &deployment.token,
-        "POST",
-        "/api/v1/policies",
-        &policy("ALLOW"),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let device = Device::register(&deployment, a, "alice", "UDID-3");
-    assert_eq!(decide(&deployment, b, &device), "ALLOW");
     let replaced = a.admin(
         &deployment.token,
         "PUT",

@@ -191,7 +191,7 @@ fn database_round_trips_per_request_are_counted() {
         &signed_request,
     );
     let per_transition = cost("lifecycle transition", 2, &transition);
-    // The README quotes 1, 7 and 8.5, and the statements each request
+    // The README quotes 1.1, 7.3 and 8.5, and the statements each request
     // runs; the slack is statement preparation on a connection that had
     // not run the statement yet. A regression fails here.
     assert!(

@@ -355,6 +355,19 @@ impl DataDir {
         use devicetrust_store::Store as _;
         let ours = ca.root().fingerprint();
         let may_create = self.database.is_none() || self.initializing;
+        // Every start (and every CLI command) gets here: a read settles the
+        // usual case, a database already tied to this CA, without a write.
+        let tied = store
+            .read(|tx| tx.settings_document(DEPLOYMENT))
+            .map_err(|source| DataError::Store {
+                what: "checking the database's CA",
+                source,
+            })?
+            .and_then(|found| serde_json::from_str::<Deployment>(&found.body).ok())
+            .is_some_and(|theirs| theirs.ca_root_sha256 == ours);
+        if tied && !(self.initializing && self.database.is_some()) {
+            return Ok(());
+        }
         store
             .write(|tx| {
                 let Some(found) = tx.settings_document(DEPLOYMENT)? else {

@@ -3,9 +3,6 @@
 //! replicas on one database). The service holds a [`Database`] and never
 //! names an engine.
 
-use devicetrust_pki::{IssuanceLedger, IssuedCertificate, LedgerError, Revocation, SerialNumber};
-use time::OffsetDateTime;
-
 #[cfg(feature = "postgres")]
 use crate::PostgresStore;
 use crate::{Result, SqliteStore, Store, Tx};
@@ -78,28 +75,5 @@ impl Store for Database {
     }
 }
 
-impl IssuanceLedger for Database {
-    fn record_issued(&self, cert: IssuedCertificate) -> Result<(), LedgerError> {
-        on_engine!(self, s => s.record_issued(cert))
-    }
-
-    fn get(&self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>, LedgerError> {
-        on_engine!(self, s => s.get(serial))
-    }
-
-    fn revoke(
-        &self,
-        serial: &SerialNumber,
-        revocation: Revocation,
-    ) -> Result<Revocation, LedgerError> {
-        on_engine!(self, s => s.revoke(serial, revocation))
-    }
-
-    fn revoked(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>, LedgerError> {
-        on_engine!(self, s => s.revoked(now))
-    }
-
-    fn next_crl_number(&self) -> Result<u64, LedgerError> {
-        on_engine!(self, s => s.next_crl_number())
-    }
-}
+// Through the engine's own transactions (`Store for Database`).
+crate::ledger::store_is_issuance_ledger!(Database);

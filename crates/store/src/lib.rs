@@ -39,6 +39,7 @@ mod copy;
 mod database;
 pub mod device_api;
 mod error;
+mod ledger;
 mod management;
 mod memory;
 #[cfg(feature = "postgres")]

@@ -34,8 +34,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use devicetrust_pki::{IssuanceLedger, IssuedCertificate, LedgerError, Revocation, SerialNumber};
-use time::OffsetDateTime;
 use tokio_postgres::NoTls;
 
 use tx::PgTx;
@@ -306,43 +304,7 @@ impl Store for PostgresStore {
     }
 }
 
-fn to_ledger(e: Error) -> LedgerError {
-    match e {
-        Error::Ledger(e) => e,
-        other => LedgerError::Storage(Box::new(other)),
-    }
-}
-
-/// The CA's issuance ledger on the shared database: every replica's CA
-/// records into, revokes in and numbers CRLs from the same rows, so CRL
-/// numbers strictly increase across replicas.
-impl IssuanceLedger for PostgresStore {
-    fn record_issued(&self, cert: IssuedCertificate) -> Result<(), LedgerError> {
-        self.transact(Kind::Write, |tx| tx.ledger_record_issued(&cert))
-            .map_err(to_ledger)
-    }
-
-    fn get(&self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>, LedgerError> {
-        self.transact(Kind::Read, |tx| tx.ledger_get(serial))
-            .map_err(to_ledger)
-    }
-
-    fn revoke(
-        &self,
-        serial: &SerialNumber,
-        revocation: Revocation,
-    ) -> Result<Revocation, LedgerError> {
-        self.transact(Kind::Write, |tx| tx.ledger_revoke(serial, revocation))
-            .map_err(to_ledger)
-    }
-
-    fn revoked(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>, LedgerError> {
-        self.transact(Kind::Read, |tx| tx.ledger_revoked(now))
-            .map_err(to_ledger)
-    }
-
-    fn next_crl_number(&self) -> Result<u64, LedgerError> {
-        self.transact(Kind::Write, |tx| tx.ledger_next_crl_number())
-            .map_err(to_ledger)
-    }
-}
+// The CA's issuance ledger on the shared database: every replica's CA
+// records into, revokes in and numbers CRLs from the same rows, so CRL
+// numbers strictly increase across replicas.
+crate::ledger::store_is_issuance_ledger!(PostgresStore);

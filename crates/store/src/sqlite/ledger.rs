@@ -1,11 +1,8 @@
 //! The CA's issuance ledger on the same database as the registry, so that a
 //! deactivation's revocations and the CA's own share one source of truth.
 
-use devicetrust_pki::{IssuanceLedger, IssuedCertificate, LedgerError, Revocation, SerialNumber};
-use time::OffsetDateTime;
-
 use super::SqliteStore;
-use crate::{Error, Tx as _};
+use crate::Error;
 
 impl SqliteStore {
     /// How many certificates the ledger holds (revoked ones included).
@@ -20,40 +17,5 @@ impl SqliteStore {
     }
 }
 
-fn to_ledger(e: Error) -> LedgerError {
-    match e {
-        Error::Ledger(e) => e,
-        other => LedgerError::Storage(Box::new(other)),
-    }
-}
-
-impl IssuanceLedger for SqliteStore {
-    fn record_issued(&self, cert: IssuedCertificate) -> Result<(), LedgerError> {
-        self.transact(false, |tx| tx.ledger_record_issued(&cert))
-            .map_err(to_ledger)
-    }
-
-    fn get(&self, serial: &SerialNumber) -> Result<Option<IssuedCertificate>, LedgerError> {
-        self.transact(true, |tx| tx.ledger_get(serial))
-            .map_err(to_ledger)
-    }
-
-    fn revoke(
-        &self,
-        serial: &SerialNumber,
-        revocation: Revocation,
-    ) -> Result<Revocation, LedgerError> {
-        self.transact(false, |tx| tx.ledger_revoke(serial, revocation))
-            .map_err(to_ledger)
-    }
-
-    fn revoked(&self, now: OffsetDateTime) -> Result<Vec<(SerialNumber, Revocation)>, LedgerError> {
-        self.transact(true, |tx| tx.ledger_revoked(now))
-            .map_err(to_ledger)
-    }
-
-    fn next_crl_number(&self) -> Result<u64, LedgerError> {
-        self.transact(false, |tx| tx.ledger_next_crl_number())
-            .map_err(to_ledger)
-    }
-}
+// The CA's issuance ledger on the same database as the registry.
+crate::ledger::store_is_issuance_ledger!(SqliteStore);
