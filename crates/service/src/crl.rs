@@ -63,8 +63,13 @@ fn revoked_digest(revoked: &[(SerialNumber, Revocation)]) -> Result<String, Data
     Ok(hex::encode(Sha256::digest(json)))
 }
 
+/// How far after a request's `now` a stored CRL may have been signed and
+/// still be served to it: requests take `now` before they queue for the
+/// write lock, so the CRL the one ahead just signed is a little younger.
+const SIGNED_AFTER_NOW: Duration = Duration::seconds(5);
+
 fn fresh(signed: OffsetDateTime, now: OffsetDateTime) -> bool {
-    now >= signed && now - signed < REFRESH_AFTER
+    signed - now <= SIGNED_AFTER_NOW && now - signed < REFRESH_AFTER
 }
 
 impl CrlCache {
