@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use devicetrust_pki::scep::{
     ContentEncryption, DynamicChallenges, FailInfo, MessageType, Outcome, PkiMessage, PkiStatus,
-    RequestMessage, ScepConfig, ScepPolicy, ScepService, StaticChallenge, parse_certs_only,
+    RequestMessage, ScepConfig, ScepError, ScepPolicy, ScepService, StaticChallenge,
+    parse_certs_only,
 };
 use devicetrust_pki::{
     Ca, CaConfig, Certificate, KeyAlgorithm, LedgerState, MemoryLedger, PrivateKey, RequestBuilder,
@@ -461,7 +462,7 @@ fn manual_approval_answers_pending_then_success_or_failure() {
         issued,
         "nothing issued while pending"
     );
-    assert_eq!(f.service.pending().len(), 1);
+    assert_eq!(f.service.pending().unwrap().len(), 1);
 
     let mut poll = Req::new(&d, None);
     poll.message_type = MessageType::CertPoll;
@@ -478,6 +479,17 @@ fn manual_approval_answers_pending_then_success_or_failure() {
     second.transaction_id = "tx-2";
     answer(&f.service, &e, &e.cert, &second.encode(&f.service));
     f.service.reject("tx-2", "not one of ours").unwrap();
+    assert!(
+        matches!(
+            f.service.reject("tx-2", "twice"),
+            Err(ScepError::NotPending { transaction_id }) if transaction_id == "tx-2"
+        ),
+        "a decided request is no longer pending"
+    );
+    assert!(matches!(
+        f.service.approve("tx-1"),
+        Err(ScepError::NotPending { .. })
+    ));
     let mut poll = Req::new(&e, None);
     poll.message_type = MessageType::CertPoll;
     poll.transaction_id = "tx-2";

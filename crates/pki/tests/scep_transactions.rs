@@ -365,7 +365,7 @@ fn a_pending_request_outlives_the_responder_and_is_approved_after() {
     drop(first);
 
     let restarted = w.service(challenge, held).with_transactions(store);
-    let pending = restarted.pending();
+    let pending = restarted.pending().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].transaction_id, "tx-held");
     assert_eq!(pending[0].subject, "CN=device");
@@ -374,5 +374,5 @@ fn a_pending_request_outlives_the_responder_and_is_approved_after() {
     let (status, _, cert) = answer(&restarted, &d, &poll);
     assert_eq!(status, PkiStatus::Success);
     assert_eq!(cert.unwrap().der(), approved.der());
-    assert!(restarted.pending().is_empty());
+    assert!(restarted.pending().unwrap().is_empty());
 }

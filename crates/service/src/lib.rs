@@ -38,6 +38,7 @@ pub mod http_client;
 pub mod integrations;
 pub mod intune;
 pub mod policies;
+pub mod scep_requests;
 pub mod secret_file;
 pub mod settings;
 pub mod signals;

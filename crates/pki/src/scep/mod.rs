@@ -113,6 +113,13 @@ pub enum ScepError {
         /// Why.
         reason: String,
     },
+    /// An approval or rejection named a transaction that is not pending
+    /// (unknown, already decided, or being decided by another admin).
+    #[error("no pending SCEP request has transactionID {transaction_id:?}")]
+    NotPending {
+        /// The transactionID named.
+        transaction_id: String,
+    },
     /// An error from the CA (the request itself, or issuance).
     #[error(transparent)]
     Pki(#[from] crate::Error),

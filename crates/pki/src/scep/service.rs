@@ -137,8 +137,11 @@ pub struct PendingRequest {
     pub transaction_id: String,
     /// The requested subject.
     pub subject: String,
-    /// SHA-256 of the requested public key.
+    /// SHA-256 of the requested public key, hex.
     pub key_sha256: String,
+    /// When the client first sent it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
 }
 
 /// A SCEP responder: one configuration's CA, RA and challenge.
@@ -256,27 +259,21 @@ impl ScepService {
             .unwrap_or_default()
     }
 
-    /// Requests waiting for approval, oldest first (at most
-    /// `max_transactions`; empty, with a warning logged, when the
-    /// transaction store cannot be read).
-    pub fn pending(&self) -> Vec<PendingRequest> {
-        match self.transactions.pending(self.config.max_transactions) {
-            Ok(records) => records
-                .into_iter()
-                .filter_map(|tx| match tx.state {
-                    TransactionState::Pending { subject, .. } => Some(PendingRequest {
-                        transaction_id: tx.transaction_id,
-                        subject,
-                        key_sha256: tx.key_sha256,
-                    }),
-                    _ => None,
-                })
-                .collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "scep pending requests could not be read");
-                Vec::new()
-            }
-        }
+    /// Requests waiting for approval, oldest first (at most `max_transactions`).
+    pub fn pending(&self) -> Result<Vec<PendingRequest>, ScepError> {
+        let records = self.transactions.pending(self.config.max_transactions)?;
+        Ok(records
+            .into_iter()
+            .filter_map(|tx| match tx.state {
+                TransactionState::Pending { subject, .. } => Some(PendingRequest {
+                    transaction_id: tx.transaction_id,
+                    subject,
+                    key_sha256: tx.key_sha256,
+                    created: tx.created,
+                }),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Approves a pending request: the certificate is issued now and handed
@@ -298,7 +295,7 @@ impl ScepService {
             ..
         }) = taken
         else {
-            return Err(no_pending());
+            return Err(no_pending(transaction_id));
         };
         let restore = |state: TransactionState| {
             self.transactions.update(
@@ -353,7 +350,7 @@ impl ScepService {
                     transaction_id,
                     "scep approval outlived its claim; another request decided the transaction"
                 );
-                return Err(no_pending());
+                return Err(no_pending(transaction_id));
             }
             Err(e) => {
                 refused(&e)?;
@@ -389,7 +386,7 @@ impl ScepService {
             OffsetDateTime::now_utc(),
         )?;
         let Some(was) = was else {
-            return Err(no_pending());
+            return Err(no_pending(transaction_id));
         };
         let reason = format!("rejected by an admin: {reason}");
         {
@@ -428,7 +425,10 @@ impl ScepService {
             ..
         } = state
         else {
-            return Err(no_pending());
+            // Callers pass a state they matched as pending.
+            return Err(ScepError::Malformed {
+                what: "stored pending request (not pending)",
+            });
         };
         let der = hex::decode(request_der_hex).map_err(|_| ScepError::Malformed {
             what: "stored pending request (not hex)",
@@ -1011,10 +1011,9 @@ fn new_claim() -> Result<String, ScepError> {
     Ok(hex::encode(raw))
 }
 
-fn no_pending() -> ScepError {
-    ScepError::BadAttribute {
-        attribute: "transactionID",
-        reason: "no pending request with this transaction".into(),
+fn no_pending(transaction_id: &str) -> ScepError {
+    ScepError::NotPending {
+        transaction_id: transaction_id.to_owned(),
     }
 }
 

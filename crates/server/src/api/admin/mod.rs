@@ -10,6 +10,7 @@ mod integrations;
 mod logs;
 mod okta_device;
 mod policies;
+mod scep_requests;
 mod search;
 mod tokens;
 
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<Service>> {
         .merge(tokens::routes())
         .merge(devices::routes())
         .merge(integrations::routes())
+        .merge(scep_requests::routes())
         .merge(cas::routes())
         .merge(policies::routes())
         .merge(logs::routes())
