@@ -1,10 +1,12 @@
 //! Two `devicetrust serve` processes on one PostgreSQL database behave as
 //! one service: what is used once on one is refused on the other, and a
-//! change made on one decides on the other at once.
+//! change made on one decides on the other at once; a SCEP request held on
+//! one is approved on the other.
 //!
 //! Each test makes a deployment (`devicetrust init --database` on a fresh
-//! database of the scratch cluster) and starts two replicas on the same
-//! data folder, as two machines mounting it would.
+//! database of the scratch cluster) and starts two replicas, one on the
+//! data folder and one on a copy of it, as two machines would. Neither
+//! writes to its folder: it could be mounted read-only.
 
 #![expect(
     clippy::unwrap_used,
@@ -151,12 +153,59 @@ impl Replica {
 }
 
 /// A deployment: a data folder and a database tied by `init`, its admin
-/// token, and two replicas.
+/// token, and two replicas: A on the folder, B on a copy of it made right
+/// after `init`, as on two machines.
 struct Deployment {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     token: String,
     a: Replica,
     b: Replica,
+}
+
+/// `devicetrust init` of `data` on `database`: the JSON it printed.
+fn init(data: &Path, database: &str) -> Value {
+    let out = Command::new(BIN)
+        .args(["init", "--data", data.to_str().unwrap()])
+        .env("DEVICETRUST_DATABASE_URL", database)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Copies the folder `from` to `to` (`cp -a`, modes kept).
+fn copy_folder(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "cp -a {} {}", from.display(), to.display());
+}
+
+/// Every file under `dir` with its bytes, to show a folder was not written to.
+fn folder_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 impl Deployment {
@@ -164,27 +213,19 @@ impl Deployment {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let database = pg::fresh_database();
-        let out = Command::new(BIN)
-            .args(["init", "--data", data.to_str().unwrap()])
-            .env("DEVICETRUST_DATABASE_URL", &database)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let printed = init(&data, &database);
         assert_eq!(printed["database"], "postgres", "{printed}");
         let token = printed["adminToken"].as_str().unwrap().to_owned();
+        let copy = dir.path().join("copy");
+        copy_folder(&data, &copy);
         let a = Replica::start(&data, &database);
-        let b = Replica::start(&data, &database);
-        Self {
-            _dir: dir,
-            token,
-            a,
-            b,
-        }
+        let b = Replica::start(&copy, &database);
+        Self { dir, token, a, b }
+    }
+
+    /// A's folder and B's copy.
+    fn folders(&self) -> [std::path::PathBuf; 2] {
+        [self.dir.path().join("data"), self.dir.path().join("copy")]
     }
 
     fn enrollment_token(&self, on: &Replica, user: &str) -> String {
@@ -427,6 +468,197 @@ fn an_admin_token_rotated_on_one_replica_is_refused_on_the_other() {
     );
 }
 
+/// Runs `devicetrust scep ARGS`: its exit code and the JSON it printed.
+fn scep(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(BIN).arg("scep").args(args).output().unwrap();
+    let printed = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scep {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), printed)
+}
+
+#[test]
+fn a_scep_request_held_on_one_replica_is_approved_on_the_other_and_collected_on_the_first() {
+    let deployment = Deployment::start();
+    let (a, b, token) = (&deployment.a, &deployment.b, &deployment.token);
+    let folders = deployment.folders().map(|f| folder_contents(&f));
+    let created = a.admin(
+        token,
+        "POST",
+        "/api/v1/device-integrations",
+        &json!({
+            "platform": "MACOS",
+            "challenge": {"type": "STATIC"},
+            "scep": {"manualApproval": true},
+        }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let secret = created.body["secretKey"].as_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("device.key");
+    let out = work.path().join("device.pem");
+    let (key, out) = (key.to_str().unwrap(), out.to_str().unwrap());
+    let url_a = format!("{}/scep/{id}", a.base);
+
+    let (code, held) = scep(&[
+        "enroll",
+        "--url",
+        &url_a,
+        "--subject",
+        "CN=held",
+        "--challenge",
+        secret,
+        "--key",
+        key,
+        "--out",
+        out,
+    ]);
+    assert_eq!((code, &held["status"]), (3, &json!("PENDING")), "{held}");
+    let transaction = held["transactionId"].as_str().unwrap();
+
+    let requests = format!("/api/v1/device-integrations/{id}/scep-requests");
+    let listed = b.admin(token, "GET", &requests, &Value::Null);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body[0]["transactionId"], transaction,
+        "{}",
+        listed.body
+    );
+    let approve = format!("{requests}/{transaction}/lifecycle/approve");
+    let approved = b.admin(token, "POST", &approve, &Value::Null);
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(
+        a.admin(token, "POST", &approve, &Value::Null).status,
+        404,
+        "decided on B: no longer pending on A"
+    );
+
+    let (code, polled) = scep(&[
+        "poll",
+        "--url",
+        &url_a,
+        "--key",
+        key,
+        "--subject",
+        "CN=held",
+        "--out",
+        out,
+    ]);
+    assert_eq!(
+        (code, &polled["status"]),
+        (0, &json!("SUCCESS")),
+        "{polled}"
+    );
+    let issued = devicetrust_pki::Certificate::parse(&std::fs::read(out).unwrap()).unwrap();
+    assert_eq!(
+        issued.serial().unwrap().to_string(),
+        approved.body["serialNumber"].as_str().unwrap()
+    );
+    assert_eq!(
+        deployment.folders().map(|f| folder_contents(&f)),
+        folders,
+        "the key folders were not written to (they may be read-only)"
+    );
+}
+
+/// B runs on a copy of the folder made before the integration existed: its
+/// RA key reached B through the database, sealed with the data key.
+#[test]
+fn a_scep_integration_added_on_one_replica_enrolls_on_the_other() {
+    let deployment = Deployment::start();
+    let (a, b, token) = (&deployment.a, &deployment.b, &deployment.token);
+    let folders = deployment.folders().map(|f| folder_contents(&f));
+    let created = a.admin(
+        token,
+        "POST",
+        "/api/v1/device-integrations",
+        &json!({"platform": "WINDOWS", "challenge": {"type": "STATIC"}}),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("device.key");
+    let out = work.path().join("device.pem");
+    let (code, enrolled) = scep(&[
+        "enroll",
+        "--url",
+        &format!("{}/scep/{id}", b.base),
+        "--subject",
+        "CN=copy",
+        "--challenge",
+        created.body["secretKey"].as_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (code, &enrolled["status"]),
+        (0, &json!("SUCCESS")),
+        "{enrolled}"
+    );
+    assert_eq!(
+        deployment.folders().map(|f| folder_contents(&f)),
+        folders,
+        "the key folders were not written to (they may be read-only)"
+    );
+}
+
+/// What `serve` or `init` prints on stderr when it refuses to start.
+fn refused(command: &str, data: &Path, database: &str) -> String {
+    let out = Command::new(BIN)
+        .args([command, "--data", data.to_str().unwrap()])
+        .args(if command == "serve" {
+            &["--listen", "127.0.0.1:0"][..]
+        } else {
+            &[][..]
+        })
+        .env("DEVICETRUST_DATABASE_URL", database)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{command} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_folder_and_a_database_of_different_deployments_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, database) = (dir.path().join("data"), pg::fresh_database());
+    init(&data, &database);
+
+    // A second init on the database refuses before it creates anything.
+    let second = dir.path().join("second");
+    let why = refused("init", &second, &database);
+    assert!(why.contains("already initialised"), "{why}");
+    assert!(
+        !second.exists(),
+        "init created {} before refusing",
+        second.display()
+    );
+
+    // Another deployment's folder: another CA.
+    let other = dir.path().join("other");
+    init(&other, &pg::fresh_database());
+    let why = refused("serve", &other, &database);
+    assert!(why.contains("another CA"), "{why}");
+
+    // The right CA with another data key, or none.
+    let copy = dir.path().join("copy");
+    copy_folder(&data, &copy);
+    std::fs::remove_file(copy.join("secrets.key")).unwrap();
+    let why = refused("serve", &copy, &database);
+    assert!(why.contains("has no secrets.key"), "{why}");
+    std::fs::copy(other.join("secrets.key"), copy.join("secrets.key")).unwrap();
+    let why = refused("serve", &copy, &database);
+    assert!(why.contains("not this deployment's data key"), "{why}");
+}
+
 /// One CRL: whichever replica signed it, both serve it (the store-level
 /// tests check that CRL numbers strictly increase across stores).
 #[test]
@@ -512,22 +744,14 @@ fn a_database_outage_fails_fast_and_the_replicas_recover_by_themselves() {
     let database = format!("{}/outage", cluster.url.rsplit_once('/').unwrap().0);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(BIN)
-        .args(["init", "--data", data.to_str().unwrap()])
-        .env("DEVICETRUST_DATABASE_URL", &database)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let printed = init(&data, &database);
+    let copy = dir.path().join("copy");
+    copy_folder(&data, &copy);
     let deployment = Deployment {
         token: printed["adminToken"].as_str().unwrap().to_owned(),
         a: Replica::start(&data, &database),
-        b: Replica::start(&data, &database),
-        _dir: dir,
+        b: Replica::start(&copy, &database),
+        dir,
     };
 
     let stop = std::sync::atomic::AtomicBool::new(false);

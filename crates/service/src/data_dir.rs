@@ -8,7 +8,13 @@
 //! DIR/ra-<id>.pem, .key        each configuration's SCEP RA certificate and key (0600)
 //! DIR/intune-<id>.secret       an Intune configuration's client secret (0600; see below)
 //! DIR/attestation-nonce.key    the key attestation nonces are MACed with (0600)
+//! DIR/secrets.key              on a shared database: the data key (crate::sealed)
 //! ```
+//!
+//! On a shared (PostgreSQL) database the folder is made once by `init` and
+//! may be mounted read-only: a configuration added later keeps its RA key
+//! and Intune client secret in the store, sealed with `secrets.key`, so that
+//! every replica serves it.
 //!
 //! The Intune client secret is the one secret stored as itself: we present
 //! it to Entra ID, so it must be readable later, and a hash would be useless.
@@ -31,6 +37,7 @@ use zeroize::Zeroizing;
 
 use crate::endpoints::{ScepEndpoint, ScepEndpoints};
 use crate::intune::{IntuneChallenge, IntuneError, IntuneSettings};
+use crate::sealed::{self, DataKey};
 use crate::secret_file;
 
 /// Data-folder failures.
@@ -73,6 +80,9 @@ pub enum DataError {
     /// database belongs to another CA, or one of them is not initialised.
     #[error("{0}")]
     Deployment(String),
+    /// A secret shared through the database could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] crate::sealed::SealError),
     /// The stored configuration kept changing while this process caught
     /// up with it; a retry will.
     #[error("the stored configuration kept changing while this process caught up; retry")]
@@ -86,7 +96,7 @@ impl devicetrust_errors::HasKind for DataError {
             Self::NotFound(_) => K::NotFound,
             // Intune settings that cannot work were given by the caller.
             Self::Invalid(_) | Self::Intune(_) => K::Invalid,
-            Self::Pki(_) | Self::Scep(_) | Self::File { .. } => K::Internal,
+            Self::Pki(_) | Self::Scep(_) | Self::File { .. } | Self::Seal(_) => K::Internal,
             Self::Busy => K::Unavailable,
             Self::Store { source, .. } => source.kind(),
             Self::Deployment(_) => K::Conflict,
@@ -163,6 +173,25 @@ pub struct DesktopIntegration {
     /// SCEP settings.
     #[serde(default)]
     pub scep: ScepConfig,
+    /// Its keys in the store, on a shared database; absent, they are the
+    /// `ra-<id>.*` and `intune-<id>.secret` files in the folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedKeys>,
+}
+
+/// A configuration's keys kept in the store, sealed with the data key
+/// (crate::sealed), so that every replica serves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SealedKeys {
+    /// The RA certificate, PEM (public).
+    pub ra_certificate_pem: String,
+    /// The RA private key, PEM, sealed as `ra key <id>`.
+    pub ra_key: String,
+    /// The Intune client secret, sealed as `intune client secret <id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intune_client_secret: Option<String>,
 }
 
 /// What adding a configuration returns: the secrets, shown this once.
@@ -224,6 +253,10 @@ const DEPLOYMENT: &str = "deployment";
 struct Deployment {
     /// Hex SHA-256 of the root CA certificate (DER).
     ca_root_sha256: String,
+    /// On a shared database: the data key's check ([`DataKey::check`]);
+    /// absent for deployments made before the store held sealed keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key_sha256: Option<String>,
 }
 
 const MAX_FILE: u64 = 4 * 1024 * 1024;
@@ -273,10 +306,23 @@ impl DataDir {
         &self,
         backend: &'static dyn Backend,
     ) -> Result<(Ca, Arc<Database>), DataError> {
+        let shared = self.database.is_some();
+        // `init` on a database that already belongs to a deployment refuses
+        // before it creates anything in the folder.
+        let opened_first = match shared {
+            true => {
+                let store = Arc::new(self.open_store()?);
+                if self.initializing {
+                    refuse_initialised(&store)?;
+                }
+                Some(store)
+            }
+            false => None,
+        };
         let ca_dir = CaDir::new(self.file("ca"));
         self.make_private()?;
         if !self.file("ca").join("ca.json").exists() {
-            if self.database.is_some() && !self.initializing {
+            if shared && !self.initializing {
                 return Err(DataError::Deployment(format!(
                     "{} holds no CA: run `devicetrust init --data {} --database URL` once, \
                      then start every replica on the same folder (or a copy of it)",
@@ -286,10 +332,45 @@ impl DataDir {
             }
             ca_dir.init(CaConfig::default(), backend)?;
         }
-        let store = Arc::new(self.open_store()?);
+        if shared && self.initializing {
+            self.data_key_or_create()?;
+        }
+        let store = match opened_first {
+            Some(store) => store,
+            None => Arc::new(self.open_store()?),
+        };
         let ca = ca_dir.open_with_ledger(backend, store.clone())?;
         self.tie_to_ca(&store, &ca)?;
         Ok((ca, store))
+    }
+
+    /// The data key in the folder, made now if there is none.
+    fn data_key_or_create(&self) -> Result<DataKey, DataError> {
+        let path = self.file(sealed::FILE);
+        if let Some(key) = DataKey::read_file(&path)? {
+            return Ok(key);
+        }
+        let key = DataKey::generate()?;
+        key.create_file(&path)?;
+        Ok(key)
+    }
+
+    /// On a shared database, the data key new configurations' keys are
+    /// sealed with; `None` on the embedded one (they are files in the
+    /// folder), and on a shared deployment made before sealing existed.
+    fn shared_data_key(&self) -> Result<Option<DataKey>, DataError> {
+        if self.database.is_none() {
+            return Ok(None);
+        }
+        Ok(DataKey::read_file(&self.file(sealed::FILE))?)
+    }
+
+    fn no_data_key(&self) -> DataError {
+        DataError::Deployment(format!(
+            "{} has no {}: every replica needs the whole folder `devicetrust init` made",
+            self.dir.display(),
+            sealed::FILE
+        ))
     }
 
     /// Copies this folder's embedded deployment (devices, users, the CA's
@@ -326,11 +407,17 @@ impl DataDir {
                 what: "opening the PostgreSQL database",
                 source,
             })?;
-        to.copy_from_sqlite(from)
+        let report = to
+            .copy_from_sqlite(from)
             .map_err(|source| DataError::Store {
                 what: "copying into PostgreSQL",
                 source,
-            })
+            })?;
+        // The copy is a shared deployment from now on: configurations added
+        // on it keep their keys sealed in the store.
+        let key = self.data_key_or_create()?;
+        record_data_key(&to, &key)?;
+        Ok(report)
     }
 
     fn open_store(&self) -> Result<Database, DataError> {
@@ -355,18 +442,32 @@ impl DataDir {
         use devicetrust_store::Store as _;
         let ours = ca.root().fingerprint();
         let may_create = self.database.is_none() || self.initializing;
+        let data_key = self.shared_data_key()?;
         // Every start (and every CLI command) gets here: a read settles the
         // usual case, a database already tied to this CA, without a write.
-        let tied = store
+        let found = store
             .read(|tx| tx.settings_document(DEPLOYMENT))
             .map_err(|source| DataError::Store {
                 what: "checking the database's CA",
                 source,
             })?
             .and_then(|found| serde_json::from_str::<Deployment>(&found.body).ok())
-            .is_some_and(|theirs| theirs.ca_root_sha256 == ours);
-        if tied && !(self.initializing && self.database.is_some()) {
-            return Ok(());
+            .filter(|theirs| theirs.ca_root_sha256 == ours);
+        if let Some(theirs) = found
+            && !(self.initializing && self.database.is_some())
+        {
+            return match (&theirs.data_key_sha256, &data_key) {
+                (Some(_), None) => Err(self.no_data_key()),
+                (Some(check), Some(key)) if *check != key.check() => {
+                    Err(DataError::Deployment(format!(
+                        "{} in {} is not this deployment's data key: every replica needs \
+                         the whole folder `devicetrust init` made",
+                        sealed::FILE,
+                        self.dir.display()
+                    )))
+                }
+                _ => Ok(()),
+            };
         }
         store
             .write(|tx| {
@@ -380,6 +481,7 @@ impl DataDir {
                     }
                     let body = serde_json::to_string(&Deployment {
                         ca_root_sha256: ours.clone(),
+                        data_key_sha256: data_key.as_ref().map(DataKey::check),
                     })
                     .map_err(|e| devicetrust_store::Error::Corrupt {
                         what: "deployment",
@@ -430,8 +532,15 @@ impl DataDir {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| self.io(&self.dir, e))?;
+            // Only when it is not private yet: replicas may mount the folder read-only.
+            let mode = std::fs::metadata(&self.dir)
+                .map_err(|e| self.io(&self.dir, e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| self.io(&self.dir, e))?;
+            }
             self.tighten_inside(&self.dir, 0)?;
         }
         Ok(())
@@ -571,10 +680,23 @@ impl DataDir {
         let id = format!("scep{}", hex::encode(raw));
         let ra_key = ca.backend().generate(KeyAlgorithm::RSA2048)?;
         let ra_cert = ca.issue_ra_certificate(&ra_key, &format!("CN=devicetrust SCEP RA {id}"))?;
-        ra_key.write_pem_file(&self.file(&format!("ra-{id}.key")))?;
-        let cert_path = self.file(&format!("ra-{id}.pem"));
-        secret_file::write_private(&cert_path, ra_cert.to_pem()?.as_bytes())
-            .map_err(|e| self.io(&cert_path, e))?;
+        // Shared: nothing is written to the folder (it may be read-only, or
+        // one copy of several).
+        let data_key = self.shared_data_key()?;
+        let mut sealed = match &data_key {
+            Some(key) => Some(SealedKeys {
+                ra_certificate_pem: ra_cert.to_pem()?,
+                ra_key: key.seal(&format!("ra key {id}"), ra_key.to_pem()?.as_bytes())?,
+                intune_client_secret: None,
+            }),
+            None => {
+                ra_key.write_pem_file(&self.file(&format!("ra-{id}.key")))?;
+                let cert_path = self.file(&format!("ra-{id}.pem"));
+                secret_file::write_private(&cert_path, ra_cert.to_pem()?.as_bytes())
+                    .map_err(|e| self.io(&cert_path, e))?;
+                None
+            }
+        };
         let base = base_url.trim_end_matches('/');
         let scep_url = format!("{base}/scep/{id}/pkiclient.exe");
         let (stored, out) = match challenge {
@@ -620,8 +742,18 @@ impl DataDir {
                 settings,
                 client_secret,
             } => {
-                let path = self.file(&format!("intune-{id}.secret"));
-                secret_file::write(&path, &client_secret).map_err(|e| self.io(&path, e))?;
+                match (&data_key, &mut sealed) {
+                    (Some(key), Some(sealed)) => {
+                        sealed.intune_client_secret = Some(key.seal(
+                            &format!("intune client secret {id}"),
+                            client_secret.as_bytes(),
+                        )?);
+                    }
+                    _ => {
+                        let path = self.file(&format!("intune-{id}.secret"));
+                        secret_file::write(&path, &client_secret).map_err(|e| self.io(&path, e))?;
+                    }
+                }
                 (
                     StoredChallenge::Intune(settings),
                     NewIntegration {
@@ -640,6 +772,7 @@ impl DataDir {
             id,
             challenge: stored,
             scep,
+            sealed,
         };
         Ok((desktop, out))
     }
@@ -655,13 +788,33 @@ impl DataDir {
         desktop: &[DesktopIntegration],
     ) -> Result<ScepEndpoints, DataError> {
         let endpoints = ScepEndpoints::new();
+        let data_key = match desktop.iter().any(|d| d.sealed.is_some()) {
+            true => self.shared_data_key()?,
+            false => None,
+        };
         for integration in desktop {
-            let key_path = self.file(&format!("ra-{}.key", integration.id));
-            let cert_path = self.file(&format!("ra-{}.pem", integration.id));
-            let ra_key = PrivateKey::read_pem_file(&key_path)?;
-            let ra_pem =
-                Zeroizing::new(std::fs::read(&cert_path).map_err(|e| self.io(&cert_path, e))?);
-            let ra_cert = Certificate::parse(&ra_pem)?;
+            let id = &integration.id;
+            let (ra_key, ra_cert) = match (&integration.sealed, &data_key) {
+                (Some(sealed), Some(key)) => {
+                    let pem = key.open(&format!("ra key {id}"), &sealed.ra_key)?;
+                    (
+                        PrivateKey::from_pem(&pem)?,
+                        Certificate::parse(sealed.ra_certificate_pem.as_bytes())?,
+                    )
+                }
+                (Some(_), None) => return Err(self.no_data_key()),
+                (None, _) => {
+                    let key_path = self.file(&format!("ra-{id}.key"));
+                    let cert_path = self.file(&format!("ra-{id}.pem"));
+                    let ra_pem = Zeroizing::new(
+                        std::fs::read(&cert_path).map_err(|e| self.io(&cert_path, e))?,
+                    );
+                    (
+                        PrivateKey::read_pem_file(&key_path)?,
+                        Certificate::parse(&ra_pem)?,
+                    )
+                }
+            };
             let (challenge, dynamic): (Arc<dyn Challenge>, _) = match &integration.challenge {
                 StoredChallenge::Static { secret_sha256 } => (
                     Arc::new(StaticChallenge::from_digest_hex(secret_sha256)?),
@@ -698,8 +851,28 @@ impl DataDir {
                     (store.clone() as Arc<dyn Challenge>, Some(store))
                 }
                 StoredChallenge::Intune(settings) => {
-                    let path = self.file(&format!("intune-{}.secret", integration.id));
-                    let secret = secret_file::read(&path).map_err(|e| self.io(&path, e))?;
+                    let sealed_secret = integration
+                        .sealed
+                        .as_ref()
+                        .and_then(|s| s.intune_client_secret.as_ref());
+                    let secret = match (sealed_secret, &data_key) {
+                        (Some(sealed), Some(key)) => {
+                            let raw = key.open(&format!("intune client secret {id}"), sealed)?;
+                            Zeroizing::new(
+                                std::str::from_utf8(&raw)
+                                    .map_err(|_| {
+                                        DataError::Invalid(format!(
+                                            "the Intune client secret of {id} is not UTF-8"
+                                        ))
+                                    })?
+                                    .to_owned(),
+                            )
+                        }
+                        _ => {
+                            let path = self.file(&format!("intune-{id}.secret"));
+                            secret_file::read(&path).map_err(|e| self.io(&path, e))?
+                        }
+                    };
                     (
                         Arc::new(IntuneChallenge::new(settings.clone(), secret)?),
                         None,
@@ -769,4 +942,63 @@ pub(crate) fn reset_static(found: &mut DesktopIntegration) -> Result<Zeroizing<S
 
 fn getrandom_fill(buf: &mut [u8]) -> Result<(), DataError> {
     getrandom::fill(buf).map_err(|e| DataError::Pki(devicetrust_pki::Error::Random(e.to_string())))
+}
+
+/// Refuses `init` on a database that already belongs to a deployment.
+fn refuse_initialised(store: &Database) -> Result<(), DataError> {
+    use devicetrust_store::Store as _;
+    let found = store
+        .read(|tx| tx.settings_document(DEPLOYMENT))
+        .map_err(|source| DataError::Store {
+            what: "checking the database",
+            source,
+        })?;
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let root = serde_json::from_str::<Deployment>(&found.body)
+        .map(|d| d.ca_root_sha256)
+        .unwrap_or_else(|_| "unreadable".into());
+    Err(DataError::Deployment(format!(
+        "the database is already initialised, for the CA with root SHA-256 {root}: start \
+         replicas with `devicetrust serve --data DIR --database URL`, or init a new database"
+    )))
+}
+
+/// Records `key`'s check in a shared database's deployment document.
+fn record_data_key(store: &impl devicetrust_store::Store, key: &DataKey) -> Result<(), DataError> {
+    let check = key.check();
+    store
+        .write(|tx| {
+            let Some(found) = tx.settings_document(DEPLOYMENT)? else {
+                return Ok(Err(DataError::Deployment(
+                    "the copied database has no deployment record".into(),
+                )));
+            };
+            let mut deployment: Deployment = serde_json::from_str(&found.body).map_err(|e| {
+                devicetrust_store::Error::Corrupt {
+                    what: "deployment",
+                    reason: e.to_string(),
+                }
+            })?;
+            deployment.data_key_sha256 = Some(check.clone());
+            let body = serde_json::to_string(&deployment).map_err(|e| {
+                devicetrust_store::Error::Corrupt {
+                    what: "deployment",
+                    reason: e.to_string(),
+                }
+            })?;
+            tx.put_settings_document(
+                DEPLOYMENT,
+                &devicetrust_store::SettingsDocument {
+                    revision: found.revision.saturating_add(1),
+                    body,
+                },
+            )?;
+            Ok(Ok(()))
+        })
+        .map_err(|source| DataError::Store {
+            what: "recording the data key",
+            source,
+        })?
 }

@@ -39,6 +39,7 @@ pub mod integrations;
 pub mod intune;
 pub mod policies;
 pub mod scep_requests;
+pub mod sealed;
 pub mod secret_file;
 pub mod settings;
 pub mod signals;
