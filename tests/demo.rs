@@ -22,3 +22,56 @@ fn the_demo_holds_every_expectation() {
     }
     assert!(stdout.contains("checks in 10 steps held"), "{stdout}");
 }
+
+/// `demo --url` tells the same story against a deployment it did not start
+/// (here one `serve`; `scripts/replicas` puts a balancer in front of two),
+/// and again on the same deployment, which still holds the first run's objects.
+#[test]
+fn the_demo_holds_against_a_running_deployment_twice() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_devicetrust"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env_remove("DEVICETRUST_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut first = String::new();
+    BufReader::new(serve.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("serve prints its address");
+    let started: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+    let url = format!(
+        "http://{}",
+        started["listening"].as_str().expect("listening")
+    );
+    let token = started["adminToken"]
+        .as_str()
+        .expect("the first start's token");
+    for run in 1..=2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_devicetrust"))
+            .args(["demo", "--url", &url])
+            .env("DEVICETRUST_ADMIN_TOKEN", token)
+            .output()
+            .expect("the binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run {run}: {stdout}\n{stderr}");
+        assert!(
+            stdout.contains("checks in 10 steps held"),
+            "run {run}: {stdout}"
+        );
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let missing = Command::new(env!("CARGO_BIN_EXE_devicetrust"))
+        .args(["demo", "--url", &url])
+        .env_remove("DEVICETRUST_ADMIN_TOKEN")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(missing.status.code(), Some(2), "no token is a usage error");
+}

@@ -143,9 +143,22 @@ impl Admin {
     }
 
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Answer, CallError> {
+        self.send_json("POST", path, body)
+    }
+
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<Answer, CallError> {
+        self.send_json("PUT", path, body)
+    }
+
+    fn send_json(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Answer, CallError> {
         let bytes = body.to_string().into_bytes();
         self.api.call(
-            "POST",
+            method,
             path,
             Some(&self.header),
             Some(&bytes),
