@@ -25,8 +25,12 @@
 //! pool opens fresh connections when the server is back, with no restart.
 //! A connection whose transaction did not end cleanly is discarded, never
 //! returned to the pool, so the server rolls it back.
+//!
+//! **TLS.** Over TCP the connection is TLS with the server's certificate
+//! verified, unless the URL says `sslmode=disable` ([`tls`]).
 
 mod migrations;
+mod tls;
 mod tx;
 
 use std::future::Future;
@@ -34,7 +38,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
 
 use tx::PgTx;
 
@@ -96,13 +99,19 @@ enum Kind {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host/db`, or any
     /// form `tokio_postgres::Config` reads, a Unix socket folder as host
-    /// included) and migrates it. Fails with [`Error::Unavailable`] when the
-    /// server cannot be reached within a few seconds.
+    /// included) and migrates it. Over TCP it speaks TLS and verifies the
+    /// server's certificate against the URL's `sslrootcert` unless the URL
+    /// says `sslmode=disable` (see the `tls` module). Fails with
+    /// [`Error::Config`] for a URL it cannot use, and with
+    /// [`Error::Unavailable`] when the server cannot be reached (or its
+    /// certificate is refused) within a few seconds.
     pub fn open(url: &str) -> Result<Self> {
+        let (url, tls) = tls::split(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::Config {
             what: "database URL",
-            reason: redact(url, &e),
+            reason: redact(&url, &e),
         })?;
+        let tls = tls::connector(&mut config, &tls)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -115,7 +124,7 @@ impl PostgresStore {
             .map_err(Error::storage("starting the database client's runtime"))?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -135,7 +144,15 @@ impl PostgresStore {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
         };
-        let mut client = store.connection()?;
+        // Shown to the operator starting the service: with every cause (a
+        // TLS refusal says why), which request-time errors keep to themselves.
+        let mut client = store.connection().map_err(|e| match e {
+            Error::Unavailable { context, source } => Error::Unavailable {
+                context,
+                source: causes(source.as_ref()).into(),
+            },
+            other => other,
+        })?;
         store.run(migrations::migrate(&mut client))?;
         Ok(store)
     }
@@ -253,6 +270,22 @@ impl PostgresStore {
 }
 
 /// The URL's parse error, without the password the URL may carry.
+/// `e` and its sources, joined: `error performing TLS handshake: invalid
+/// peer certificate: UnknownIssuer`.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let shown = cause.to_string();
+        if !text.ends_with(&shown) {
+            text.push_str(": ");
+            text.push_str(&shown);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 fn redact(url: &str, e: &tokio_postgres::Error) -> String {
     let shown = match url
         .split_once("://")
