@@ -101,6 +101,7 @@ impl ApiError {
     }
 
     /// 503 E0000010: something we depend on is unavailable; retry later.
+    /// Answered with `Retry-After`, since the condition is transient.
     pub fn unavailable(summary: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "E0000010", summary)
     }
@@ -120,7 +121,12 @@ impl ApiError {
             ),
             ErrorKind::Conflict => Self::conflict(e.to_string()),
             ErrorKind::LimitReached => Self::too_many(e.to_string()),
-            ErrorKind::Unavailable => Self::unavailable(e.to_string()),
+            // The cause (a database driver's message, a host name) is for
+            // the operator's log, not for whoever sent the request.
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %e, "answered 503: unavailable");
+                Self::unavailable(UNAVAILABLE)
+            }
             _ => Self::internal(e),
         }
     }
@@ -171,9 +177,19 @@ impl IntoResponse for ApiError {
                 .map(|c| Cause { error_summary: c })
                 .collect(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
+
+/// What a 503 says, whatever the cause.
+pub const UNAVAILABLE: &str = "Service unavailable: try again shortly";
 
 #[cfg(test)]
 mod tests {
