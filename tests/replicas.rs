@@ -157,6 +157,7 @@ impl Replica {
 /// after `init`, as on two machines.
 struct Deployment {
     dir: tempfile::TempDir,
+    database: String,
     token: String,
     a: Replica,
     b: Replica,
@@ -220,7 +221,13 @@ impl Deployment {
         copy_folder(&data, &copy);
         let a = Replica::start(&data, &database);
         let b = Replica::start(&copy, &database);
-        Self { dir, token, a, b }
+        Self {
+            dir,
+            database,
+            token,
+            a,
+            b,
+        }
     }
 
     /// A's folder and B's copy.
@@ -422,6 +429,63 @@ fn a_suspend_on_one_replica_denies_the_next_decision_on_the_other() {
     );
     assert_eq!(suspended.status, 204, "{}", suspended.body);
     assert_eq!(decide(&deployment, b, &device), "DENY");
+}
+
+/// Runs `devicetrust ARGS` against the deployment's database (and no
+/// folder); the JSON it printed.
+fn cli_on(deployment: &Deployment, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("DEVICETRUST_DATABASE_URL", &deployment.database)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The command line reads and changes a shared deployment, not an empty
+/// SQLite database in some folder, and the replicas see its changes.
+#[test]
+fn the_command_line_works_on_the_shared_database() {
+    let (deployment, device) = allowed_device("UDID-CLI");
+    let shown = cli_on(
+        &deployment,
+        &["devices", "show", "--org", "default", "--id", &device.id],
+    );
+    assert_eq!(shown["device"]["status"], "ACTIVE", "{shown}");
+    let suspended = cli_on(
+        &deployment,
+        &["devices", "suspend", "--org", "default", "--id", &device.id],
+    );
+    assert_eq!(suspended["device"]["status"], "SUSPENDED", "{suspended}");
+    assert_eq!(decide(&deployment, &deployment.b, &device), "DENY");
+
+    // A platform added from the command line (on A's folder) is served by B.
+    let folder = deployment.folders()[0].clone();
+    let added = cli_on(
+        &deployment,
+        &[
+            "integrations",
+            "add",
+            "desktop",
+            "--data",
+            folder.to_str().unwrap(),
+        ],
+    );
+    let id = added["id"].as_str().unwrap();
+    let listed = cli_on(&deployment, &["integrations", "list"]);
+    assert!(
+        listed.as_array().unwrap().iter().any(|i| i["id"] == id),
+        "{listed}"
+    );
+    let caps = deployment
+        .b
+        .send("GET", &format!("/scep/{id}?operation=GetCACaps"), None, b"");
+    assert_eq!(caps.status, 200, "B serves the integration the CLI added");
 }
 
 #[test]
@@ -752,6 +816,7 @@ fn a_database_outage_fails_fast_and_the_replicas_recover_by_themselves() {
         a: Replica::start(&data, &database),
         b: Replica::start(&copy, &database),
         dir,
+        database,
     };
 
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -773,6 +838,12 @@ fn a_database_outage_fails_fast_and_the_replicas_recover_by_themselves() {
             let answer = on.admin(&deployment.token, "GET", "/api/v1/devices", &Value::Null);
             assert_eq!(answer.status, 503, "{}", answer.body);
             assert!(answer.body["errorCode"].is_string(), "{}", answer.body);
+            // The driver's message stays in the log.
+            assert_eq!(
+                answer.body["errorSummary"], "Service unavailable: try again shortly",
+                "{}",
+                answer.body
+            );
             assert!(
                 started.elapsed() < Duration::from_secs(2),
                 "{:?}",

@@ -1,6 +1,4 @@
-//! `devicetrust devices …`: the device registry in a data folder.
-
-use std::path::PathBuf;
+//! `devicetrust devices …`: the device registry, in a data folder or a shared database.
 
 use crate::commands::devices as commands;
 use clap::Subcommand;
@@ -13,9 +11,9 @@ use crate::output::print_json;
 pub enum DevicesCommand {
     /// Do what an Okta Verify enrollment does: create or update the device and bind the user.
     Enroll {
-        /// The data folder.
-        #[arg(long)]
-        data: PathBuf,
+        /// Where the registry is.
+        #[command(flatten)]
+        at: commands::Location,
         /// The org.
         #[arg(long)]
         org: String,
@@ -34,9 +32,9 @@ pub enum DevicesCommand {
     },
     /// List an org's devices.
     List {
-        /// The data folder.
-        #[arg(long)]
-        data: PathBuf,
+        /// Where the registry is.
+        #[command(flatten)]
+        at: commands::Location,
         /// The org.
         #[arg(long)]
         org: String,
@@ -58,9 +56,9 @@ pub enum DevicesCommand {
     },
     /// Show one device with its users, sessions, factors, certificates and audit trail.
     Show {
-        /// The data folder.
-        #[arg(long)]
-        data: PathBuf,
+        /// Where the registry is.
+        #[command(flatten)]
+        at: commands::Location,
         /// The org.
         #[arg(long)]
         org: String,
@@ -83,9 +81,9 @@ pub enum DevicesCommand {
 /// Which device.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The data folder.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Where the registry is.
+    #[command(flatten)]
+    pub at: commands::Location,
     /// The org.
     #[arg(long)]
     pub org: String,
@@ -102,14 +100,14 @@ pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
     const ACTOR: &str = "cli";
     let value = match cmd {
         DevicesCommand::Enroll {
-            data,
+            at,
             org,
             user,
             platform,
             display_name,
             udid,
         } => commands::enroll(
-            &data,
+            &at,
             &commands::EnrollArgs {
                 org: &org,
                 user: &user,
@@ -120,7 +118,7 @@ pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
             ACTOR,
         ),
         DevicesCommand::List {
-            data,
+            at,
             org,
             status,
             platform,
@@ -128,7 +126,7 @@ pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
             after,
             limit,
         } => commands::list(
-            &data,
+            &at,
             &org,
             &commands::ListArgs {
                 status: status.as_deref(),
@@ -138,20 +136,18 @@ pub(crate) fn run(cmd: DevicesCommand) -> Result<(), CliError> {
                 limit,
             },
         ),
-        DevicesCommand::Show { data, org, id } => commands::show(&data, &org, &id),
-        DevicesCommand::Suspend(t) => {
-            commands::transition(&t.data, &t.org, &t.id, "suspend", ACTOR)
-        }
+        DevicesCommand::Show { at, org, id } => commands::show(&at, &org, &id),
+        DevicesCommand::Suspend(t) => commands::transition(&t.at, &t.org, &t.id, "suspend", ACTOR),
         DevicesCommand::Unsuspend(t) => {
-            commands::transition(&t.data, &t.org, &t.id, "unsuspend", ACTOR)
+            commands::transition(&t.at, &t.org, &t.id, "unsuspend", ACTOR)
         }
         DevicesCommand::Deactivate(t) => {
-            commands::transition(&t.data, &t.org, &t.id, "deactivate", ACTOR)
+            commands::transition(&t.at, &t.org, &t.id, "deactivate", ACTOR)
         }
         DevicesCommand::Activate(t) => {
-            commands::transition(&t.data, &t.org, &t.id, "activate", ACTOR)
+            commands::transition(&t.at, &t.org, &t.id, "activate", ACTOR)
         }
-        DevicesCommand::Delete(t) => commands::transition(&t.data, &t.org, &t.id, "delete", ACTOR),
+        DevicesCommand::Delete(t) => commands::transition(&t.at, &t.org, &t.id, "delete", ACTOR),
     }
     .map_err(store_error)?;
     print_json(&value);

@@ -82,6 +82,9 @@ pub enum IntegrationsCommand {
         /// The data folder.
         #[arg(long)]
         data: PathBuf,
+        /// The deployment's shared PostgreSQL database, if it has one (as `serve --database`).
+        #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+        database: Option<String>,
         /// How devices are admitted.
         #[arg(long, value_enum, default_value_t = ChallengeArg::Static)]
         challenge: ChallengeArg,
@@ -104,8 +107,11 @@ pub enum IntegrationsCommand {
     /// List the configurations (without secrets).
     List {
         /// The data folder.
-        #[arg(long)]
-        data: PathBuf,
+        #[arg(long, required_unless_present = "database")]
+        data: Option<PathBuf>,
+        /// A shared PostgreSQL database (as `serve --database`), read instead of the folder.
+        #[arg(long, env = DATABASE_URL_ENV, hide_env_values = true)]
+        database: Option<String>,
     },
 }
 
@@ -226,6 +232,7 @@ pub(crate) fn integrations(
             platform: Platform::Desktop,
             os,
             data,
+            database,
             challenge,
             base_url,
             allow_sha1,
@@ -261,8 +268,8 @@ pub(crate) fn integrations(
                 base_url,
                 ..ServiceOptions::default()
             };
-            let opened =
-                Service::open(DataDir::new(&data), backend, options).map_err(CliError::failed)?;
+            let opened = Service::open(data_dir(&data, database.as_deref()), backend, options)
+                .map_err(CliError::failed)?;
             let platform = match os {
                 DesktopOs::Macos => IntegrationPlatform::Macos,
                 DesktopOs::Windows => IntegrationPlatform::Windows,
@@ -279,8 +286,15 @@ pub(crate) fn integrations(
             }
             print_json(&out);
         }
-        IntegrationsCommand::List { data } => {
-            let list = integrations::read_integrations(&data).map_err(CliError::failed)?;
+        IntegrationsCommand::List { data, database } => {
+            let list = match (&database, &data) {
+                (Some(url), _) => integrations::read_shared_integrations(url),
+                (None, Some(data)) => integrations::read_integrations(data),
+                (None, None) => {
+                    return Err(CliError::Usage("give --data DIR or --database URL".into()));
+                }
+            }
+            .map_err(CliError::failed)?;
             print_json(&serde_json::to_value(&list).map_err(CliError::failed)?);
         }
     }

@@ -14,7 +14,7 @@ use devicetrust_cli::commands::devices as commands;
 #[test]
 fn commands_refuse_bad_names_and_illegal_transitions() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = commands::Location::folder(dir.path().join("data"));
     let args = commands::EnrollArgs {
         org: "acme",
         user: "alice",
@@ -69,7 +69,8 @@ fn commands_refuse_bad_names_and_illegal_transitions() {
 #[test]
 fn stale_command_lists_unlinked_devices_and_the_data_folder_is_private() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("private");
+    let folder = dir.path().join("private");
+    let data = commands::Location::folder(&folder);
     let args = commands::EnrollArgs {
         org: "acme",
         user: "alice",
@@ -89,7 +90,7 @@ fn stale_command_lists_unlinked_devices_and_the_data_folder_is_private() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 }

@@ -719,6 +719,20 @@ fn check_link(link: &str) -> Result<(), IntegrationError> {
     Ok(())
 }
 
+/// The device integrations recorded in the shared (PostgreSQL) database at
+/// `url`: what `devicetrust integrations list --database URL` prints.
+pub fn read_shared_integrations(url: &str) -> Result<Vec<StoredIntegration>, DataError> {
+    let store = devicetrust_store::PostgresStore::open(url).map_err(|source| DataError::Store {
+        what: "opening the PostgreSQL database",
+        source,
+    })?;
+    let document = devicetrust_store::Store::read(&store, |tx| {
+        tx.settings_document(crate::SettingsStore::DOCUMENT)
+    })
+    .map_err(crate::settings::storage)?;
+    integrations(&crate::settings::parse(document.as_ref())?)
+}
+
 /// The device integrations recorded in data folder `folder`, read without
 /// opening the service (no CA or database is created): what
 /// `devicetrust integrations list` prints. An uninitialised folder has none.

@@ -100,7 +100,7 @@ pub(crate) fn storage(e: devicetrust_store::Error) -> DataError {
     }
 }
 
-fn parse(document: Option<&SettingsDocument>) -> Result<Settings, DataError> {
+pub(crate) fn parse(document: Option<&SettingsDocument>) -> Result<Settings, DataError> {
     match document {
         None => Ok(Settings::default()),
         Some(d) => serde_json::from_str(&d.body).map_err(|e| DataError::File {

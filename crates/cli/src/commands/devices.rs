@@ -1,8 +1,9 @@
 //! The `devicetrust devices …` commands, as functions returning JSON, so the
-//! CLI only parses arguments and prints. Each opens the registry in
-//! `DATA/devices.sqlite3`.
+//! CLI only parses arguments and prints. Each opens the registry where
+//! [`Location`] says: the data folder's SQLite database, or a shared
+//! PostgreSQL one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use devicetrust_devices::{
     Actor, Cursor, DeviceError, DeviceFilter, DeviceId, DeviceProfile, DeviceStatus,
@@ -11,11 +12,47 @@ use devicetrust_devices::{
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use devicetrust_store::{Error, Registry, Result, SqliteStore, database_path};
+use devicetrust_store::{
+    Database, Error, PostgresStore, Registry, Result, SqliteStore, database_path,
+};
 
-/// Opens (creating the folder and database if needed) the registry in `data`.
-/// A new folder is made private (0700 on Unix): the registry names users and devices.
-pub fn open(data: &Path) -> Result<Registry<SqliteStore>> {
+/// Where the registry is.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Location {
+    /// The data folder, whose SQLite database holds the registry.
+    #[arg(long, required_unless_present = "database")]
+    pub data: Option<PathBuf>,
+    /// A shared PostgreSQL database (`serve --database`), which holds the
+    /// registry instead; the folder is not needed.
+    #[arg(long, env = crate::DATABASE_URL_ENV, hide_env_values = true)]
+    pub database: Option<String>,
+}
+
+impl Location {
+    /// The SQLite database of data folder `data`.
+    pub fn folder(data: impl Into<PathBuf>) -> Self {
+        Self {
+            data: Some(data.into()),
+            database: None,
+        }
+    }
+}
+
+/// Opens the registry: the PostgreSQL database if one is named, else the
+/// folder's SQLite database (creating both if needed; a new folder is made
+/// private, 0700 on Unix, since the registry names users and devices).
+pub fn open(at: &Location) -> Result<Registry<Database>> {
+    match (&at.database, &at.data) {
+        (Some(url), _) => Ok(Registry::new(Database::Postgres(PostgresStore::open(url)?))),
+        (None, Some(data)) => Ok(Registry::new(Database::Sqlite(open_folder(data)?))),
+        (None, None) => Err(Error::Config {
+            what: "registry location",
+            reason: "give --data DIR or --database URL".into(),
+        }),
+    }
+}
+
+fn open_folder(data: &Path) -> Result<SqliteStore> {
     if !data.exists() {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -25,7 +62,7 @@ pub fn open(data: &Path) -> Result<Registry<SqliteStore>> {
             .create(data)
             .map_err(Error::storage("creating the data folder"))?;
     }
-    Ok(Registry::new(SqliteStore::open(&database_path(data))?))
+    SqliteStore::open(&database_path(data))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
@@ -62,11 +99,11 @@ pub struct EnrollArgs<'a> {
 }
 
 /// `devices enroll`: what an Okta Verify enrollment does; prints the device.
-pub fn enroll(data: &Path, args: &EnrollArgs<'_>, actor: &str) -> Result<Value> {
+pub fn enroll(at: &Location, args: &EnrollArgs<'_>, actor: &str) -> Result<Value> {
     let mut profile = DeviceProfile::new(args.display_name, parse_platform(args.platform)?);
     profile.udid = args.udid.map(str::to_owned);
     let request = EnrollmentRequest::new(UserId::new(args.user)?, profile);
-    let device = open(data)?.enroll(
+    let device = open(at)?.enroll(
         &OrgId::new(args.org)?,
         &Actor::new(actor)?,
         &request,
@@ -91,7 +128,7 @@ pub struct ListArgs<'a> {
 }
 
 /// `devices list --org ORG`: one page, `{"devices": [...], "next": cursor}`.
-pub fn list(data: &Path, org: &str, args: &ListArgs<'_>) -> Result<Value> {
+pub fn list(at: &Location, org: &str, args: &ListArgs<'_>) -> Result<Value> {
     let filter = DeviceFilter {
         status: args.status.map(str::parse::<DeviceStatus>).transpose()?,
         platform: args.platform.map(parse_platform).transpose()?,
@@ -101,13 +138,13 @@ pub fn list(data: &Path, org: &str, args: &ListArgs<'_>) -> Result<Value> {
         after: args.after.map(Cursor::parse).transpose()?,
         limit: args.limit,
     };
-    to_json(&open(data)?.list(&OrgId::new(org)?, &filter, &page)?)
+    to_json(&open(at)?.list(&OrgId::new(org)?, &filter, &page)?)
 }
 
 /// `devices stale --org ORG --days N`: devices with no users, or not seen
 /// for `days` days; one page, as `list`.
 pub fn stale(
-    data: &Path,
+    at: &Location,
     org: &str,
     days: u32,
     after: Option<&str>,
@@ -118,13 +155,13 @@ pub fn stale(
         limit,
     };
     let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
-    to_json(&open(data)?.stale(&OrgId::new(org)?, cutoff, &page)?)
+    to_json(&open(at)?.stale(&OrgId::new(org)?, cutoff, &page)?)
 }
 
 /// `devices show --org ORG --id ID`: the device with its users, sessions,
 /// factor enrollments, certificates and audit trail.
-pub fn show(data: &Path, org: &str, id: &str) -> Result<Value> {
-    let registry = open(data)?;
+pub fn show(at: &Location, org: &str, id: &str) -> Result<Value> {
+    let registry = open(at)?;
     let org = OrgId::new(org)?;
     let id = DeviceId::new(id)?;
     let device = registry.device(&org, &id)?;
@@ -149,9 +186,15 @@ pub fn show(data: &Path, org: &str, id: &str) -> Result<Value> {
 /// `devices suspend|unsuspend|deactivate|activate|delete --org ORG --id ID`:
 /// `{"device": ... or null, "event": audit event}`. An illegal transition is
 /// an `Err` whose message names the from-state, operation and to-state.
-pub fn transition(data: &Path, org: &str, id: &str, operation: &str, actor: &str) -> Result<Value> {
+pub fn transition(
+    at: &Location,
+    org: &str,
+    id: &str,
+    operation: &str,
+    actor: &str,
+) -> Result<Value> {
     let operation: Operation = operation.parse()?;
-    let outcome = open(data)?.transition(
+    let outcome = open(at)?.transition(
         &OrgId::new(org)?,
         &Actor::new(actor)?,
         &DeviceId::new(id)?,
