@@ -33,7 +33,14 @@ fn the_demo_holds_against_a_running_deployment_twice() {
 
     let dir = tempfile::tempdir().expect("temporary folder");
     let mut serve = Command::new(env!("CARGO_BIN_EXE_devicetrust"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
         .arg(dir.path().join("data"))
         .env_remove("DEVICETRUST_DATABASE_URL")
         .stdout(Stdio::piped())
@@ -66,6 +73,25 @@ fn the_demo_holds_against_a_running_deployment_twice() {
             "run {run}: {stdout}"
         );
     }
+    // The metrics are on their own listener, counting the demo's requests,
+    // and not on the API's.
+    let get = |url: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut answer = agent.get(url).call().expect("an answer");
+        let text = answer.body_mut().read_to_string().unwrap_or_default();
+        (answer.status().as_u16(), text)
+    };
+    let metrics = started["metrics"].as_str().expect("the metrics address");
+    let (status, text) = get(&format!("http://{metrics}/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"devicetrust_http_requests_total{route="/api/v1/authorize",method="POST",status="200"}"#),
+        "{text}"
+    );
+    assert_eq!(get(&format!("{url}/metrics")).0, 404);
     let _ = serve.kill();
     let _ = serve.wait();
     let missing = Command::new(env!("CARGO_BIN_EXE_devicetrust"))

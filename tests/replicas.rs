@@ -74,6 +74,8 @@ impl Replica {
             data.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
         ]);
         if let Some(base_url) = base_url {
             command.args(["--base-url", base_url]);
@@ -677,7 +679,7 @@ fn refused(command: &str, data: &Path, database: &str) -> String {
     let out = Command::new(BIN)
         .args([command, "--data", data.to_str().unwrap()])
         .args(if command == "serve" {
-            &["--listen", "127.0.0.1:0"][..]
+            &["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"][..]
         } else {
             &[][..]
         })

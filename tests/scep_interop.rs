@@ -99,6 +99,8 @@ impl Served {
                 data.to_str().unwrap(),
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--metrics-listen",
+                "127.0.0.1:0",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

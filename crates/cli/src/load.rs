@@ -51,6 +51,10 @@ pub struct LoadArgs {
     /// the DEVICETRUST_ADMIN_TOKEN environment variable.
     #[arg(long)]
     pub url: Option<String>,
+    /// With `--url`: where the deployment's `/metrics` is served (`serve
+    /// --metrics-listen`), for the server's own view of its latency.
+    #[arg(long, requires = "url")]
+    pub metrics_url: Option<String>,
 }
 
 /// The environment variable `load --url` reads the admin token from.
@@ -59,6 +63,7 @@ pub const ADMIN_TOKEN_ENV: &str = "DEVICETRUST_ADMIN_TOKEN";
 struct Server {
     child: Child,
     base_url: String,
+    metrics_url: String,
     token: String,
 }
 
@@ -89,6 +94,8 @@ fn start_server(dir: &std::path::Path, backend: &'static dyn Backend) -> Result<
             "serve",
             "--listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--data",
         ])
         .arg(dir)
@@ -115,8 +122,13 @@ fn start_server(dir: &std::path::Path, backend: &'static dyn Backend) -> Result<
         .get("adminToken")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let metrics = started
+        .get("metrics")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Ok(Server {
         base_url: format!("http://{addr}"),
+        metrics_url: format!("http://{metrics}"),
         token: token.to_owned(),
         child,
     })
@@ -346,11 +358,21 @@ pub(crate) fn run(args: &LoadArgs, backend: &'static dyn Backend) -> Result<(), 
         .as_ref()
         .and_then(|server| peak_rss_kib(server.child.id()));
     // The server's own view: time from request to response headers, from its histogram.
-    let exposition = api.call("GET", "/metrics", None, None, "")?;
-    let server_mean_us = server_mean_us(
-        &String::from_utf8_lossy(&exposition.body),
-        "/api/v1/authorize",
-    );
+    let metrics_url = match &local {
+        Some(server) => Some(server.metrics_url.clone()),
+        None => args.metrics_url.clone(),
+    };
+    let server_mean_us = match metrics_url {
+        Some(url) => {
+            let exposition =
+                Api::new(url.trim_end_matches('/')).call("GET", "/metrics", None, None, "")?;
+            server_mean_us(
+                &String::from_utf8_lossy(&exposition.body),
+                "/api/v1/authorize",
+            )
+        }
+        None => None,
+    };
     let mut authorize: Vec<Duration> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
     let mut enroll: Vec<Duration> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     let errors: usize = results.iter().map(|r| r.2).sum();

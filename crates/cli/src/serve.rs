@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use devicetrust_pki::scep::{ContentEncryption, ScepConfig};
 use devicetrust_pki::{Backend, KeyPolicy};
-use devicetrust_server::api::router;
+use devicetrust_server::api::router_with;
 use devicetrust_server::ops;
 use devicetrust_service::integrations::{self, IntegrationPlatform};
 use devicetrust_service::intune::IntuneSettings;
@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// Address to listen on (`:0` picks a free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, apart from the API: loopback by
+    /// default, since request counts and outcomes are for the operator
+    /// (`:0` picks a free port, printed at start as `metrics`).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
     /// The URL devices reach the service at (default: `http(s)://<listen address>`).
     #[arg(long)]
     pub base_url: Option<String>,
@@ -359,6 +364,15 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(CliError::failed)?;
         let addr = listener.local_addr().map_err(CliError::failed)?;
+        let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen)
+            .await
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "--metrics-listen {}: {e} (another serve on this machine? give each its own, or :0)",
+                    args.metrics_listen
+                ))
+            })?;
+        let metrics_addr = metrics_listener.local_addr().map_err(CliError::failed)?;
         let options = ServiceOptions {
             base_url: args
                 .base_url
@@ -371,6 +385,7 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
         let ids = opened.service.endpoints().ids();
         let mut started = json!({
             "listening": addr.to_string(),
+            "metrics": metrics_addr.to_string(),
             "scep": ids.iter().map(|id| format!("{scheme}://{addr}/scep/{id}/pkiclient.exe")).collect::<Vec<_>>(),
         });
         if let (Some(token), Some(map)) = (&opened.admin_token, started.as_object_mut()) {
@@ -383,8 +398,18 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
             tls,
             ..ops::ListenOptions::default()
         };
-        ops::serve_until(listener, router(opened.service), listen, ops::shutdown_signal())
-            .await
-            .map_err(CliError::failed)
+        let metrics = std::sync::Arc::new(ops::Metrics::new());
+        let app = router_with(opened.service, metrics.clone(), ops::Limits::default());
+        let (served, metrics_served) = tokio::join!(
+            ops::serve_until(listener, app, listen, ops::shutdown_signal()),
+            ops::serve_until(
+                metrics_listener,
+                ops::metrics_router(metrics),
+                ops::ListenOptions::default(),
+                ops::shutdown_signal(),
+            ),
+        );
+        served.map_err(CliError::failed)?;
+        metrics_served.map_err(CliError::failed)
     })
 }

@@ -150,12 +150,14 @@ async fn metrics_count_requests_by_route_template_only() {
         let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         exchange(server.addr, req.as_bytes(), Duration::from_secs(5)).await;
     }
-    let text = exchange(
+    let on_the_api = exchange(
         server.addr,
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     )
     .await;
+    assert!(on_the_api.starts_with("HTTP/1.1 404"), "{on_the_api}");
+    let text = server.metrics.render();
     assert!(
         text.contains(
             r#"devicetrust_http_requests_total{route="/healthz",method="GET",status="200"} 2"#

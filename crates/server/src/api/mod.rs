@@ -4,9 +4,10 @@
 //! - `/api/v1/...`: the admin API (Okta-shaped; `SSWS` or `Bearer` token);
 //! - `/device/v1/...`: what Okta Verify does (request-signed with the device's key);
 //! - `/api/v1/authorize`: the decision API;
-//! - `/healthz` and `/metrics`.
+//! - `/healthz`.
 //!
 //! Every route is instrumented and limited by [`crate::ops::instrument`].
+//! The metrics are served apart, by [`crate::ops::metrics_router`].
 
 mod admin;
 pub mod auth;

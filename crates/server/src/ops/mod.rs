@@ -35,29 +35,14 @@ impl Default for Limits {
     }
 }
 
-/// Wraps `router` with `/metrics`, per-route metrics and structured request
+/// Wraps `router` with per-route metrics and structured request
 /// logs (see [`metrics::track`]), a body limit (413, read in full before
 /// routing), a request timeout (408, which also cuts off clients that
 /// send their body slowly), and the security headers of every answer
-/// (`no-store`, `nosniff`, `no-referrer`, a CSP on HTML).
+/// (`no-store`, `nosniff`, `no-referrer`, a CSP on HTML). `/metrics` is
+/// not among its routes: it is served apart ([`metrics_router`]).
 pub fn instrument(router: Router, metrics: Arc<Metrics>, limits: Limits) -> Router {
-    let exposition = metrics.clone();
     router
-        .route(
-            "/metrics",
-            get(move || {
-                let m = exposition.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        m.render(),
-                    )
-                }
-            }),
-        )
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
@@ -70,6 +55,30 @@ pub fn instrument(router: Router, metrics: Arc<Metrics>, limits: Limits) -> Rout
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(axum::middleware::map_response(headers::on_every_answer))
+}
+
+/// `GET /metrics`, the Prometheus exposition of `metrics`, for a listener
+/// of its own (`serve --metrics-listen`, loopback by default): request
+/// counts per route, enrollment outcomes and decisions are for the
+/// operator, not for whoever can reach the API.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        m.render(),
+                    )
+                }
+            }),
+        )
         .layer(axum::middleware::map_response(headers::on_every_answer))
 }
 

@@ -28,6 +28,8 @@ pub struct Harness {
     pub service: Arc<Service>,
     pub admin_token: String,
     pub base: String,
+    /// Where `/metrics` is served, apart from the API (as `serve --metrics-listen`).
+    pub metrics_base: String,
     pub agent: ureq::Agent,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -90,9 +92,25 @@ impl Harness {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = devicetrust_server::api::router(service.clone());
+        let metrics = Arc::new(devicetrust_server::ops::Metrics::new());
+        let router = devicetrust_server::api::router_with(
+            service.clone(),
+            metrics.clone(),
+            devicetrust_server::ops::Limits::default(),
+        );
         runtime.spawn(async move {
             let _ = axum::serve(listener, router).await;
+        });
+        let metrics_listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let metrics_base = format!("http://{}", metrics_listener.local_addr().unwrap());
+        runtime.spawn(async move {
+            let _ = axum::serve(
+                metrics_listener,
+                devicetrust_server::ops::metrics_router(metrics),
+            )
+            .await;
         });
         // Pooled connections: the service reads every body before routing,
         // so a refusal sent early must not leave a connection unusable.
@@ -104,6 +122,7 @@ impl Harness {
             service,
             admin_token,
             base,
+            metrics_base,
             agent,
             _runtime: runtime,
             _dir: dir,
@@ -222,6 +241,17 @@ impl Harness {
             .get(&format!("{}{path}", self.base))
             .call()
             .unwrap();
+        response.body_mut().read_to_string().unwrap()
+    }
+
+    /// The Prometheus exposition, from the metrics listener.
+    pub fn metrics_text(&self) -> String {
+        let mut response = self
+            .agent
+            .get(&format!("{}/metrics", self.metrics_base))
+            .call()
+            .unwrap();
+        assert_eq!(response.status(), 200);
         response.body_mut().read_to_string().unwrap()
     }
 
