@@ -462,3 +462,103 @@ fn oversized_bodies_get_413_as_okta_errors() {
         assert_ne!(status, 413, "{path}");
     }
 }
+
+/// Wrong admin tokens from one source are throttled: past the burst, 429
+/// with Okta's E0000047 and its rate-limit headers, for the right token
+/// too (it is not even looked at), until the source has earned a try back;
+/// then the right token works again.
+#[test]
+fn guessing_admin_tokens_is_throttled_per_source() {
+    use devicetrust_server::ops::failures::FailureQuota;
+    use devicetrust_server::ops::{self, Limits, ListenOptions, Metrics};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let opened = devicetrust_service::Service::open(
+        common::engine::data_dir(dir.path()),
+        devicetrust_pki::default_backend(),
+        devicetrust_service::ServiceOptions::default(),
+    )
+    .unwrap();
+    let token = opened.admin_token.unwrap().to_string();
+    let refill = Duration::from_millis(1500);
+    let limits = Limits {
+        auth_failures: FailureQuota { burst: 3, refill },
+        ..Limits::default()
+    };
+    let router = devicetrust_server::api::router_with(
+        opened.service.clone(),
+        std::sync::Arc::new(Metrics::new()),
+        limits,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(ops::serve_until(
+        listener,
+        router,
+        ListenOptions::default(),
+        std::future::pending(),
+    ));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |token: &str| {
+        let mut answer = agent
+            .get(&format!("{base}/api/v1/devices"))
+            .header("authorization", &format!("SSWS {token}"))
+            .call()
+            .unwrap();
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let headers = (
+            header("x-rate-limit-limit"),
+            header("x-rate-limit-remaining"),
+            header("retry-after"),
+            header("x-rate-limit-reset"),
+        );
+        let status = answer.status().as_u16();
+        let text = answer.body_mut().read_to_string().unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, body, headers)
+    };
+
+    assert_eq!(call(&token).0, 200);
+    for guess in 1..=3 {
+        assert_eq!(call(&format!("dtadm_wrong{guess}")).0, 401, "guess {guess}");
+    }
+    let (status, body, (limit, remaining, retry_after, reset)) = call("dtadm_wrong4");
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["errorCode"], "E0000047", "{body}");
+    assert_eq!(limit.as_deref(), Some("3"));
+    assert_eq!(remaining.as_deref(), Some("0"));
+    let retry_after: u64 = retry_after.unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(reset.unwrap().parse::<u64>().unwrap() >= now);
+    assert_eq!(
+        call(&token).0,
+        429,
+        "the source is out of tries, right token or not"
+    );
+
+    std::thread::sleep(refill + Duration::from_millis(100));
+    assert_eq!(call(&token).0, 200, "a try earned back after the cool-down");
+    assert_eq!(call("dtadm_wrong5").0, 401);
+    assert_eq!(call("dtadm_wrong6").0, 429, "one try earned, one spent");
+}

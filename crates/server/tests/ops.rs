@@ -74,6 +74,7 @@ fn fast() -> (ListenOptions, Limits) {
         Limits {
             max_body: 1024,
             request_timeout: Duration::from_millis(600),
+            ..Limits::default()
         },
     )
 }

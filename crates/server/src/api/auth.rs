@@ -3,16 +3,23 @@
 //!
 //! Schemes match case-insensitively (RFC 9110, section 11.1), and the
 //! whitespace after one is optional: Okta's Python SDK sends `SSWS<token>`.
+//!
+//! Failures count against the request's source ([`crate::ops::failures`]):
+//! a source that keeps presenting wrong tokens is answered 429, without its
+//! token being looked at, until it has earned a try back.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use devicetrust_service::PresentedToken;
 
 use super::ApiError;
+use crate::ops::failures::{AuthLimiters, source_key};
 use crate::service::Service;
 
 /// An authenticated admin: the ID of the token used (never the token).
@@ -60,10 +67,60 @@ impl FromRequestParts<Arc<Service>> for Admin {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        service
-            .authenticate_admin(presented(parts)?)
-            .map(|token_id| Admin { token_id })
-            .ok_or_else(invalid_token)
+        let limited = Limited::of(parts)?;
+        let token_id = presented(parts)
+            .ok()
+            .and_then(|token| service.authenticate_admin(token));
+        match token_id {
+            Some(token_id) => Ok(Admin { token_id }),
+            None => Err(limited.failed()),
+        }
+    }
+}
+
+/// A request's source under the admin failure limiter: a source out of
+/// tries is refused (429) before its token is looked at.
+struct Limited {
+    limiters: Option<Arc<AuthLimiters>>,
+    source: String,
+}
+
+impl Limited {
+    fn of(parts: &Parts) -> Result<Self, ApiError> {
+        // Without its peer (a router mounted without the accept loop's
+        // ConnectInfo), a request is not limited: keying every unknown
+        // source together would let one guesser lock out everyone.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let limited = Self {
+            limiters: peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned()),
+            source: source_key(peer),
+        };
+        if let Some(limiters) = &limited.limiters {
+            limiters
+                .admin
+                .check(&limited.source, Instant::now())
+                .map_err(ApiError::throttled)?;
+        }
+        Ok(limited)
+    }
+
+    /// The refusal of a wrong or missing token, counted against the source.
+    fn failed(&self) -> ApiError {
+        let Some(limiters) = &self.limiters else {
+            return invalid_token();
+        };
+        tracing::warn!(source = %self.source, "admin authentication failed");
+        match limiters.admin.failed(&self.source, Instant::now()) {
+            Ok(()) => invalid_token(),
+            Err(throttled) => {
+                tracing::warn!(source = %self.source, retry_after = ?throttled.retry_after,
+                    "admin authentication failures: source throttled");
+                invalid_token()
+            }
+        }
     }
 }
 
@@ -79,9 +136,12 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let token = PresentedToken::new(presented(parts)?);
+        let limited = Limited::of(parts)?;
+        let Ok(token) = presented(parts).map(PresentedToken::new) else {
+            return Err(limited.failed());
+        };
         if !service.precheck_admin_token(&token) {
-            return Err(invalid_token());
+            return Err(limited.failed());
         }
         Ok(Self(token))
     }

@@ -19,6 +19,9 @@ pub struct ApiError {
     pub summary: String,
     /// Details, one line each.
     pub causes: Vec<String>,
+    /// For a 429 from a failure limiter: its limit and when to retry
+    /// (`X-Rate-Limit-*` and `Retry-After` headers).
+    pub throttled: Option<crate::ops::failures::Throttled>,
 }
 
 #[derive(Serialize)]
@@ -44,7 +47,16 @@ impl ApiError {
             code,
             summary: summary.into(),
             causes: Vec::new(),
+            throttled: None,
         }
+    }
+
+    /// 429 E0000047, with Okta's wording and rate-limit headers: too many
+    /// failed attempts from this source (or for this name).
+    pub fn throttled(throttled: crate::ops::failures::Throttled) -> Self {
+        let mut e = Self::too_many("API call exceeded rate limit due to too many requests.");
+        e.throttled = Some(throttled);
+        e
     }
 
     /// 400 E0000001: the request is not valid.
@@ -178,6 +190,9 @@ impl IntoResponse for ApiError {
                 .collect(),
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(t) = self.throttled {
+            crate::ops::failures::rate_limit_headers(response.headers_mut(), t);
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

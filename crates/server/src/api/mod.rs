@@ -45,6 +45,9 @@ pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits)
         .merge(authorize::routes())
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::Extension(metrics.clone()))
+        .layer(axum::Extension(Arc::new(
+            crate::ops::failures::AuthLimiters::new(limits.auth_failures),
+        )))
         .with_state(service.clone());
     // SCEP first catches up with configurations another process changed.
     let scep = crate::scep_router(service.endpoints().clone()).layer(

@@ -1,6 +1,7 @@
 //! Operations: metrics, request limits and timeouts, logs, and the accept
 //! loop (TLS, slow-client deadlines, graceful shutdown).
 
+pub mod failures;
 mod headers;
 mod listen;
 pub mod metrics;
@@ -24,6 +25,8 @@ pub struct Limits {
     pub max_body: usize,
     /// Time allowed from the request's headers to the response, reading the body included.
     pub request_timeout: Duration,
+    /// Failed authentications allowed per source (admin tokens).
+    pub auth_failures: failures::FailureQuota,
 }
 
 impl Default for Limits {
@@ -31,6 +34,7 @@ impl Default for Limits {
         Self {
             max_body: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            auth_failures: failures::FailureQuota::default(),
         }
     }
 }
