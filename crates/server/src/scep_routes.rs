@@ -1,18 +1,21 @@
 //! SCEP over HTTP (RFC 8894, section 4): `GET` and `POST` on
 //! `/scep/{id}/pkiclient.exe?operation=…`, and the dynamic challenge URL.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use base64::Engine;
 use time::OffsetDateTime;
 
 use crate::message_param;
+use crate::ops::failures::{AuthLimiters, Throttled, rate_limit_headers, source_key};
 use crate::service::{ScepEndpoint, ScepEndpoints};
 
 /// Largest PKIOperation body accepted (larger gets 413).
@@ -132,9 +135,21 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
+/// 429 for a challenge-URL guesser, with the rate-limit headers.
+fn throttled(t: Throttled) -> Response {
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed attempts; try again later",
+    );
+    rate_limit_headers(response.headers_mut(), t);
+    response
+}
+
 async fn challenge(
     State(endpoints): State<Arc<ScepEndpoints>>,
     Path(id): Path<String>,
+    limiters: Option<Extension<Arc<AuthLimiters>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
 ) -> Response {
     let Some(dynamic) = endpoints
@@ -144,9 +159,36 @@ async fn challenge(
         return text(StatusCode::NOT_FOUND, "no dynamic SCEP challenge here");
     };
     let (endpoint, store) = dynamic;
-    let authorised = basic_credentials(&headers)
-        .is_some_and(|(user, pass)| store.check_credentials(&user, &pass));
+    let credentials = basic_credentials(&headers);
+    // Failures count per source and per configuration and username (a
+    // username is the one guessed at, whichever source tries it), and a key
+    // out of tries is refused before its password is checked. Without its
+    // peer (a router mounted elsewhere), nothing is limited.
+    let limiter = peer.and(limiters).map(|l| l.0);
+    let keys = [
+        Some(format!("source:{}", source_key(peer.map(|p| p.0.0)))),
+        credentials
+            .as_ref()
+            // Bounded, so a long made-up name cannot cost more memory.
+            .map(|(user, _)| format!("user:{id}:{}", user.chars().take(64).collect::<String>())),
+    ];
+    if let Some(limiter) = &limiter {
+        for key in keys.iter().flatten() {
+            if let Err(t) = limiter.challenge.check(key, Instant::now()) {
+                return throttled(t);
+            }
+        }
+    }
+    let authorised = credentials
+        .as_ref()
+        .is_some_and(|(user, pass)| store.check_credentials(user, pass));
     if !authorised {
+        if let Some(limiter) = &limiter {
+            tracing::warn!(configuration = %id, "scep challenge URL authentication failed");
+            for key in keys.iter().flatten() {
+                let _ = limiter.challenge.failed(key, Instant::now());
+            }
+        }
         return (
             StatusCode::UNAUTHORIZED,
             [(

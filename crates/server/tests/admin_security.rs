@@ -463,59 +463,80 @@ fn oversized_bodies_get_413_as_okta_errors() {
     }
 }
 
-/// Wrong admin tokens from one source are throttled: past the burst, 429
-/// with Okta's E0000047 and its rate-limit headers, for the right token
-/// too (it is not even looked at), until the source has earned a try back;
-/// then the right token works again.
-#[test]
-fn guessing_admin_tokens_is_throttled_per_source() {
-    use devicetrust_server::ops::failures::FailureQuota;
-    use devicetrust_server::ops::{self, Limits, ListenOptions, Metrics};
-    use std::time::Duration;
+/// A service served by the accept loop (so requests know their source)
+/// with failure quota `quota`: its URL and admin token.
+struct Limited {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+    _runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let opened = devicetrust_service::Service::open(
-        common::engine::data_dir(dir.path()),
-        devicetrust_pki::default_backend(),
-        devicetrust_service::ServiceOptions::default(),
-    )
-    .unwrap();
-    let token = opened.admin_token.unwrap().to_string();
-    let refill = Duration::from_millis(1500);
-    let limits = Limits {
-        auth_failures: FailureQuota { burst: 3, refill },
-        ..Limits::default()
-    };
-    let router = devicetrust_server::api::router_with(
-        opened.service.clone(),
-        std::sync::Arc::new(Metrics::new()),
-        limits,
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
+impl Limited {
+    fn start(quota: devicetrust_server::ops::failures::FailureQuota) -> Self {
+        use devicetrust_server::ops::{self, Limits, ListenOptions, Metrics};
+        let dir = tempfile::tempdir().unwrap();
+        let opened = devicetrust_service::Service::open(
+            common::engine::data_dir(dir.path()),
+            devicetrust_pki::default_backend(),
+            devicetrust_service::ServiceOptions::default(),
+        )
         .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    runtime.spawn(ops::serve_until(
-        listener,
-        router,
-        ListenOptions::default(),
-        std::future::pending(),
-    ));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let call = |token: &str| {
-        let mut answer = agent
-            .get(&format!("{base}/api/v1/devices"))
-            .header("authorization", &format!("SSWS {token}"))
-            .call()
+        let token = opened.admin_token.unwrap().to_string();
+        let limits = Limits {
+            auth_failures: quota,
+            ..Limits::default()
+        };
+        let router = devicetrust_server::api::router_with(
+            opened.service.clone(),
+            std::sync::Arc::new(Metrics::new()),
+            limits,
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
             .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(ops::serve_until(
+            listener,
+            router,
+            ListenOptions::default(),
+            std::future::pending(),
+        ));
+        Self {
+            base,
+            token,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            _runtime: runtime,
+            _dir: dir,
+        }
+    }
+
+    /// GET or POST `path` with `authorization`: status, body, and the
+    /// rate-limit headers (limit, remaining, retry-after, reset).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: &str,
+        body: Option<&Value>,
+    ) -> (u16, String, [Option<String>; 4]) {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .body(body.map(Value::to_string).unwrap_or_default())
+            .unwrap();
+        let mut answer = self.agent.run(request).unwrap();
         let header = |name: &str| {
             answer
                 .headers()
@@ -523,24 +544,45 @@ fn guessing_admin_tokens_is_throttled_per_source() {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let headers = (
+        let headers = [
             header("x-rate-limit-limit"),
             header("x-rate-limit-remaining"),
             header("retry-after"),
             header("x-rate-limit-reset"),
-        );
+        ];
         let status = answer.status().as_u16();
-        let text = answer.body_mut().read_to_string().unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, body, headers)
-    };
+        (
+            status,
+            answer.body_mut().read_to_string().unwrap_or_default(),
+            headers,
+        )
+    }
+}
 
-    assert_eq!(call(&token).0, 200);
+fn quota(
+    burst: u32,
+    refill: std::time::Duration,
+) -> devicetrust_server::ops::failures::FailureQuota {
+    devicetrust_server::ops::failures::FailureQuota { burst, refill }
+}
+
+/// Wrong admin tokens from one source are throttled: past the burst, 429
+/// with Okta's E0000047 and its rate-limit headers, for the right token
+/// too (it is not even looked at), until the source has earned a try back;
+/// then the right token works again.
+#[test]
+fn guessing_admin_tokens_is_throttled_per_source() {
+    let refill = std::time::Duration::from_millis(1500);
+    let server = Limited::start(quota(3, refill));
+    let call = |token: &str| server.call("GET", "/api/v1/devices", &format!("SSWS {token}"), None);
+
+    assert_eq!(call(&server.token).0, 200);
     for guess in 1..=3 {
         assert_eq!(call(&format!("dtadm_wrong{guess}")).0, 401, "guess {guess}");
     }
-    let (status, body, (limit, remaining, retry_after, reset)) = call("dtadm_wrong4");
+    let (status, body, [limit, remaining, retry_after, reset]) = call("dtadm_wrong4");
     assert_eq!(status, 429, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["errorCode"], "E0000047", "{body}");
     assert_eq!(limit.as_deref(), Some("3"));
     assert_eq!(remaining.as_deref(), Some("0"));
@@ -552,13 +594,62 @@ fn guessing_admin_tokens_is_throttled_per_source() {
         .as_secs();
     assert!(reset.unwrap().parse::<u64>().unwrap() >= now);
     assert_eq!(
-        call(&token).0,
+        call(&server.token).0,
         429,
         "the source is out of tries, right token or not"
     );
 
-    std::thread::sleep(refill + Duration::from_millis(100));
-    assert_eq!(call(&token).0, 200, "a try earned back after the cool-down");
+    std::thread::sleep(refill + std::time::Duration::from_millis(100));
+    assert_eq!(
+        call(&server.token).0,
+        200,
+        "a try earned back after the cool-down"
+    );
     assert_eq!(call("dtadm_wrong5").0, 401);
     assert_eq!(call("dtadm_wrong6").0, 429, "one try earned, one spent");
+}
+
+/// The dynamic SCEP challenge URL's Basic auth: wrong passwords are
+/// throttled (per source, and per configuration and username), the right
+/// password waits out the cool-down too, then gets a challenge.
+#[test]
+fn guessing_the_challenge_url_password_is_throttled() {
+    use base64::Engine as _;
+    let refill = std::time::Duration::from_millis(1500);
+    let server = Limited::start(quota(3, refill));
+    let (status, created, _) = server.call(
+        "POST",
+        "/api/v1/device-integrations",
+        &format!("SSWS {}", server.token),
+        Some(&json!({"platform": "WINDOWS", "challenge": {"type": "DYNAMIC"}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let user = created["username"].as_str().unwrap();
+    let basic = |password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let page = format!("/scep/{id}/mscep_admin/");
+    for guess in 1..=3 {
+        assert_eq!(
+            server
+                .call("GET", &page, &basic(&format!("wrong{guess}")), None)
+                .0,
+            401
+        );
+    }
+    let (status, _, [limit, _, retry_after, _]) = server.call("GET", &page, &basic("wrong4"), None);
+    assert_eq!(status, 429);
+    assert_eq!(limit.as_deref(), Some("3"));
+    assert!(retry_after.is_some());
+    let right = basic(created["password"].as_str().unwrap());
+    assert_eq!(server.call("GET", &page, &right, None).0, 429);
+    std::thread::sleep(refill + std::time::Duration::from_millis(100));
+    let (status, text, _) = server.call("GET", &page, &right, None);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("password is:"), "{text}");
 }

@@ -45,15 +45,14 @@ pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits)
         .merge(authorize::routes())
         .route("/healthz", get(|| async { "ok" }))
         .layer(axum::Extension(metrics.clone()))
-        .layer(axum::Extension(Arc::new(
-            crate::ops::failures::AuthLimiters::new(limits.auth_failures),
-        )))
         .with_state(service.clone());
     // SCEP first catches up with configurations another process changed.
     let scep = crate::scep_router(service.endpoints().clone()).layer(
         axum::middleware::from_fn_with_state(service.clone(), sync_first),
     );
-    let all = scep.merge(api);
+    let all = scep.merge(api).layer(axum::Extension(Arc::new(
+        crate::ops::failures::AuthLimiters::new(limits.auth_failures),
+    )));
     crate::ops::instrument(all, metrics, limits)
 }
 

@@ -176,6 +176,9 @@ pub fn rate_limit_headers(headers: &mut axum::http::HeaderMap, throttled: Thrott
 pub struct AuthLimiters {
     /// Admin token failures, per source.
     pub admin: FailureLimiter,
+    /// SCEP challenge-URL (Basic auth) failures, per source and per
+    /// configuration and username.
+    pub challenge: FailureLimiter,
 }
 
 impl AuthLimiters {
@@ -183,6 +186,7 @@ impl AuthLimiters {
     pub fn new(quota: FailureQuota) -> Self {
         Self {
             admin: FailureLimiter::new(quota),
+            challenge: FailureLimiter::new(quota),
         }
     }
 }
