@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::message_param;
 use crate::ops::failures::{AuthLimiters, Throttled, rate_limit_headers, source_key};
 use crate::service::{ScepEndpoint, ScepEndpoints};
+use devicetrust_pki::scep::PkiStatus;
 
 /// Largest PKIOperation body accepted (larger gets 413).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -48,6 +49,8 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 async fn scep(
     State(endpoints): State<Arc<ScepEndpoints>>,
     Path(id): Path<String>,
+    limiters: Option<Extension<Arc<AuthLimiters>>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     method: Method,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -82,7 +85,19 @@ async fn scep(
                     Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
                 }
             };
-            pki_operation(endpoint, message).await
+            // A source whose requests keep being refused (wrong challenges,
+            // broken messages) waits before its next one costs an RSA
+            // decryption. Without its peer, nothing is limited.
+            let limited = peer.and(limiters).map(|l| {
+                let source = format!("source:{}", source_key(peer.map(|p| p.0.0)));
+                (l.0, source)
+            });
+            if let Some((limiter, source)) = &limited
+                && let Err(t) = limiter.scep.check(source, Instant::now())
+            {
+                return throttled(t);
+            }
+            pki_operation(endpoint, message, limited).await
         }
         other => text(
             StatusCode::BAD_REQUEST,
@@ -94,22 +109,30 @@ async fn scep(
     }
 }
 
-async fn pki_operation(endpoint: Arc<ScepEndpoint>, message: Vec<u8>) -> Response {
+async fn pki_operation(
+    endpoint: Arc<ScepEndpoint>,
+    message: Vec<u8>,
+    limited: Option<(Arc<AuthLimiters>, String)>,
+) -> Response {
     // RSA decryption and signing take milliseconds: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        let reply = endpoint.service.pki_operation(&message);
+        let reply = endpoint.service.pki_operation_with_status(&message);
         if crate::capture::enabled() {
             crate::capture::exchange(
                 &endpoint.id,
                 &message,
-                reply.as_ref().ok().map(Vec::as_slice),
+                reply.as_ref().ok().map(|(reply, _)| reply.as_slice()),
             );
         }
         reply
     })
     .await;
+    let refused = !matches!(result, Ok(Ok((_, PkiStatus::Success | PkiStatus::Pending))));
+    if refused && let Some((limiter, source)) = &limited {
+        let _ = limiter.scep.failed(source, Instant::now());
+    }
     match result {
-        Ok(Ok(reply)) => {
+        Ok(Ok((reply, _))) => {
             ([(header::CONTENT_TYPE, "application/x-pki-message")], reply).into_response()
         }
         Ok(Err(rejected)) => text(StatusCode::BAD_REQUEST, format!("refused: {rejected}")),

@@ -1,7 +1,9 @@
 //! Admin API security: every route refuses a missing, malformed, wrong or
 //! rotated-away token; injection-shaped text is stored and returned
 //! verbatim or refused with 400, never executed and never a 500; oversized
-//! bodies get 413 as Okta's error object.
+//! bodies get 413 as Okta's error object. Guessing a credential (admin
+//! tokens, the challenge URL's password, SCEP challenges) is throttled per
+//! source.
 
 #![allow(
     clippy::unwrap_used,
@@ -468,6 +470,7 @@ fn oversized_bodies_get_413_as_okta_errors() {
 struct Limited {
     base: String,
     token: String,
+    service: std::sync::Arc<devicetrust_service::Service>,
     agent: ureq::Agent,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -511,6 +514,7 @@ impl Limited {
         Self {
             base,
             token,
+            service: opened.service,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .build()
@@ -652,4 +656,86 @@ fn guessing_the_challenge_url_password_is_throttled() {
     let (status, text, _) = server.call("GET", &page, &right, None);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("password is:"), "{text}");
+}
+
+/// A SCEP flood of wrong challenges: each refusal costs us RSA operations,
+/// so past the burst a source is answered 429 before its message is
+/// decrypted; after the cool-down the right challenge enrolls.
+#[test]
+fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
+    use devicetrust_pki::scep::{
+        ContentEncryption, MessageType, PkiMessage, PkiStatus, RequestMessage, ScepPolicy,
+    };
+    use devicetrust_pki::{Certificate, KeyAlgorithm, RequestBuilder, default_backend};
+
+    let refill = std::time::Duration::from_millis(1500);
+    let server = Limited::start(quota(3, refill));
+    let (status, created, _) = server.call(
+        "POST",
+        "/api/v1/device-integrations",
+        &format!("SSWS {}", server.token),
+        Some(&json!({"platform": "MACOS", "challenge": {"type": "STATIC"}})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let secret = created["secretKey"].as_str().unwrap();
+    let endpoint = server.service.endpoints().get(id).unwrap();
+    let key = default_backend().generate(KeyAlgorithm::RSA2048).unwrap();
+    let signer = default_backend().signer(&key).unwrap();
+    let self_signed = Certificate::self_signed("CN=device", signer.as_ref(), 1).unwrap();
+    let send = |transaction: &str, challenge: &str| {
+        let csr = RequestBuilder::new("CN=device")
+            .challenge_password(challenge)
+            .sign(signer.as_ref())
+            .unwrap();
+        let (body, _) = RequestMessage {
+            message_type: MessageType::PkcsReq,
+            transaction_id: transaction,
+            payload: &csr,
+            recipient: endpoint.service.ra_certificate(),
+            encryption: ContentEncryption::Aes256Cbc,
+            signer_cert: &self_signed,
+            signer: signer.as_ref(),
+        }
+        .encode()
+        .unwrap();
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!(
+                "{}/scep/{id}/pkiclient.exe?operation=PKIOperation",
+                server.base
+            ))
+            .header("content-type", "application/x-pki-message")
+            .body(body)
+            .unwrap();
+        let mut answer = server.agent.run(request).unwrap();
+        let status = answer.status().as_u16();
+        let bytes = answer.body_mut().read_to_vec().unwrap();
+        let pki = (status == 200).then(|| {
+            PkiMessage::decode(&bytes, &ScepPolicy::default(), default_backend())
+                .unwrap()
+                .pki_status
+                .unwrap()
+        });
+        (status, pki)
+    };
+    // Summed over every endpoint ever served (a sync may rebuild this one).
+    let refusals = || server.service.endpoints().outcome_totals().refused;
+    let refused = refusals();
+    for guess in 1..=3 {
+        assert_eq!(
+            send(&format!("tx-guess-{guess}"), "wrong"),
+            (200, Some(PkiStatus::Failure))
+        );
+    }
+    assert_eq!(send("tx-guess-4", "wrong"), (429, None));
+    assert_eq!(send("tx-right", secret), (429, None), "the source waits");
+    assert_eq!(
+        refusals(),
+        refused + 3,
+        "throttled requests were never decrypted"
+    );
+    std::thread::sleep(refill + std::time::Duration::from_millis(100));
+    assert_eq!(send("tx-right", secret), (200, Some(PkiStatus::Success)));
 }

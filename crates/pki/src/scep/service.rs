@@ -466,6 +466,13 @@ impl ScepService {
     /// (SUCCESS, PENDING or FAILURE). `Err` only when the message is too
     /// broken to be answered at all (the HTTP layer then answers 400).
     pub fn pki_operation(&self, body: &[u8]) -> Result<Vec<u8>, Rejected> {
+        self.pki_operation_with_status(body).map(|(reply, _)| reply)
+    }
+
+    /// [`Self::pki_operation`], with the status the reply carries, so the
+    /// caller can count refusals (a source that keeps failing is throttled
+    /// before its next request costs an RSA decryption).
+    pub fn pki_operation_with_status(&self, body: &[u8]) -> Result<(Vec<u8>, PkiStatus), Rejected> {
         let now = OffsetDateTime::now_utc();
         let message = match PkiMessage::decode(body, &self.config.policy, self.ca.backend()) {
             Ok(m) => m,
@@ -503,6 +510,7 @@ impl ScepService {
                         rejected.fail_info(),
                         &reason,
                     )
+                    .map(|reply| (reply, PkiStatus::Failure))
                     .map_err(Rejected::from);
             }
         };
@@ -515,7 +523,7 @@ impl ScepService {
                 format!("{other} is not supported by this responder"),
             )),
         };
-        let reply = match result {
+        let (reply, status) = match result {
             Ok(Reply::Success(cert, encryption, challenge)) => {
                 if let Ok(serial) = cert.serial() {
                     self.note(
@@ -524,7 +532,10 @@ impl ScepService {
                         Outcome::Issued { serial, challenge },
                     );
                 }
-                self.reply_success(&message, &cert, encryption)
+                (
+                    self.reply_success(&message, &cert, encryption),
+                    PkiStatus::Success,
+                )
             }
             Ok(Reply::Pending) => {
                 self.note(
@@ -532,7 +543,10 @@ impl ScepService {
                     Some(message.message_type),
                     Outcome::Pending,
                 );
-                self.reply(&message, PkiStatus::Pending, None, None)
+                (
+                    self.reply(&message, PkiStatus::Pending, None, None),
+                    PkiStatus::Pending,
+                )
             }
             Ok(Reply::Failure(fail, reason)) | Err(ScepFailure(fail, reason)) => {
                 self.note(
@@ -543,16 +557,19 @@ impl ScepService {
                         reason: reason.clone(),
                     },
                 );
-                self.reply_failure(
-                    &message.transaction_id,
-                    &message.sender_nonce,
-                    &message.signer,
-                    fail,
-                    &reason,
+                (
+                    self.reply_failure(
+                        &message.transaction_id,
+                        &message.sender_nonce,
+                        &message.signer,
+                        fail,
+                        &reason,
+                    ),
+                    PkiStatus::Failure,
                 )
             }
         };
-        reply.map_err(Rejected::from)
+        reply.map(|reply| (reply, status)).map_err(Rejected::from)
     }
 
     fn note(&self, transaction_id: &str, message_type: Option<MessageType>, outcome: Outcome) {

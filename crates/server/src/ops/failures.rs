@@ -179,6 +179,9 @@ pub struct AuthLimiters {
     /// SCEP challenge-URL (Basic auth) failures, per source and per
     /// configuration and username.
     pub challenge: FailureLimiter,
+    /// Refused SCEP PKIOperations (a wrong challenge costs us two RSA
+    /// private-key operations), per source.
+    pub scep: FailureLimiter,
 }
 
 impl AuthLimiters {
@@ -187,6 +190,7 @@ impl AuthLimiters {
         Self {
             admin: FailureLimiter::new(quota),
             challenge: FailureLimiter::new(quota),
+            scep: FailureLimiter::new(quota),
         }
     }
 }
