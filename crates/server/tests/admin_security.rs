@@ -739,3 +739,21 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
     std::thread::sleep(refill + std::time::Duration::from_millis(100));
     assert_eq!(send("tx-right", secret), (200, Some(PkiStatus::Success)));
 }
+
+/// Device API calls whose signature does not verify count against their
+/// source: past the burst, 429 before the body is read.
+#[test]
+fn forged_device_signatures_are_throttled_per_source() {
+    let refill = std::time::Duration::from_millis(1500);
+    let server = Limited::start(quota(3, refill));
+    let forged = r#"DeviceSignature id="guo1", ts="1", nonce="n", sig="AAAA""#;
+    for attempt in 1..=3 {
+        let (status, body, _) = server.call("GET", "/device/v1/me", forged, None);
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    let (status, body, [limit, ..]) = server.call("GET", "/device/v1/me", forged, None);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(limit.as_deref(), Some("3"));
+    std::thread::sleep(refill + std::time::Duration::from_millis(100));
+    assert_eq!(server.call("GET", "/device/v1/me", forged, None).0, 401);
+}

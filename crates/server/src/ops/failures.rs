@@ -182,6 +182,8 @@ pub struct AuthLimiters {
     /// Refused SCEP PKIOperations (a wrong challenge costs us two RSA
     /// private-key operations), per source.
     pub scep: FailureLimiter,
+    /// Device API signatures that did not verify, per source.
+    pub device: FailureLimiter,
 }
 
 impl AuthLimiters {
@@ -191,6 +193,7 @@ impl AuthLimiters {
             admin: FailureLimiter::new(quota),
             challenge: FailureLimiter::new(quota),
             scep: FailureLimiter::new(quota),
+            device: FailureLimiter::new(quota),
         }
     }
 }

@@ -12,11 +12,18 @@
 //! cannot burn a device's nonce. A `DEACTIVATED` device is refused (401: its
 //! credentials are revoked); a `SUSPENDED` one may only read its own status
 //! (other calls: 403), since suspended devices cannot use Okta Verify.
+//!
+//! Failed authentications count against the request's source
+//! ([`crate::ops::failures`]); a source out of tries is refused (429) before
+//! its body is read or its signature checked. Not per device: anyone who
+//! knows a device's ID could then lock that device out.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
@@ -26,6 +33,7 @@ use time::OffsetDateTime;
 use super::errors::from_flow;
 use crate::api::ApiError;
 use crate::api::body::read_limited;
+use crate::ops::failures::{AuthLimiters, source_key};
 use crate::service::Service;
 use crate::service::device_flows::{AuthenticatedDevice, SignedCall};
 use crate::service::device_keys;
@@ -114,6 +122,36 @@ impl FromRequest<Arc<Service>> for SignedRequest {
 
     async fn from_request(req: Request, service: &Arc<Service>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
+        // Without its peer (a router mounted elsewhere), nothing is limited.
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let limiter = peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned());
+        let source = source_key(peer);
+        if let Some(limiter) = &limiter {
+            limiter
+                .device
+                .check(&source, Instant::now())
+                .map_err(ApiError::throttled)?;
+        }
+        let verified = Self::verify(parts, body, service).await;
+        if let (Err(e), Some(limiter)) = (&verified, &limiter)
+            && e.status == axum::http::StatusCode::UNAUTHORIZED
+        {
+            tracing::warn!(%source, reason = %e.summary, "device authentication failed");
+            let _ = limiter.device.failed(&source, Instant::now());
+        }
+        verified
+    }
+}
+
+impl SignedRequest {
+    async fn verify(
+        parts: axum::http::request::Parts,
+        body: axum::body::Body,
+        service: &Arc<Service>,
+    ) -> Result<Self, ApiError> {
         let header = parse_header(&parts.headers)?;
         let body =
             read_limited(body, &parts.headers, service.options().device_api.max_body).await?;
