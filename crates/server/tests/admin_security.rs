@@ -470,6 +470,7 @@ fn oversized_bodies_get_413_as_okta_errors() {
 struct Limited {
     base: String,
     token: String,
+    metrics: std::sync::Arc<devicetrust_server::ops::Metrics>,
     service: std::sync::Arc<devicetrust_service::Service>,
     agent: ureq::Agent,
     _runtime: tokio::runtime::Runtime,
@@ -491,11 +492,9 @@ impl Limited {
             auth_failures: quota,
             ..Limits::default()
         };
-        let router = devicetrust_server::api::router_with(
-            opened.service.clone(),
-            std::sync::Arc::new(Metrics::new()),
-            limits,
-        );
+        let metrics = std::sync::Arc::new(Metrics::new());
+        let router =
+            devicetrust_server::api::router_with(opened.service.clone(), metrics.clone(), limits);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -514,6 +513,7 @@ impl Limited {
         Self {
             base,
             token,
+            metrics,
             service: opened.service,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -603,6 +603,15 @@ fn guessing_admin_tokens_is_throttled_per_source() {
         "the source is out of tries, right token or not"
     );
 
+    let text = server.metrics.render();
+    assert!(
+        text.contains(r#"devicetrust_auth_failures_total{credential="admin"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"devicetrust_auth_throttled_total{credential="admin"} 2"#),
+        "{text}"
+    );
     std::thread::sleep(refill + std::time::Duration::from_millis(100));
     assert_eq!(
         call(&server.token).0,

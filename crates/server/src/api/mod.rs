@@ -50,9 +50,12 @@ pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits)
     let scep = crate::scep_router(service.endpoints().clone()).layer(
         axum::middleware::from_fn_with_state(service.clone(), sync_first),
     );
-    let all = scep.merge(api).layer(axum::Extension(Arc::new(
-        crate::ops::failures::AuthLimiters::new(limits.auth_failures),
-    )));
+    let limiters = Arc::new(crate::ops::failures::AuthLimiters::new(
+        limits.auth_failures,
+    ));
+    let counted = limiters.clone();
+    metrics.set_auth_failure_source(Box::new(move || counted.counts()));
+    let all = scep.merge(api).layer(axum::Extension(limiters));
     crate::ops::instrument(all, metrics, limits)
 }
 

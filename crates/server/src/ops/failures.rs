@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The most keys tracked at once (about 64 bytes each).
@@ -57,6 +58,9 @@ struct Bucket {
 pub struct FailureLimiter {
     quota: FailureQuota,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Failures recorded, and requests refused for want of tries (for metrics).
+    failures: AtomicU64,
+    throttled: AtomicU64,
 }
 
 impl FailureLimiter {
@@ -65,6 +69,8 @@ impl FailureLimiter {
         Self {
             quota,
             buckets: Mutex::new(HashMap::new()),
+            failures: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
         }
     }
 
@@ -94,6 +100,7 @@ impl FailureLimiter {
                 if tries >= 1.0 {
                     Ok(())
                 } else {
+                    self.throttled.fetch_add(1, Ordering::Relaxed);
                     Err(self.throttled(tries))
                 }
             }
@@ -101,8 +108,17 @@ impl FailureLimiter {
         }
     }
 
+    /// Failures recorded, and requests refused (429), since it was made.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.failures.load(Ordering::Relaxed),
+            self.throttled.load(Ordering::Relaxed),
+        )
+    }
+
     /// Records a failure of `key`; `Err` when it has no tries left now.
     pub fn failed(&self, key: &str, now: Instant) -> Result<(), Throttled> {
+        self.failures.fetch_add(1, Ordering::Relaxed);
         let mut buckets = self
             .buckets
             .lock()
@@ -187,6 +203,22 @@ pub struct AuthLimiters {
 }
 
 impl AuthLimiters {
+    /// `(credential, failures, throttled)` for each limiter, for metrics.
+    pub fn counts(&self) -> Vec<(&'static str, u64, u64)> {
+        [
+            ("admin", &self.admin),
+            ("challenge_url", &self.challenge),
+            ("scep", &self.scep),
+            ("device", &self.device),
+        ]
+        .into_iter()
+        .map(|(name, limiter)| {
+            let (failed, throttled) = limiter.counts();
+            (name, failed, throttled)
+        })
+        .collect()
+    }
+
     /// Limiters with `quota`.
     pub fn new(quota: FailureQuota) -> Self {
         Self {

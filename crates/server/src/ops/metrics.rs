@@ -58,12 +58,17 @@ pub type EnrollmentSource = Box<dyn Fn() -> Vec<(&'static str, &'static str, u64
 /// scrape: `(engine, count)`, or `None` for an embedded database.
 pub type RoundTripSource = Box<dyn Fn() -> Option<(&'static str, u64)> + Send + Sync>;
 
+/// Failed authentications and throttled requests, read at each scrape:
+/// `(credential, failures, throttled)`.
+pub type AuthFailureSource = Box<dyn Fn() -> Vec<(&'static str, u64, u64)> + Send + Sync>;
+
 /// The service's metrics.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
     sources: Mutex<Vec<EnrollmentSource>>,
     round_trips: Mutex<Option<RoundTripSource>>,
+    auth_failures: Mutex<Option<AuthFailureSource>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -133,6 +138,15 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
     }
 
+    /// Reads `devicetrust_auth_failures_total` and
+    /// `devicetrust_auth_throttled_total` from `source` at each scrape.
+    pub fn set_auth_failure_source(&self, source: AuthFailureSource) {
+        *self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(source);
+    }
+
     /// Records a policy decision (`ALLOW` or `DENY`).
     pub fn decision(&self, access: &'static str) {
         self.with(|m| bump(&mut m.decisions, access));
@@ -162,6 +176,13 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .as_ref()
             .and_then(|source| source());
+        let auth_failures = self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|source| source())
+            .unwrap_or_default();
         self.with(|m| {
             let mut enrollments = m.enrollments.clone();
             for (kind, outcome, n) in external {
@@ -221,6 +242,28 @@ impl Metrics {
             );
             for (access, n) in &m.decisions {
                 let _ = writeln!(out, "devicetrust_decisions_total{{access=\"{access}\"}} {n}");
+            }
+            if !auth_failures.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "# HELP devicetrust_auth_failures_total Failed authentications by credential.\n# TYPE devicetrust_auth_failures_total counter"
+                );
+                for (credential, failed, _) in &auth_failures {
+                    let _ = writeln!(
+                        out,
+                        "devicetrust_auth_failures_total{{credential=\"{credential}\"}} {failed}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "# HELP devicetrust_auth_throttled_total Requests refused (429) after too many failures from their source, by credential.\n# TYPE devicetrust_auth_throttled_total counter"
+                );
+                for (credential, _, throttled) in &auth_failures {
+                    let _ = writeln!(
+                        out,
+                        "devicetrust_auth_throttled_total{{credential=\"{credential}\"}} {throttled}"
+                    );
+                }
             }
             if let Some((engine, n)) = round_trips {
                 let _ = writeln!(
