@@ -563,6 +563,20 @@ impl Limited {
     }
 }
 
+impl Limited {
+    /// Adds a device integration with the admin token: the answer, with its secrets.
+    fn add_integration(&self, body: &Value) -> Value {
+        let (status, created, _) = self.call(
+            "POST",
+            "/api/v1/device-integrations",
+            &format!("SSWS {}", self.token),
+            Some(body),
+        );
+        assert_eq!(status, 201, "{created}");
+        serde_json::from_str(&created).unwrap()
+    }
+}
+
 fn quota(
     burst: u32,
     refill: std::time::Duration,
@@ -630,14 +644,8 @@ fn guessing_the_challenge_url_password_is_throttled() {
     use base64::Engine as _;
     let refill = std::time::Duration::from_millis(1500);
     let server = Limited::start(quota(3, refill));
-    let (status, created, _) = server.call(
-        "POST",
-        "/api/v1/device-integrations",
-        &format!("SSWS {}", server.token),
-        Some(&json!({"platform": "WINDOWS", "challenge": {"type": "DYNAMIC"}})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let created: Value = serde_json::from_str(&created).unwrap();
+    let created =
+        server.add_integration(&json!({"platform": "WINDOWS", "challenge": {"type": "DYNAMIC"}}));
     let id = created["id"].as_str().unwrap();
     let user = created["username"].as_str().unwrap();
     let basic = |password: &str| {
@@ -679,14 +687,8 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
 
     let refill = std::time::Duration::from_millis(1500);
     let server = Limited::start(quota(3, refill));
-    let (status, created, _) = server.call(
-        "POST",
-        "/api/v1/device-integrations",
-        &format!("SSWS {}", server.token),
-        Some(&json!({"platform": "MACOS", "challenge": {"type": "STATIC"}})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let created: Value = serde_json::from_str(&created).unwrap();
+    let created =
+        server.add_integration(&json!({"platform": "MACOS", "challenge": {"type": "STATIC"}}));
     let id = created["id"].as_str().unwrap();
     let secret = created["secretKey"].as_str().unwrap();
     let endpoint = server.service.endpoints().get(id).unwrap();
