@@ -320,7 +320,16 @@ getcert list -s -i req1
         url = served.url,
         secret = served.secret(),
     );
-    let (ok, text) = run(Command::new("dbus-run-session").args(["--", "sh", "-c", &script]));
+    // The session bus may start certmonger itself (D-Bus activation) before
+    // ours registers: it inherits the bus's environment, so that one too
+    // keeps its state in the temporary folder, never in the user's.
+    let (ok, text) = run(Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", &script])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("CERTMONGER_REQUESTS_DIR", home.join("req"))
+        .env("CERTMONGER_CAS_DIR", home.join("cas"))
+        .env("CERTMONGER_TMPDIR", home.join("tmp")));
     assert!(ok && text.contains("status: MONITORING"), "{text}");
     served.assert_issued(&home.join("cert.pem"));
 }
