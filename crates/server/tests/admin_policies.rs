@@ -173,7 +173,18 @@ fn assurances_and_policies_round_trip_and_refuse_what_does_not_compile() {
     assert_eq!(own_fields(&replaced), newer);
     assert_eq!(replaced["createdDate"], json!(created_date));
     assert_eq!(replaced["createdBy"], made["createdBy"]);
-    assert!(replaced["lastUpdate"].as_str().unwrap() >= created_date.as_str());
+    let when = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert!(when(replaced["lastUpdate"].as_str().unwrap()) >= when(&created_date));
+    // Okta's shape: UTC, exactly three fractional digits.
+    for stamp in [&created_date, replaced["lastUpdate"].as_str().unwrap()] {
+        assert_eq!(stamp.len(), "2026-12-08T00:30:05.100Z".len(), "{stamp}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+            "{stamp}"
+        );
+    }
     assert_error(
         &server.call("PUT", "/api/v1/policies/rst2", Some(&policy("x"))),
         400,

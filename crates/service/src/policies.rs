@@ -280,11 +280,22 @@ impl Managed for DeviceAssurance {
     }
 }
 
-/// Okta's timestamps: RFC 3339 in UTC, to the millisecond.
+/// Okta's timestamps: RFC 3339 in UTC with exactly three fractional digits
+/// (`2026-12-08T00:30:05.100Z`), as Okta writes them. Fixed width, so they
+/// also sort as text (`time`'s RFC 3339 drops trailing zeros: `05.1Z`
+/// sorted after `05.15Z`).
 fn okta_time(now: OffsetDateTime) -> String {
-    devicetrust_devices::to_millis(now.to_offset(time::UtcOffset::UTC))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let t = now.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// Writes `item` into its section inside a settings update: the existence
