@@ -98,6 +98,8 @@ pub enum LogEvent {
     Device(devicetrust_devices::AuditEvent),
     /// A configuration change through the admin API or the CLI.
     Admin(AdminEvent),
+    /// Failed authentications from one source, folded.
+    AuthFailure(crate::auth_failures::AuthFailureRecord),
 }
 
 impl LogEvent {
@@ -106,6 +108,7 @@ impl LogEvent {
         match self {
             Self::Device(e) => e.at,
             Self::Admin(e) => e.at,
+            Self::AuthFailure(e) => e.last,
         }
     }
 
@@ -121,22 +124,29 @@ impl LogEvent {
                 _ => "device.other".into(),
             },
             Self::Admin(e) => e.event_type.as_str().into(),
+            Self::AuthFailure(e) => {
+                crate::auth_failures::Credential::event_type(&e.credential).into()
+            }
         }
     }
 
-    /// Who did it: an admin token's ID, or the registry's actor.
+    /// Who did it: an admin token's ID, the registry's actor, or the
+    /// source address of failed authentications.
     pub fn actor(&self) -> &str {
         match self {
             Self::Device(e) => e.actor.as_str(),
             Self::Admin(e) => &e.actor,
+            Self::AuthFailure(e) => &e.source,
         }
     }
 
-    /// What it happened to: a device ID, or the changed object's ID.
+    /// What it happened to: a device ID, the changed object's ID, or the
+    /// route a failed authentication tried.
     pub fn target(&self) -> &str {
         match self {
             Self::Device(e) => e.device_id.as_str(),
             Self::Admin(e) => &e.target_id,
+            Self::AuthFailure(e) => &e.route,
         }
     }
 }
@@ -227,7 +237,14 @@ impl crate::Service {
             .filter(|e| in_window(e.at))
             .map(LogEvent::Admin)
             .filter(|e| (query.matches)(e));
-        let mut all: Vec<LogEvent> = newest.into_iter().chain(admin).collect();
+        // Folded, and bounded in the store: reading them all is bounded too.
+        let failures = self
+            .auth_failures
+            .stored(query.since, query.until, crate::auth_failures::MAX_RECORDS)?
+            .into_iter()
+            .map(LogEvent::AuthFailure)
+            .filter(|e| (query.matches)(e));
+        let mut all: Vec<LogEvent> = newest.into_iter().chain(admin).chain(failures).collect();
         // Newest first; stable, so events at one instant keep their log order reversed.
         all.reverse();
         all.sort_by_key(|e| std::cmp::Reverse(e.published()));

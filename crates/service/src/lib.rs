@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin_audit;
+pub mod auth_failures;
 pub mod context;
 pub mod crl;
 mod data_dir;
@@ -105,6 +106,7 @@ pub struct Service {
     pub(crate) zta_verifier: signals::ZtaVerifierCache,
     pub(crate) policies: policies::PolicyStore,
     pub(crate) crl: crl::CrlCache,
+    pub(crate) auth_failures: Arc<auth_failures::AuthFailureLog>,
     /// What the served endpoints and the attestor were last derived from.
     synced: Mutex<Synced>,
 }
@@ -175,6 +177,10 @@ impl Service {
             desktop,
         });
         let service = Self {
+            auth_failures: Arc::new(auth_failures::AuthFailureLog::new(
+                store.clone(),
+                org.clone(),
+            )),
             registry: Registry::new(store.clone()),
             signals: Mutex::new(SignalCache::new(options.signal_capacity)),
             zta_verifier: signals::ZtaVerifierCache::default(),
@@ -195,6 +201,11 @@ impl Service {
             service: Arc::new(service),
             admin_token,
         })
+    }
+
+    /// Where failed authentications are folded for the System Log.
+    pub fn auth_failures(&self) -> &Arc<auth_failures::AuthFailureLog> {
+        &self.auth_failures
     }
 
     /// `"sqlite"` or `"postgres"`.

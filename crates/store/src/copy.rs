@@ -159,6 +159,15 @@ pub(crate) const TABLES: &[(&str, &[(&str, Column)])] = {
                 ("expires_ms", Int),
             ],
         ),
+        (
+            "auth_failures",
+            &[
+                ("org_id", Text),
+                ("id", Text),
+                ("last_ms", Int),
+                ("body", Text),
+            ],
+        ),
     ]
 };
 

@@ -33,6 +33,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth_failures;
 mod columns;
 #[cfg(feature = "postgres")]
 mod copy;

@@ -16,6 +16,7 @@ use devicetrust_pki::scep::{ChallengeUse, TransactionRecord};
 use devicetrust_pki::{IssuedCertificate, LedgerError, LedgerState, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
+use crate::auth_failures::AuthFailureRecord;
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits,
@@ -41,6 +42,7 @@ struct State {
     scep_transactions: BTreeMap<(String, String), TransactionRecord>,
     /// (configuration, digest) → (used, expires at).
     scep_challenges: BTreeMap<(String, String), (bool, OffsetDateTime)>,
+    auth_failures: BTreeMap<(OrgId, String), AuthFailureRecord>,
 }
 
 /// The in-memory store.
@@ -101,6 +103,24 @@ fn page_after<'a>(devices: impl Iterator<Item = &'a Device>, page: &PageRequest)
 }
 
 impl State {
+    fn auth_failures(
+        &self,
+        org: &OrgId,
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Vec<AuthFailureRecord> {
+        let mut all: Vec<AuthFailureRecord> = self
+            .auth_failures
+            .iter()
+            .filter(|((o, _), r)| o == org && r.last >= since && until.is_none_or(|u| r.last < u))
+            .map(|(_, r)| r.clone())
+            .collect();
+        all.sort_by(|a, b| b.last.cmp(&a.last).then_with(|| b.id.cmp(&a.id)));
+        all.truncate(limit);
+        all
+    }
+
     fn org_devices<'a>(&'a self, org: &'a OrgId) -> impl Iterator<Item = &'a Device> + 'a {
         self.devices
             .iter()
@@ -317,6 +337,14 @@ macro_rules! refuse_writes {
         fn put_settings_document(&mut self, _: &str, _: &SettingsDocument) -> Result<()> {
             Err(Error::ReadOnly)
         }
+        fn put_auth_failures(
+            &mut self,
+            _: &OrgId,
+            _: &[AuthFailureRecord],
+            _: usize,
+        ) -> Result<()> {
+            Err(Error::ReadOnly)
+        }
     };
 }
 
@@ -388,6 +416,15 @@ macro_rules! reads {
             page: &PageRequest,
         ) -> Result<Vec<Device>> {
             Ok(self.state().stale(org, seen_before, page))
+        }
+        fn auth_failures(
+            &mut self,
+            org: &OrgId,
+            since: OffsetDateTime,
+            until: Option<OffsetDateTime>,
+            limit: usize,
+        ) -> Result<Vec<AuthFailureRecord>> {
+            Ok(self.state().auth_failures(org, since, until, limit))
         }
         fn device_key(
             &mut self,
@@ -720,6 +757,27 @@ impl Tx for MemoryTx {
         self.state
             .settings
             .insert(name.to_owned(), document.clone());
+        Ok(())
+    }
+
+    fn put_auth_failures(
+        &mut self,
+        org: &OrgId,
+        records: &[AuthFailureRecord],
+        keep: usize,
+    ) -> Result<()> {
+        let s = &mut self.state;
+        for r in records {
+            s.auth_failures
+                .insert((org.clone(), r.id.clone()), r.clone());
+        }
+        let newest: BTreeSet<String> = s
+            .auth_failures(org, OffsetDateTime::UNIX_EPOCH, None, keep)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        s.auth_failures
+            .retain(|(o, id), _| o != org || newest.contains(id));
         Ok(())
     }
 

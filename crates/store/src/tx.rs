@@ -15,6 +15,7 @@ use devicetrust_pki::{IssuedCertificate, Revocation, SerialNumber};
 use time::OffsetDateTime;
 
 use crate::Result;
+use crate::auth_failures::AuthFailureRecord;
 use crate::device_api::{
     DeviceKeyRecord, EnrollmentTokenRecord, ManagementProof, NonceUse, SettingsDocument,
     SignalReport, TokenLimits, TokenUse,
@@ -365,6 +366,24 @@ pub trait Tx {
         seen_before: OffsetDateTime,
         page: &PageRequest,
     ) -> Result<Vec<Device>>;
+
+    /// Writes `records` (a record already stored under its ID is replaced),
+    /// then keeps only the `keep` latest of `org`'s.
+    fn put_auth_failures(
+        &mut self,
+        org: &OrgId,
+        records: &[AuthFailureRecord],
+        keep: usize,
+    ) -> Result<()>;
+
+    /// `org`'s records whose last failure is in `[since, until)`, latest first, at most `limit`.
+    fn auth_failures(
+        &mut self,
+        org: &OrgId,
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<AuthFailureRecord>>;
 }
 
 /// A shared store is a store: the registry and the CA can hold the same one.

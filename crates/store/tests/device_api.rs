@@ -11,6 +11,7 @@
 use devicetrust_devices::{
     Actor, DeviceProfile, EnrollmentRequest, Operation, OrgId, Platform, SessionMethod, UserId,
 };
+use devicetrust_store::auth_failures::AuthFailureRecord;
 use devicetrust_store::{
     DeviceKeyRecord, EnrollmentTokenRecord, Error, ManagementProof, MemoryStore, NonceUse,
     Registry, SqliteStore, Store, TokenLimits, TokenUse,
@@ -554,4 +555,85 @@ fn snapshot_matches_single_reads<S: Store>(store: Arc<S>) {
     );
     assert!(full.proof.is_some());
     assert_eq!(full.settings_revision, Some(7));
+}
+
+fn failure(id: &str, org: &str, last_minute: i64, failures: u64) -> AuthFailureRecord {
+    AuthFailureRecord {
+        id: id.into(),
+        org: OrgId::new(org).unwrap(),
+        credential: "adminToken".into(),
+        source: "192.0.2.7".into(),
+        route: "/api/v1/devices".into(),
+        reason: "invalid token".into(),
+        failures,
+        throttled: 0,
+        first: t0(),
+        last: t0() + Duration::minutes(last_minute),
+    }
+}
+
+/// Folded failures are replaced under their ID, read latest first within a
+/// window, bounded per org (the latest kept), and kept across a restart.
+fn auth_failures_fold_and_stay_bounded<S: Store>(open: impl Fn() -> S) {
+    let (acme, other) = (OrgId::new("acme").unwrap(), OrgId::new("other").unwrap());
+    let store = open();
+    store
+        .write(|tx| {
+            tx.put_auth_failures(&other, &[failure("o1", "other", 0, 1)], 10)?;
+            tx.put_auth_failures(
+                &acme,
+                &[failure("a1", "acme", 1, 3), failure("a2", "acme", 2, 1)],
+                10,
+            )
+        })
+        .unwrap();
+    // A later flush of the same fold updates it in place.
+    store
+        .write(|tx| tx.put_auth_failures(&acme, &[failure("a1", "acme", 3, 9)], 10))
+        .unwrap();
+    let store = open();
+    let read = |since_minute: i64, until: Option<i64>, limit: usize| {
+        store
+            .read(|tx| {
+                tx.auth_failures(
+                    &acme,
+                    t0() + Duration::minutes(since_minute),
+                    until.map(|m| t0() + Duration::minutes(m)),
+                    limit,
+                )
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.failures))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(read(0, None, 10), [("a1".into(), 9), ("a2".into(), 1)]);
+    assert_eq!(read(0, Some(3), 10), [("a2".to_owned(), 1)]);
+    assert_eq!(read(0, None, 1), [("a1".to_owned(), 9)]);
+    assert!(read(4, None, 10).is_empty());
+    // Past the bound, the oldest go; another org's are not touched.
+    store
+        .write(|tx| {
+            tx.put_auth_failures(
+                &acme,
+                &[failure("a3", "acme", 5, 1), failure("a4", "acme", 6, 1)],
+                2,
+            )
+        })
+        .unwrap();
+    assert_eq!(read(0, None, 10), [("a4".into(), 1), ("a3".into(), 1)]);
+    let others = store
+        .read(|tx| tx.auth_failures(&other, t0(), None, 10))
+        .unwrap();
+    assert_eq!(others.len(), 1);
+}
+
+#[test]
+fn auth_failures_on_every_engine() {
+    let memory = Arc::new(MemoryStore::new());
+    auth_failures_fold_and_stay_bounded(|| memory.clone());
+    let (_dir, sqlite) = sqlite_reopener();
+    auth_failures_fold_and_stay_bounded(sqlite);
+    #[cfg(feature = "postgres")]
+    auth_failures_fold_and_stay_bounded(postgres_reopener());
 }

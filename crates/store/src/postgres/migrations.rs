@@ -228,6 +228,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
         FOR EACH ROW EXECUTE FUNCTION scep_transactions_count();
     "#,
     ),
+    (
+        8,
+        r#"
+    CREATE TABLE auth_failures (
+        org_id TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        last_ms BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+    );
+    CREATE INDEX auth_failures_by_time ON auth_failures (org_id, last_ms, id);
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows (the same as SQLite's).

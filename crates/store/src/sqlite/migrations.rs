@@ -232,6 +232,22 @@ const MIGRATIONS: &[(i64, &str)] = &[
     END;
     ",
     ),
+    (
+        8,
+        // Failed authentications, folded per source (crate::auth_failures):
+        // a table of their own, pruned by row count, so a flood of them
+        // cannot push out the device audit.
+        "
+    CREATE TABLE auth_failures (
+        org_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        last_ms BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+    );
+    CREATE INDEX auth_failures_by_time ON auth_failures (org_id, last_ms, id);
+    ",
+    ),
 ];
 
 /// The newest schema version this build knows.

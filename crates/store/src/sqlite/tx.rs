@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use crate::auth_failures::AuthFailureRecord;
 use crate::columns::{
     SnapshotRows, decode, encode, hardware_key, limit_plus_one, name, seq_to_sql,
 };
@@ -851,6 +852,56 @@ impl Tx for SqliteTx<'_> {
                 page.after.as_ref().map_or("", |c| c.as_str()),
                 unix_millis(seen_before),
                 limit_plus_one(page)
+            ],
+        )
+    }
+
+    fn put_auth_failures(
+        &mut self,
+        org: &OrgId,
+        records: &[AuthFailureRecord],
+        keep: usize,
+    ) -> Result<()> {
+        for r in records {
+            self.exec(
+                "recording failed authentications",
+                "INSERT INTO auth_failures (org_id, id, last_ms, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (org_id, id) DO UPDATE SET last_ms = excluded.last_ms, body = excluded.body",
+                params![
+                    org.as_str(),
+                    r.id,
+                    unix_millis(r.last),
+                    encode("failed authentication", r)?
+                ],
+            )?;
+        }
+        self.exec(
+            "forgetting old failed authentications",
+            "DELETE FROM auth_failures WHERE org_id = ?1 AND id NOT IN (
+                 SELECT id FROM auth_failures WHERE org_id = ?1
+                 ORDER BY last_ms DESC, id DESC LIMIT ?2)",
+            params![org.as_str(), i64::try_from(keep).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
+    fn auth_failures(
+        &mut self,
+        org: &OrgId,
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<AuthFailureRecord>> {
+        self.bodies(
+            "failed authentication",
+            "SELECT body FROM auth_failures
+             WHERE org_id = ?1 AND last_ms >= ?2 AND last_ms < ?3
+             ORDER BY last_ms DESC, id DESC LIMIT ?4",
+            params![
+                org.as_str(),
+                unix_millis(since),
+                until.map_or(i64::MAX, unix_millis),
+                i64::try_from(limit).unwrap_or(i64::MAX)
             ],
         )
     }
