@@ -71,6 +71,28 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Connections open at once; past it, new ones get 503 and are closed.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Requests in flight for a route family, as FAMILY=N (admin, device,
+    /// decision, scep or other; repeatable); past it, 503 with Retry-After.
+    /// Defaults: admin=64 device=512 decision=512 scep=64 other=64.
+    #[arg(long, value_name = "FAMILY=N", value_parser = family_cap)]
+    pub max_requests: Vec<(ops::admission::Family, usize)>,
+}
+
+/// `FAMILY=N` of `--max-requests`.
+fn family_cap(value: &str) -> Result<(ops::admission::Family, usize), String> {
+    let (family, cap) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected FAMILY=N, got {value:?}"))?;
+    let family = family.parse().map_err(|e| format!("{e}"))?;
+    let cap = cap
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{cap:?} is not a positive number"))?;
+    Ok((family, cap))
 }
 
 /// Device-integration commands.
@@ -362,7 +384,7 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(CliError::failed)?;
+        let listener = ops::bind(args.listen).map_err(CliError::failed)?;
         let addr = listener.local_addr().map_err(CliError::failed)?;
         let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen)
             .await
@@ -394,12 +416,18 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
         }
         print_json(&started);
         tracing::info!(%addr, "serving");
+        let metrics = std::sync::Arc::new(ops::Metrics::new());
         let listen = ops::ListenOptions {
             tls,
+            max_connections: args.max_connections as usize,
+            metrics: Some(metrics.clone()),
             ..ops::ListenOptions::default()
         };
-        let metrics = std::sync::Arc::new(ops::Metrics::new());
-        let app = router_with(opened.service, metrics.clone(), ops::Limits::default());
+        let mut limits = ops::Limits::default();
+        for (family, cap) in &args.max_requests {
+            limits.concurrency.set(*family, *cap);
+        }
+        let app = router_with(opened.service, metrics.clone(), limits);
         let (served, metrics_served) = tokio::join!(
             ops::serve_until(listener, app, listen, ops::shutdown_signal()),
             ops::serve_until(

@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,21 +14,29 @@ use base64::Engine;
 use time::OffsetDateTime;
 
 use crate::message_param;
+use crate::ops::admission::{BodyRefusal, Family, ScepBodies, busy};
 use crate::ops::failures::{AuthLimiters, Throttled, rate_limit_headers, source_key};
 use crate::service::{ScepEndpoint, ScepEndpoints};
 use devicetrust_pki::scep::PkiStatus;
+use devicetrust_service::auth_failures::Credential;
 
 /// Largest PKIOperation body accepted (larger gets 413).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The SCEP routes, for mounting in any axum app.
+/// The SCEP routes, for mounting in any axum app, with the default body
+/// budget ([`ScepBodies`]).
 pub fn router(endpoints: Arc<ScepEndpoints>) -> Router {
+    router_with(endpoints, Arc::new(ScepBodies::default()))
+}
+
+/// The SCEP routes, reading PKIOperation bodies within `bodies`.
+pub fn router_with(endpoints: Arc<ScepEndpoints>, bodies: Arc<ScepBodies>) -> Router {
     Router::new()
         .route("/scep/{id}", get(scep).post(scep))
         .route("/scep/{id}/pkiclient.exe", get(scep).post(scep))
         .route("/scep/{id}/mscep_admin", get(challenge))
         .route("/scep/{id}/mscep_admin/", get(challenge))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(Extension(bodies))
         .with_state(endpoints)
 }
 
@@ -51,10 +58,11 @@ async fn scep(
     Path(id): Path<String>,
     limiters: Option<Extension<Arc<AuthLimiters>>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    method: Method,
+    Extension(bodies): Extension<Arc<ScepBodies>>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
     let Some(endpoint) = endpoints.get(&id) else {
         return text(StatusCode::NOT_FOUND, "no such SCEP configuration");
     };
@@ -74,30 +82,40 @@ async fn scep(
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         "PKIOperation" => {
-            let message = if method == Method::POST {
-                body.to_vec()
+            // A source whose requests keep being refused (wrong challenges,
+            // broken messages) waits before its next one is read, let alone
+            // costs an RSA decryption. Without its peer, nothing is limited.
+            let limited = peer.and(limiters).map(|l| Limited {
+                limiters: l.0,
+                source: source_key(peer.map(|p| p.0.0)),
+                route: format!("/scep/{id}/pkiclient.exe"),
+            });
+            if let Some(l) = &limited
+                && let Err(t) = l.limiters.scep.check(&l.key(), Instant::now())
+            {
+                l.limiters
+                    .audit(Credential::ScepRequest, &l.source, &l.route, None);
+                return throttled(t);
+            }
+            let (message, held) = if parts.method == Method::POST {
+                match bodies.read(&parts.headers, body, MAX_BODY).await {
+                    Ok((message, held)) => (message, Some(held)),
+                    Err(BodyRefusal::Busy) => return busy(Family::Scep),
+                    Err(refusal) => return text(refusal.status(), refusal.to_string()),
+                }
             } else {
                 match message_param::message(&query, MAX_BODY) {
-                    Ok(der) => der,
+                    Ok(der) => (der, None),
                     Err(e @ message_param::ParamError::TooLarge { .. }) => {
                         return text(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
                     }
                     Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
                 }
             };
-            // A source whose requests keep being refused (wrong challenges,
-            // broken messages) waits before its next one costs an RSA
-            // decryption. Without its peer, nothing is limited.
-            let limited = peer.and(limiters).map(|l| {
-                let source = format!("source:{}", source_key(peer.map(|p| p.0.0)));
-                (l.0, source)
-            });
-            if let Some((limiter, source)) = &limited
-                && let Err(t) = limiter.scep.check(source, Instant::now())
-            {
-                return throttled(t);
-            }
-            pki_operation(endpoint, message, limited).await
+            let response = pki_operation(endpoint, message, limited).await;
+            // The body's share of the budget is back once its bytes are gone.
+            drop(held);
+            response
         }
         other => text(
             StatusCode::BAD_REQUEST,
@@ -109,10 +127,23 @@ async fn scep(
     }
 }
 
+/// A SCEP request's source under the limiter, and what its audit names.
+struct Limited {
+    limiters: Arc<AuthLimiters>,
+    source: String,
+    route: String,
+}
+
+impl Limited {
+    fn key(&self) -> String {
+        format!("source:{}", self.source)
+    }
+}
+
 async fn pki_operation(
     endpoint: Arc<ScepEndpoint>,
     message: Vec<u8>,
-    limited: Option<(Arc<AuthLimiters>, String)>,
+    limited: Option<Limited>,
 ) -> Response {
     // RSA decryption and signing take milliseconds: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
@@ -127,9 +158,18 @@ async fn pki_operation(
         reply
     })
     .await;
-    let refused = !matches!(result, Ok(Ok((_, PkiStatus::Success | PkiStatus::Pending))));
-    if refused && let Some((limiter, source)) = &limited {
-        let _ = limiter.scep.failed(source, Instant::now());
+    let refused = match &result {
+        Ok(Ok((_, PkiStatus::Success | PkiStatus::Pending))) => None,
+        Ok(Ok(_)) => {
+            Some("refused with FAILURE: a wrong challenge or a request the CA will not sign")
+        }
+        Ok(Err(_)) => Some("not a SCEP message this service can read"),
+        Err(_) => None,
+    };
+    if let (Some(reason), Some(l)) = (refused, &limited) {
+        l.limiters
+            .audit(Credential::ScepRequest, &l.source, &l.route, Some(reason));
+        let _ = l.limiters.scep.failed(&l.key(), Instant::now());
     }
     match result {
         Ok(Ok((reply, _))) => {
@@ -188,8 +228,10 @@ async fn challenge(
     // out of tries is refused before its password is checked. Without its
     // peer (a router mounted elsewhere), nothing is limited.
     let limiter = peer.and(limiters).map(|l| l.0);
+    let source = source_key(peer.map(|p| p.0.0));
+    let route = format!("/scep/{id}/mscep_admin/");
     let keys = [
-        Some(format!("source:{}", source_key(peer.map(|p| p.0.0)))),
+        Some(format!("source:{source}")),
         credentials
             .as_ref()
             // Bounded, so a long made-up name cannot cost more memory.
@@ -198,6 +240,7 @@ async fn challenge(
     if let Some(limiter) = &limiter {
         for key in keys.iter().flatten() {
             if let Err(t) = limiter.challenge.check(key, Instant::now()) {
+                limiter.audit(Credential::ChallengeUrl, &source, &route, None);
                 return throttled(t);
             }
         }
@@ -208,6 +251,12 @@ async fn challenge(
     if !authorised {
         if let Some(limiter) = &limiter {
             tracing::warn!(configuration = %id, "scep challenge URL authentication failed");
+            let reason = if credentials.is_some() {
+                "wrong username or password"
+            } else {
+                "no Basic credentials"
+            };
+            limiter.audit(Credential::ChallengeUrl, &source, &route, Some(reason));
             for key in keys.iter().flatten() {
                 let _ = limiter.challenge.failed(key, Instant::now());
             }

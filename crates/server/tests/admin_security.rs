@@ -564,6 +564,26 @@ impl Limited {
 }
 
 impl Limited {
+    /// The failed-authentication records of `credential`, once written
+    /// (folds are written a second after their first failure): source,
+    /// route, reason, failures and throttled requests, sorted.
+    fn failures(&self, credential: &str) -> Vec<(String, String, String, u64, u64)> {
+        std::thread::sleep(
+            devicetrust_server::ops::failures::FLUSH_AFTER + std::time::Duration::from_millis(700),
+        );
+        let mut found: Vec<_> = self
+            .service
+            .auth_failures()
+            .stored(time::OffsetDateTime::UNIX_EPOCH, None, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.credential == credential)
+            .map(|r| (r.source, r.route, r.reason, r.failures, r.throttled))
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Adds a device integration with the admin token: the answer, with its secrets.
     fn add_integration(&self, body: &Value) -> Value {
         let (status, created, _) = self.call(
@@ -634,6 +654,43 @@ fn guessing_admin_tokens_is_throttled_per_source() {
     );
     assert_eq!(call("dtadm_wrong5").0, 401);
     assert_eq!(call("dtadm_wrong6").0, 429, "one try earned, one spent");
+
+    // Every failure is in the System Log, folded per source: one event for
+    // the wrong tokens with their count, one for the throttled requests,
+    // with the source and route, never a token.
+    std::thread::sleep(refill + std::time::Duration::from_millis(100));
+    let (status, body, _) = server.call(
+        "GET",
+        "/api/v1/logs?filter=eventType%20eq%20%22system.api_token.authenticate%22",
+        &format!("SSWS {}", server.token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("dtadm_wrong"), "{body}");
+    let events: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let outcome = |result: &str| {
+        events
+            .iter()
+            .find(|e| e["outcome"]["result"] == result)
+            .unwrap_or_else(|| panic!("no {result} event: {body}"))
+    };
+    let failed = outcome("FAILURE");
+    assert_eq!(events.len(), 2, "{body}");
+    assert_eq!(failed["debugContext"]["debugData"]["failures"], 4, "{body}");
+    assert_eq!(failed["outcome"]["reason"], "unknown or revoked token");
+    assert_eq!(failed["client"]["ipAddress"], "127.0.0.1");
+    assert_eq!(failed["target"][0]["id"], "/api/v1/devices");
+    assert_eq!(failed["severity"], "WARN");
+    let denied = outcome("DENY");
+    assert_eq!(
+        denied["debugContext"]["debugData"]["throttled"], 3,
+        "{body}"
+    );
+    let text = server.metrics.render();
+    assert!(
+        text.contains(r#"devicetrust_auth_failures_total{credential="admin"} 4"#),
+        "{text}"
+    );
 }
 
 /// The dynamic SCEP challenge URL's Basic auth: wrong passwords are
@@ -673,6 +730,21 @@ fn guessing_the_challenge_url_password_is_throttled() {
     let (status, text, _) = server.call("GET", &page, &right, None);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("password is:"), "{text}");
+    let route = format!("/scep/{id}/mscep_admin/");
+    let source = "127.0.0.1".to_owned();
+    assert_eq!(
+        server.failures("challengeUrl"),
+        [
+            (
+                source.clone(),
+                route.clone(),
+                "throttled after repeated failures".into(),
+                0,
+                2
+            ),
+            (source, route, "wrong username or password".into(), 3, 0),
+        ]
+    );
 }
 
 /// A SCEP flood of wrong challenges: each refusal costs us RSA operations,
@@ -749,6 +821,27 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
     );
     std::thread::sleep(refill + std::time::Duration::from_millis(100));
     assert_eq!(send("tx-right", secret), (200, Some(PkiStatus::Success)));
+    let route = format!("/scep/{id}/pkiclient.exe");
+    let source = "127.0.0.1".to_owned();
+    assert_eq!(
+        server.failures("scepRequest"),
+        [
+            (
+                source.clone(),
+                route.clone(),
+                "refused with FAILURE: a wrong challenge or a request the CA will not sign".into(),
+                3,
+                0
+            ),
+            (
+                source,
+                route,
+                "throttled after repeated failures".into(),
+                0,
+                2
+            ),
+        ]
+    );
 }
 
 /// Device API calls whose signature does not verify count against their
@@ -767,4 +860,15 @@ fn forged_device_signatures_are_throttled_per_source() {
     assert_eq!(limit.as_deref(), Some("3"));
     std::thread::sleep(refill + std::time::Duration::from_millis(100));
     assert_eq!(server.call("GET", "/device/v1/me", forged, None).0, 401);
+    let recorded = server.failures("deviceSignature");
+    let counts: Vec<(u64, u64)> = recorded.iter().map(|r| (r.3, r.4)).collect();
+    assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), 4, "{recorded:?}");
+    assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), 1, "{recorded:?}");
+    for (source, route, reason, ..) in &recorded {
+        assert_eq!(
+            (source.as_str(), route.as_str()),
+            ("127.0.0.1", "/device/v1/me")
+        );
+        assert!(!reason.contains("AAAA"), "never the credential: {reason}");
+    }
 }

@@ -69,7 +69,7 @@ fn fast() -> (ListenOptions, Limits) {
         ListenOptions {
             header_timeout: Duration::from_millis(300),
             drain_timeout: Duration::from_secs(5),
-            tls: None,
+            ..ListenOptions::default()
         },
         Limits {
             max_body: 1024,
@@ -352,4 +352,126 @@ async fn every_answer_carries_the_security_headers() {
         );
         assert!(!head.contains("strict-transport-security"), "{head}");
     }
+}
+
+/// Past the connection cap, a new connection is answered 503 with
+/// `Retry-After` at once; when one closes, the next is served again.
+#[tokio::test]
+async fn connections_past_the_cap_get_503_and_the_cap_frees_up() {
+    let (mut o, l) = fast();
+    o.max_connections = 2;
+    o.header_timeout = Duration::from_secs(5);
+    let metrics = Arc::new(Metrics::new());
+    o.metrics = Some(metrics.clone());
+    let server = start(o, l).await;
+    let first = TcpStream::connect(server.addr).await.unwrap();
+    let second = TcpStream::connect(server.addr).await.unwrap();
+    // Both are accepted before the third arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("\r\nRetry-After: 1\r\n"), "{text}");
+    assert!(
+        text.ends_with("Service unavailable: try again shortly"),
+        "{text}"
+    );
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains("devicetrust_refused_total{family=\"connection\",reason=\"busy\"} 1"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("devicetrust_connections_open 2"),
+        "{rendered}"
+    );
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    drop(second);
+}
+
+/// Past a route family's cap, a request is answered 503 at once, and the
+/// other families are not affected.
+#[tokio::test]
+async fn requests_past_their_familys_cap_get_503() {
+    let (o, mut l) = fast();
+    l.concurrency.set(ops::admission::Family::Other, 1);
+    l.request_timeout = Duration::from_secs(5);
+    let server = start(o, l).await;
+    let slow = tokio::spawn(exchange(
+        server.addr,
+        b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(
+        busy.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
+        "{busy}"
+    );
+    assert!(busy.contains("E0000010"), "{busy}");
+    let slow = slow.await.unwrap();
+    assert!(
+        slow.starts_with("HTTP/1.1 200") && slow.ends_with("finished"),
+        "{slow}"
+    );
+    let text = exchange(
+        server.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+/// A handler that answers without reading a large body does not wait for
+/// it: the answer comes before the body is sent, and says the connection
+/// closes, since what is left is not worth reading.
+#[tokio::test]
+async fn a_large_unread_body_is_not_waited_for() {
+    let (o, mut l) = fast();
+    l.max_body = 4 * 1024 * 1024;
+    let server = start(o, l).await;
+    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"POST /ignores-body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the server waited for the body");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    assert!(text.ends_with("ignored"), "{text}");
+}
+
+/// A request head larger than a connection's buffer is refused (431).
+#[tokio::test]
+async fn headers_larger_than_the_buffer_get_431() {
+    let (mut o, l) = fast();
+    o.max_buffer = 16 * 1024;
+    let server = start(o, l).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
+    let text = exchange(server.addr, request.as_bytes(), Duration::from_secs(5)).await;
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
 }

@@ -12,14 +12,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use devicetrust_service::PresentedToken;
+use devicetrust_service::auth_failures::{AuthFailureLog, Credential};
 
 use super::ApiError;
-use crate::ops::failures::{AuthLimiters, source_key};
+use crate::ops::failures::{AuthLimiters, audit, source_key};
 use crate::service::Service;
 
 /// An authenticated admin: the ID of the token used (never the token).
@@ -67,26 +68,31 @@ impl FromRequestParts<Arc<Service>> for Admin {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let limited = Limited::of(parts)?;
-        let token_id = presented(parts)
-            .ok()
-            .and_then(|token| service.authenticate_admin(token));
-        match token_id {
-            Some(token_id) => Ok(Admin { token_id }),
-            None => Err(limited.failed()),
-        }
+        let limited = Limited::of(parts, service)?;
+        let token = presented(parts).map_err(|_| limited.failed(MALFORMED))?;
+        service
+            .authenticate_admin(token)
+            .map(|token_id| Admin { token_id })
+            .ok_or_else(|| limited.failed(UNKNOWN))
     }
 }
 
+/// Why a token was refused, for the System Log.
+const MALFORMED: &str = "no SSWS or Bearer token in the Authorization header";
+const UNKNOWN: &str = "unknown or revoked token";
+
 /// A request's source under the admin failure limiter: a source out of
-/// tries is refused (429) before its token is looked at.
+/// tries is refused (429) before its token is looked at. Every failure,
+/// and every request so refused, is recorded for the System Log.
 struct Limited {
     limiters: Option<Arc<AuthLimiters>>,
+    log: Arc<AuthFailureLog>,
     source: String,
+    route: String,
 }
 
 impl Limited {
-    fn of(parts: &Parts) -> Result<Self, ApiError> {
+    fn of(parts: &Parts, service: &Service) -> Result<Self, ApiError> {
         // Without its peer (a router mounted without the accept loop's
         // ConnectInfo), a request is not limited: keying every unknown
         // source together would let one guesser lock out everyone.
@@ -96,38 +102,70 @@ impl Limited {
             .map(|c| c.0);
         let limited = Self {
             limiters: peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned()),
+            log: service.auth_failures().clone(),
             source: source_key(peer),
+            route: parts
+                .extensions
+                .get::<MatchedPath>()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
         };
-        if let Some(limiters) = &limited.limiters {
-            limiters
-                .admin
-                .check(&limited.source, Instant::now())
-                .map_err(ApiError::throttled)?;
+        if let Some(limiters) = &limited.limiters
+            && let Err(throttled) = limiters.admin.check(&limited.source, Instant::now())
+        {
+            audit(
+                &limited.log,
+                Credential::AdminToken,
+                &limited.source,
+                &limited.route,
+                None,
+            );
+            return Err(ApiError::throttled(throttled));
         }
         Ok(limited)
     }
 
-    /// The refusal of a wrong or missing token, counted against the source.
-    fn failed(&self) -> ApiError {
-        let Some(limiters) = &self.limiters else {
-            return invalid_token();
-        };
-        tracing::warn!(source = %self.source, "admin authentication failed");
-        match limiters.admin.failed(&self.source, Instant::now()) {
-            Ok(()) => invalid_token(),
-            Err(throttled) => {
-                tracing::warn!(source = %self.source, retry_after = ?throttled.retry_after,
-                    "admin authentication failures: source throttled");
-                invalid_token()
-            }
+    /// The refusal of a wrong or missing token, counted against the source
+    /// and recorded with `reason`.
+    fn failed(&self, reason: &str) -> ApiError {
+        tracing::warn!(source = %self.source, reason, "admin authentication failed");
+        audit(
+            &self.log,
+            Credential::AdminToken,
+            &self.source,
+            &self.route,
+            Some(reason),
+        );
+        if let Some(limiters) = &self.limiters
+            && let Err(throttled) = limiters.admin.failed(&self.source, Instant::now())
+        {
+            tracing::warn!(source = %self.source, retry_after = ?throttled.retry_after,
+                "admin authentication failures: source throttled");
         }
+        invalid_token()
     }
 }
 
 /// An admin token for a use case that checks it itself, against the state
 /// it reads (the decision API: [`Service::decide_as_admin`]). A token this
-/// process knows to be wrong is refused here, before the body is read.
-pub struct AdminToken(pub PresentedToken);
+/// process knows to be wrong is refused here, before the body is read; one
+/// the use case refuses is counted with [`AdminToken::refused`].
+pub struct AdminToken {
+    token: PresentedToken,
+    limited: Limited,
+}
+
+impl AdminToken {
+    /// The token presented.
+    pub fn token(&self) -> &PresentedToken {
+        &self.token
+    }
+
+    /// The refusal of this token by the use case, counted and recorded as
+    /// a failure, as the extractor's own are.
+    pub fn refused(&self) -> ApiError {
+        self.limited.failed(UNKNOWN)
+    }
+}
 
 impl FromRequestParts<Arc<Service>> for AdminToken {
     type Rejection = ApiError;
@@ -136,14 +174,14 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let limited = Limited::of(parts)?;
+        let limited = Limited::of(parts, service)?;
         let Ok(token) = presented(parts).map(PresentedToken::new) else {
-            return Err(limited.failed());
+            return Err(limited.failed(MALFORMED));
         };
         if !service.precheck_admin_token(&token) {
-            return Err(limited.failed());
+            return Err(limited.failed(UNKNOWN));
         }
-        Ok(Self(token))
+        Ok(Self { token, limited })
     }
 }
 

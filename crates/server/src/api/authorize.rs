@@ -17,7 +17,7 @@ use super::body::JsonBody;
 use super::device::errors::from_decision;
 use crate::ops::Metrics;
 use crate::service::Service;
-use crate::service::context::{DecisionRequest, DecisionResponse};
+use crate::service::context::{DecisionError, DecisionRequest, DecisionResponse};
 
 pub(crate) fn routes() -> Router<Arc<Service>> {
     Router::new()
@@ -36,8 +36,11 @@ async fn decide(
     // and reads on the store's read connection, which never waits for a
     // writer's fsync. The hop to a blocking thread cost more than the work.
     let response: DecisionResponse = service
-        .decide_as_admin(&admin.0, &policy, &request, OffsetDateTime::now_utc())
-        .map_err(from_decision)?;
+        .decide_as_admin(admin.token(), &policy, &request, OffsetDateTime::now_utc())
+        .map_err(|e| match e {
+            DecisionError::Unauthenticated => admin.refused(),
+            other => from_decision(other),
+        })?;
     metrics.decision(match response.decision.access {
         devicetrust_policy::model::Access::Allow => "ALLOW",
         devicetrust_policy::model::Access::Deny => "DENY",

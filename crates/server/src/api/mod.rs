@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
-pub use error::ApiError;
+pub use error::{ApiError, UNAVAILABLE};
 
 use crate::ops::{Limits, Metrics};
 use crate::service::{ScepEndpoints, Service};
@@ -47,12 +47,16 @@ pub fn router_with(service: Arc<Service>, metrics: Arc<Metrics>, limits: Limits)
         .layer(axum::Extension(metrics.clone()))
         .with_state(service.clone());
     // SCEP first catches up with configurations another process changed.
-    let scep = crate::scep_router(service.endpoints().clone()).layer(
-        axum::middleware::from_fn_with_state(service.clone(), sync_first),
+    let bodies =
+        crate::ops::admission::ScepBodies::new(limits.scep_bodies).counted(metrics.clone());
+    let scep =
+        crate::scep_routes::router_with(service.endpoints().clone(), Arc::new(bodies)).layer(
+            axum::middleware::from_fn_with_state(service.clone(), sync_first),
+        );
+    let limiters = Arc::new(
+        crate::ops::failures::AuthLimiters::new(limits.auth_failures)
+            .audited(service.auth_failures().clone()),
     );
-    let limiters = Arc::new(crate::ops::failures::AuthLimiters::new(
-        limits.auth_failures,
-    ));
     let counted = limiters.clone();
     metrics.set_auth_failure_source(Box::new(move || counted.counts()));
     let all = scep.merge(api).layer(axum::Extension(limiters));

@@ -9,8 +9,10 @@
 //! have refilled (which hold no information) are dropped first, then the
 //! fullest.
 
+use devicetrust_service::auth_failures::{AuthFailureLog, Credential};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -200,6 +202,8 @@ pub struct AuthLimiters {
     pub scep: FailureLimiter,
     /// Device API signatures that did not verify, per source.
     pub device: FailureLimiter,
+    /// Where failures are recorded for the System Log, if anywhere.
+    log: Option<Arc<AuthFailureLog>>,
 }
 
 impl AuthLimiters {
@@ -226,6 +230,28 @@ impl AuthLimiters {
             challenge: FailureLimiter::new(quota),
             scep: FailureLimiter::new(quota),
             device: FailureLimiter::new(quota),
+            log: None,
+        }
+    }
+
+    /// The same limiters, recording every failure in `log`.
+    #[must_use]
+    pub fn audited(mut self, log: Arc<AuthFailureLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Records a failure (or, without a `reason`, a throttled request) in
+    /// the System Log, when these limiters are [`AuthLimiters::audited`].
+    pub(crate) fn audit(
+        &self,
+        credential: Credential,
+        source: &str,
+        route: &str,
+        reason: Option<&str>,
+    ) {
+        if let Some(log) = &self.log {
+            audit(log, credential, source, route, reason);
         }
     }
 }
@@ -244,6 +270,42 @@ pub fn source_key(peer: Option<SocketAddr>) -> String {
         },
         None => "unknown".to_owned(),
     }
+}
+
+/// How long failures are folded in memory before they are written.
+pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Records a failed authentication for the System Log, or, without a
+/// `reason`, a request throttled before its credential was looked at; the
+/// first since the last write schedules the next, [`FLUSH_AFTER`] later.
+pub(crate) fn audit(
+    log: &Arc<AuthFailureLog>,
+    credential: Credential,
+    source: &str,
+    route: &str,
+    reason: Option<&str>,
+) {
+    let now = time::OffsetDateTime::now_utc();
+    let first = match reason {
+        Some(reason) => log.failed(credential, source, route, reason, now),
+        None => log.throttled(credential, source, route, now),
+    };
+    if !first {
+        return;
+    }
+    // Outside a runtime (a router driven by hand), the next failure inside one flushes.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let log = log.clone();
+    runtime.spawn(async move {
+        tokio::time::sleep(FLUSH_AFTER).await;
+        let flushed =
+            tokio::task::spawn_blocking(move || log.flush(time::OffsetDateTime::now_utc())).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::warn!(error = %e, "could not record failed authentications; retried with the next");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -25,6 +27,16 @@ pub struct ListenOptions {
     pub drain_timeout: Duration,
     /// TLS, if set.
     pub tls: Option<Arc<ServerConfig>>,
+    /// Connections open at once. Past it, a new connection is answered
+    /// 503 with `Retry-After` and closed (over TLS: closed before the
+    /// handshake, which is the expensive part).
+    pub max_connections: usize,
+    /// The largest read buffer of a connection: it bounds a request's
+    /// headers (larger gets 431) and what an idle or refused connection
+    /// holds, so that `max_connections` bounds memory.
+    pub max_buffer: usize,
+    /// Where refused and open connections are counted, if anywhere.
+    pub metrics: Option<Arc<super::Metrics>>,
 }
 
 impl Default for ListenOptions {
@@ -33,6 +45,121 @@ impl Default for ListenOptions {
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
             tls: None,
+            max_connections: 2048,
+            max_buffer: 64 * 1024,
+            metrics: None,
+        }
+    }
+}
+
+/// The answer to a connection past the cap, written without waiting: it
+/// fits in any socket buffer.
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Retry-After: 1\r\n\
+Cache-Control: no-store\r\n\
+X-Content-Type-Options: nosniff\r\n\
+Connection: close\r\n\
+Content-Length: 38\r\n\
+\r\n\
+Service unavailable: try again shortly";
+
+/// How long, and for how many bytes, a connection being closed keeps
+/// reading what its client still sends.
+const LINGER: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 2 * 1024 * 1024;
+
+/// A socket that, when closed, first sends its FIN, then reads and drops
+/// what the client is still sending (up to [`LINGER`] and [`LINGER_BYTES`])
+/// before it is closed. Closing a socket with unread data makes the kernel
+/// send a reset, which destroys the answer still in flight to the client:
+/// a 401 or 413 to a large body, refused before the body was read, would
+/// reach the client as "connection reset" instead.
+struct Lingering<S> {
+    inner: S,
+    closing: Option<(std::pin::Pin<Box<tokio::time::Sleep>>, u64)>,
+}
+
+impl<S> Lingering<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            closing: None,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Lingering<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.closing.is_none() {
+            std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            this.closing = Some((Box::pin(tokio::time::sleep(LINGER)), LINGER_BYTES));
+        }
+        let Some((deadline, left)) = this.closing.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 4096];
+        loop {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match std::pin::Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                // The client's end, or an error: nothing more to wait for.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    *left = left.saturating_sub(buf.filled().len() as u64);
+                    if *left == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A connection's hold on its slot; counted in the metrics while held.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Option<Arc<super::Metrics>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.connection(false);
         }
     }
 }
@@ -94,6 +221,26 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError
     Ok(Arc::new(config))
 }
 
+/// Connections the kernel may hold for us before we accept them. Tokio's
+/// `TcpListener::bind` asks for 1,024, fewer than
+/// [`ListenOptions::max_connections`]: a burst would overflow the queue,
+/// and its clients see resets instead of our answer (503 past the cap).
+/// The kernel lowers it to `net.core.somaxconn` if that is smaller.
+pub const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a backlog of [`BACKLOG`].
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a restarted server binds while old sockets linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve_until(
     listener: TcpListener,
@@ -108,6 +255,7 @@ pub async fn serve_until(
     } else {
         router
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -122,7 +270,26 @@ pub async fn serve_until(
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            if let Some(m) = &options.metrics {
+                m.refused("connection", "busy");
+            }
+            if acceptor.is_none() {
+                // Best effort: a full socket buffer just means no answer.
+                let _ = stream.try_write(REFUSED);
+            }
+            drop(stream);
+            continue;
+        };
+        if let Some(m) = &options.metrics {
+            m.connection(true);
+        }
+        let slot = Slot {
+            _permit: permit,
+            metrics: options.metrics.clone(),
+        };
         let _ = stream.set_nodelay(true);
+        let stream = Lingering::new(stream);
         // Each request knows its peer, for the failure limiters' keys.
         let service = TowerToHyperService::new(
             router
@@ -133,6 +300,7 @@ pub async fn serve_until(
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(options.header_timeout)
+            .max_buf_size(options.max_buffer.max(8192))
             .keep_alive(true);
         match &acceptor {
             None => {
@@ -142,6 +310,7 @@ pub async fn serve_until(
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             Some(acceptor) => {
@@ -164,6 +333,7 @@ pub async fn serve_until(
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
         }

@@ -48,6 +48,10 @@ struct Inner {
     enrollments: BTreeMap<(&'static str, &'static str), u64>,
     decisions: BTreeMap<&'static str, u64>,
     in_flight: i64,
+    /// Refused before any handler ran: by route family (or `connection`)
+    /// and reason.
+    refused: BTreeMap<(&'static str, &'static str), u64>,
+    connections_open: i64,
 }
 
 /// Counts another part of the service keeps itself, read at each scrape:
@@ -161,6 +165,24 @@ impl Metrics {
         })
     }
 
+    /// Counts a request or connection refused for load: `family` is a
+    /// route family or `connection`, `reason` why (`busy`, `budget`,
+    /// `too_slow`).
+    pub fn refused(&self, family: &'static str, reason: &'static str) {
+        self.with(|m| bump(&mut m.refused, (family, reason)));
+    }
+
+    /// Counts a connection accepted (`opened`) or ended.
+    pub fn connection(&self, opened: bool) {
+        self.with(|m| {
+            m.connections_open = if opened {
+                m.connections_open.saturating_add(1)
+            } else {
+                m.connections_open.saturating_sub(1)
+            };
+        });
+    }
+
     /// The Prometheus text exposition of everything recorded.
     pub fn render(&self) -> String {
         let external: Vec<(&'static str, &'static str, u64)> = self
@@ -226,6 +248,21 @@ impl Metrics {
                 "# HELP devicetrust_http_requests_in_flight Requests being handled.\n# TYPE devicetrust_http_requests_in_flight gauge\ndevicetrust_http_requests_in_flight {}",
                 m.in_flight
             );
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_connections_open Connections accepted and not yet closed.\n# TYPE devicetrust_connections_open gauge\ndevicetrust_connections_open {}",
+                m.connections_open
+            );
+            let _ = writeln!(
+                out,
+                "# HELP devicetrust_refused_total Requests and connections refused for load, by route family (or connection) and reason.\n# TYPE devicetrust_refused_total counter"
+            );
+            for ((family, reason), n) in &m.refused {
+                let _ = writeln!(
+                    out,
+                    "devicetrust_refused_total{{family=\"{family}\",reason=\"{reason}\"}} {n}"
+                );
+            }
             let _ = writeln!(
                 out,
                 "# HELP devicetrust_enrollments_total Enrollments by kind (scep, device) and outcome.\n# TYPE devicetrust_enrollments_total counter"

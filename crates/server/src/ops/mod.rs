@@ -1,6 +1,8 @@
 //! Operations: metrics, request limits and timeouts, logs, and the accept
 //! loop (TLS, slow-client deadlines, graceful shutdown).
 
+pub mod admission;
+mod body;
 pub mod failures;
 mod headers;
 mod listen;
@@ -14,8 +16,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::api::ApiError;
-pub use listen::{ListenOptions, TlsError, serve_until, shutdown_signal, tls_config};
+pub use listen::{
+    BACKLOG, ListenOptions, TlsError, bind, serve_until, shutdown_signal, tls_config,
+};
 pub use metrics::Metrics;
 
 /// Limits applied to every request.
@@ -27,6 +30,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Failed authentications allowed per source (admin tokens).
     pub auth_failures: failures::FailureQuota,
+    /// Requests in flight allowed per route family.
+    pub concurrency: admission::Concurrency,
+    /// How SCEP bodies, read before anything can be checked, are bounded.
+    pub scep_bodies: admission::ScepBodyLimits,
 }
 
 impl Default for Limits {
@@ -35,29 +42,38 @@ impl Default for Limits {
             max_body: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             auth_failures: failures::FailureQuota::default(),
+            concurrency: admission::Concurrency::default(),
+            scep_bodies: admission::ScepBodyLimits::default(),
         }
     }
 }
 
-/// Wraps `router` with per-route metrics and structured request
-/// logs (see [`metrics::track`]), a body limit (413, read in full before
-/// routing), a request timeout (408, which also cuts off clients that
-/// send their body slowly), and the security headers of every answer
-/// (`no-store`, `nosniff`, `no-referrer`, a CSP on HTML). `/metrics` is
-/// not among its routes: it is served apart ([`metrics_router`]).
+/// Wraps `router` with per-route metrics and structured request logs
+/// (see [`metrics::track`]), a request timeout (408, which also cuts off
+/// clients that send their body slowly), a cap on requests in flight per
+/// route family (503, [`admission`]), a body limit (413; bodies are read by
+/// the handlers, after their credentials were checked, never before
+/// routing), and the security headers of every answer (`no-store`,
+/// `nosniff`, `no-referrer`, a CSP on HTML). `/metrics` is not among its
+/// routes: it is served apart ([`metrics_router`]).
 pub fn instrument(router: Router, metrics: Arc<Metrics>, limits: Limits) -> Router {
+    let gates = Arc::new(admission::Gates::new(limits.concurrency, metrics.clone()));
     router
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            limits.max_body,
-            read_whole_body,
-        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gates,
+            admission::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.max_body,
+            body::bounded,
         ))
         .layer(axum::middleware::map_response(headers::on_every_answer))
 }
@@ -84,46 +100,4 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
             }),
         )
         .layer(axum::middleware::map_response(headers::on_every_answer))
-}
-
-/// Reads each request body in full (within the body limit) before routing.
-///
-/// A handler that answers without reading the body (an auth failure, a
-/// lifecycle POST that takes none) would otherwise leave bytes on the
-/// connection, and hyper then closes it after the response; clients that
-/// pooled the connection fail their next request on it. Reading first also
-/// puts every body under one limit and one timeout.
-async fn read_whole_body(
-    axum::extract::State(max_body): axum::extract::State<usize>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body as u64) {
-        return ApiError::too_large(max_body).into_response();
-    }
-    match axum::body::to_bytes(body, max_body).await {
-        Ok(bytes) => {
-            next.run(axum::extract::Request::from_parts(
-                parts,
-                axum::body::Body::from(bytes),
-            ))
-            .await
-        }
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                ApiError::too_large(max_body).into_response()
-            } else {
-                ApiError::invalid("the request body could not be read").into_response()
-            }
-        }
-    }
 }

@@ -82,6 +82,38 @@ fn render(event: &LogEvent) -> Value {
                 "debugContext": {"debugData": e},
             })
         }
+        LogEvent::AuthFailure(e) => {
+            // Folded: one event per source, credential, route and reason a
+            // minute, with its count; a throttled request was refused
+            // before its credential was looked at.
+            let throttled = e.reason == crate::service::auth_failures::THROTTLED;
+            json!({
+                "uuid": e.id,
+                "published": rfc3339(e.last),
+                "eventType": event.event_type(),
+                "severity": "WARN",
+                "displayMessage": format!(
+                    "{} {} from {}",
+                    e.failures.max(e.throttled),
+                    if throttled { "requests throttled" } else { "failed authentications" },
+                    e.source
+                ),
+                "actor": {"id": e.source, "type": "IpAddress"},
+                "client": {"ipAddress": e.source},
+                "outcome": {
+                    "result": if throttled { "DENY" } else { "FAILURE" },
+                    "reason": e.reason,
+                },
+                "target": [{"id": e.route, "type": "Route"}],
+                "debugContext": {"debugData": {
+                    "credential": e.credential,
+                    "failures": e.failures,
+                    "throttled": e.throttled,
+                    "firstSeen": rfc3339(e.first),
+                    "lastSeen": rfc3339(e.last),
+                }},
+            })
+        }
         _ => json!({"published": rfc3339(event.published()), "eventType": event.event_type()}),
     }
 }

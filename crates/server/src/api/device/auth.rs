@@ -23,11 +23,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use devicetrust_service::auth_failures::Credential;
 use time::OffsetDateTime;
 
 use super::errors::from_flow;
@@ -129,17 +130,27 @@ impl FromRequest<Arc<Service>> for SignedRequest {
             .map(|c| c.0);
         let limiter = peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned());
         let source = source_key(peer);
-        if let Some(limiter) = &limiter {
-            limiter
-                .device
-                .check(&source, Instant::now())
-                .map_err(ApiError::throttled)?;
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        if let Some(limiter) = &limiter
+            && let Err(throttled) = limiter.device.check(&source, Instant::now())
+        {
+            limiter.audit(Credential::DeviceSignature, &source, &route, None);
+            return Err(ApiError::throttled(throttled));
         }
         let verified = Self::verify(parts, body, service).await;
         if let (Err(e), Some(limiter)) = (&verified, &limiter)
             && e.status == axum::http::StatusCode::UNAUTHORIZED
         {
             tracing::warn!(%source, reason = %e.summary, "device authentication failed");
+            limiter.audit(
+                Credential::DeviceSignature,
+                &source,
+                &route,
+                Some(&e.summary),
+            );
             let _ = limiter.device.failed(&source, Instant::now());
         }
         verified
