@@ -720,12 +720,14 @@ fn check_link(link: &str) -> Result<(), IntegrationError> {
 }
 
 /// The device integrations recorded in the shared (PostgreSQL) database at
-/// `url`: what `devicetrust integrations list --database URL` prints.
+/// `url`: what `devicetrust integrations list --database URL` prints. The
+/// database is read as it is, never migrated.
 pub fn read_shared_integrations(url: &str) -> Result<Vec<StoredIntegration>, DataError> {
-    let store = devicetrust_store::PostgresStore::open(url).map_err(|source| DataError::Store {
-        what: "opening the PostgreSQL database",
-        source,
-    })?;
+    let store =
+        devicetrust_store::PostgresStore::open_current(url).map_err(|source| DataError::Store {
+            what: "opening the PostgreSQL database",
+            source,
+        })?;
     let document = devicetrust_store::Store::read(&store, |tx| {
         tx.settings_document(crate::SettingsStore::DOCUMENT)
     })

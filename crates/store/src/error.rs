@@ -56,6 +56,17 @@ pub enum Error {
         /// The newest this build knows.
         supported: i64,
     },
+    /// The database was written by an older version of this software, and
+    /// the caller may not migrate it (a command beside running replicas).
+    #[error(
+        "database schema version {found} is older than this build's ({expected}): start `devicetrust serve` of this version on it first"
+    )]
+    SchemaTooOld {
+        /// The version in the database.
+        found: i64,
+        /// The version this build writes.
+        expected: i64,
+    },
     /// A bounded table is full.
     #[error("too many {what} (limit {limit})")]
     LimitReached {
@@ -81,6 +92,7 @@ impl devicetrust_errors::HasKind for Error {
             Self::Storage { .. }
             | Self::Corrupt { .. }
             | Self::SchemaTooNew { .. }
+            | Self::SchemaTooOld { .. }
             | Self::ReadOnly => K::Internal,
         }
     }

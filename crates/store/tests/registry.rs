@@ -629,6 +629,36 @@ fn postgres_survives_reopen_and_refuses_a_newer_schema() {
         devicetrust_store::PostgresStore::open(&url),
         Err(Error::SchemaTooNew { .. })
     ));
+    assert!(matches!(
+        devicetrust_store::PostgresStore::open_current(&url),
+        Err(Error::SchemaTooNew { .. })
+    ));
+}
+
+/// A command beside running replicas opens the database as it is: on the
+/// current schema it reads; on an older one it is refused, and migrates
+/// nothing (the replicas' own version does that).
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_open_current_never_migrates() {
+    use devicetrust_store::PostgresStore;
+    let url = pg::fresh_database();
+    drop(PostgresStore::open(&url).unwrap());
+    assert!(PostgresStore::open_current(&url).is_ok());
+    let latest = devicetrust_store::latest_schema_version();
+    pg::psql(
+        &url,
+        &format!("DELETE FROM schema_migrations WHERE version = {latest}"),
+    );
+    // Refused twice the same way: the first refusal migrated nothing.
+    for _ in 0..2 {
+        match PostgresStore::open_current(&url) {
+            Err(Error::SchemaTooOld { found, expected }) => {
+                assert_eq!((found, expected), (latest - 1, latest));
+            }
+            other => panic!("expected SchemaTooOld, got {other:?}"),
+        }
+    }
 }
 
 fn reads_refuse_writes<S: Store>(store: S) {

@@ -38,12 +38,15 @@ impl Location {
     }
 }
 
-/// Opens the registry: the PostgreSQL database if one is named, else the
-/// folder's SQLite database (creating both if needed; a new folder is made
-/// private, 0700 on Unix, since the registry names users and devices).
+/// Opens the registry: the PostgreSQL database if one is named (as it is:
+/// a command beside running replicas never migrates their schema), else
+/// the folder's SQLite database (creating it if needed; a new folder is
+/// made private, 0700 on Unix, since the registry names users and devices).
 pub fn open(at: &Location) -> Result<Registry<Database>> {
     match (&at.database, &at.data) {
-        (Some(url), _) => Ok(Registry::new(Database::Postgres(PostgresStore::open(url)?))),
+        (Some(url), _) => Ok(Registry::new(Database::Postgres(
+            PostgresStore::open_current(url)?,
+        ))),
         (None, Some(data)) => Ok(Registry::new(Database::Sqlite(open_folder(data)?))),
         (None, None) => Err(Error::Config {
             what: "registry location",

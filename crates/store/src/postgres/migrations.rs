@@ -248,6 +248,30 @@ pub fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |(v, _)| *v)
 }
 
+/// Checks, without writing, that the schema is [`latest`]: for a command
+/// that works beside running replicas and must not migrate under them.
+pub(super) async fn check(client: &Client) -> Result<i64> {
+    let current: i64 = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(Error::storage("reading the schema version"))?;
+    match current.cmp(&latest()) {
+        std::cmp::Ordering::Equal => Ok(current),
+        std::cmp::Ordering::Greater => Err(Error::SchemaTooNew {
+            found: current,
+            supported: latest(),
+        }),
+        std::cmp::Ordering::Less => Err(Error::SchemaTooOld {
+            found: current,
+            expected: latest(),
+        }),
+    }
+}
+
 /// Brings the schema up to [`latest`], once across concurrently starting replicas.
 pub(super) async fn migrate(client: &mut Client) -> Result<i64> {
     let tx = client

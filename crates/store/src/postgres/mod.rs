@@ -106,6 +106,25 @@ impl PostgresStore {
     /// [`Error::Unavailable`] when the server cannot be reached (or its
     /// certificate is refused) within a few seconds.
     pub fn open(url: &str) -> Result<Self> {
+        let (store, mut client) = Self::connect(url)?;
+        store.run(migrations::migrate(&mut client))?;
+        drop(client);
+        Ok(store)
+    }
+
+    /// Like [`PostgresStore::open`], but never migrates: a database whose
+    /// schema is not this build's is refused ([`Error::SchemaTooOld`] or
+    /// [`Error::SchemaTooNew`]). For commands run beside live replicas
+    /// (`devices`, `integrations list`), which must not change the schema
+    /// under them.
+    pub fn open_current(url: &str) -> Result<Self> {
+        let (store, client) = Self::connect(url)?;
+        store.run(migrations::check(&client))?;
+        drop(client);
+        Ok(store)
+    }
+
+    fn connect(url: &str) -> Result<(Self, Object)> {
         let (url, tls) = tls::split(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| Error::Config {
             what: "database URL",
@@ -146,15 +165,14 @@ impl PostgresStore {
         };
         // Shown to the operator starting the service: with every cause (a
         // TLS refusal says why), which request-time errors keep to themselves.
-        let mut client = store.connection().map_err(|e| match e {
+        let client = store.connection().map_err(|e| match e {
             Error::Unavailable { context, source } => Error::Unavailable {
                 context,
                 source: causes(source.as_ref()).into(),
             },
             other => other,
         })?;
-        store.run(migrations::migrate(&mut client))?;
-        Ok(store)
+        Ok((store, client))
     }
 
     /// Runs `future` to completion on this thread, with the store's runtime
