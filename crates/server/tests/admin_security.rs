@@ -747,9 +747,24 @@ fn guessing_the_challenge_url_password_is_throttled() {
     );
 }
 
+/// CPU time this process has spent, over all its threads, in nanoseconds
+/// (`/proc/self/task/*/schedstat`; the server runs in this process).
+fn cpu_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 /// A SCEP flood of wrong challenges: each refusal costs us RSA operations,
 /// so past the burst a source is answered 429 before its message is
-/// decrypted; after the cool-down the right challenge enrolls.
+/// decrypted; after the cool-down the right challenge enrolls. The CPU
+/// spent per refused request, before the source is throttled and after,
+/// is measured with the messages made beforehand (printed, and the second
+/// must be a small fraction of the first).
 #[test]
 fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
     use devicetrust_pki::scep::{
@@ -757,8 +772,11 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
     };
     use devicetrust_pki::{Certificate, KeyAlgorithm, RequestBuilder, default_backend};
 
-    let refill = std::time::Duration::from_millis(1500);
-    let server = Limited::start(quota(3, refill));
+    const BURST: u32 = 20;
+    const THROTTLED: usize = 200;
+    // Long enough that no try is earned back while the throttled ones are sent.
+    let refill = std::time::Duration::from_secs(5);
+    let server = Limited::start(quota(BURST, refill));
     let created =
         server.add_integration(&json!({"platform": "MACOS", "challenge": {"type": "STATIC"}}));
     let id = created["id"].as_str().unwrap();
@@ -767,12 +785,12 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
     let key = default_backend().generate(KeyAlgorithm::RSA2048).unwrap();
     let signer = default_backend().signer(&key).unwrap();
     let self_signed = Certificate::self_signed("CN=device", signer.as_ref(), 1).unwrap();
-    let send = |transaction: &str, challenge: &str| {
+    let message = |transaction: &str, challenge: &str| {
         let csr = RequestBuilder::new("CN=device")
             .challenge_password(challenge)
             .sign(signer.as_ref())
             .unwrap();
-        let (body, _) = RequestMessage {
+        RequestMessage {
             message_type: MessageType::PkcsReq,
             transaction_id: transaction,
             payload: &csr,
@@ -782,7 +800,10 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
             signer: signer.as_ref(),
         }
         .encode()
-        .unwrap();
+        .unwrap()
+        .0
+    };
+    let send = |body: Vec<u8>| {
         let request = ureq::http::Request::builder()
             .method("POST")
             .uri(format!(
@@ -803,24 +824,48 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
         });
         (status, pki)
     };
+    let guesses: Vec<Vec<u8>> = (0..BURST as usize + THROTTLED)
+        .map(|i| message(&format!("tx-guess-{i}"), "wrong"))
+        .collect();
+    let (decrypted, throttled) = guesses.split_at(BURST as usize);
     // Summed over every endpoint ever served (a sync may rebuild this one).
     let refusals = || server.service.endpoints().outcome_totals().refused;
     let refused = refusals();
-    for guess in 1..=3 {
-        assert_eq!(
-            send(&format!("tx-guess-{guess}"), "wrong"),
-            (200, Some(PkiStatus::Failure))
-        );
+    let started = cpu_ns();
+    for guess in decrypted {
+        assert_eq!(send(guess.clone()), (200, Some(PkiStatus::Failure)));
     }
-    assert_eq!(send("tx-guess-4", "wrong"), (429, None));
-    assert_eq!(send("tx-right", secret), (429, None), "the source waits");
+    let per_decrypted = (cpu_ns() - started) / u64::from(BURST);
+    let started = cpu_ns();
+    for guess in throttled {
+        assert_eq!(send(guess.clone()).0, 429);
+    }
+    let per_throttled = (cpu_ns() - started) / THROTTLED as u64;
+    eprintln!(
+        "CPU per refused SCEP request: {} µs decrypted and refused, {} µs throttled ({}x less)",
+        per_decrypted / 1000,
+        per_throttled / 1000,
+        per_decrypted / per_throttled.max(1)
+    );
+    assert!(
+        per_throttled * 5 < per_decrypted,
+        "a throttled request should cost a fraction of a decrypted one: {per_throttled} ns vs {per_decrypted} ns"
+    );
+    assert_eq!(
+        send(message("tx-right", secret)),
+        (429, None),
+        "the source waits"
+    );
     assert_eq!(
         refusals(),
-        refused + 3,
+        refused + u64::from(BURST),
         "throttled requests were never decrypted"
     );
     std::thread::sleep(refill + std::time::Duration::from_millis(100));
-    assert_eq!(send("tx-right", secret), (200, Some(PkiStatus::Success)));
+    assert_eq!(
+        send(message("tx-right", secret)),
+        (200, Some(PkiStatus::Success))
+    );
     let route = format!("/scep/{id}/pkiclient.exe");
     let source = "127.0.0.1".to_owned();
     assert_eq!(
@@ -830,7 +875,7 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
                 source.clone(),
                 route.clone(),
                 "refused with FAILURE: a wrong challenge or a request the CA will not sign".into(),
-                3,
+                u64::from(BURST),
                 0
             ),
             (
@@ -838,7 +883,7 @@ fn a_flood_of_wrong_scep_challenges_is_throttled_per_source() {
                 route,
                 "throttled after repeated failures".into(),
                 0,
-                2
+                THROTTLED as u64 + 1
             ),
         ]
     );
