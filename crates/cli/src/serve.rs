@@ -79,6 +79,12 @@ pub struct ServeArgs {
     /// Defaults: admin=64 device=512 decision=512 scep=64 other=64.
     #[arg(long, value_name = "FAMILY=N", value_parser = family_cap)]
     pub max_requests: Vec<(ops::admission::Family, usize)>,
+    /// A load balancer or proxy (ADDRESS or ADDRESS/PREFIX; repeatable)
+    /// whose X-Forwarded-For is believed: the client is then the rightmost
+    /// address it lists that is not a trusted proxy. Without one, the
+    /// failure limits and the System Log see the balancer as the source.
+    #[arg(long, value_name = "RANGE")]
+    pub trusted_proxy: Vec<ops::proxy::IpRange>,
 }
 
 /// `FAMILY=N` of `--max-requests`.
@@ -421,6 +427,9 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
             tls,
             max_connections: args.max_connections as usize,
             metrics: Some(metrics.clone()),
+            trusted_proxies: std::sync::Arc::new(ops::proxy::TrustedProxies::new(
+                args.trusted_proxy.clone(),
+            )),
             ..ops::ListenOptions::default()
         };
         let mut limits = ops::Limits::default();

@@ -479,7 +479,14 @@ struct Limited {
 
 impl Limited {
     fn start(quota: devicetrust_server::ops::failures::FailureQuota) -> Self {
-        use devicetrust_server::ops::{self, Limits, ListenOptions, Metrics};
+        Self::start_with(quota, devicetrust_server::ops::ListenOptions::default())
+    }
+
+    fn start_with(
+        quota: devicetrust_server::ops::failures::FailureQuota,
+        listen: devicetrust_server::ops::ListenOptions,
+    ) -> Self {
+        use devicetrust_server::ops::{self, Limits, Metrics};
         let dir = tempfile::tempdir().unwrap();
         let opened = devicetrust_service::Service::open(
             common::engine::data_dir(dir.path()),
@@ -507,7 +514,7 @@ impl Limited {
         runtime.spawn(ops::serve_until(
             listener,
             router,
-            ListenOptions::default(),
+            listen,
             std::future::pending(),
         ));
         Self {
@@ -533,11 +540,27 @@ impl Limited {
         authorization: &str,
         body: Option<&Value>,
     ) -> (u16, String, [Option<String>; 4]) {
-        let request = ureq::http::Request::builder()
+        self.call_with(method, path, authorization, body, &[])
+    }
+
+    /// [`Limited::call`] with extra headers.
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, [Option<String>; 4]) {
+        let mut request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header("authorization", authorization)
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
             .body(body.map(Value::to_string).unwrap_or_default())
             .unwrap();
         let mut answer = self.agent.run(request).unwrap();
@@ -916,4 +939,54 @@ fn forged_device_signatures_are_throttled_per_source() {
         );
         assert!(!reason.contains("AAAA"), "never the credential: {reason}");
     }
+}
+
+/// Behind a trusted proxy, each client it forwards for is its own source:
+/// a guesser is throttled, another client behind the same proxy is not,
+/// and the System Log names the guesser. A client's own X-Forwarded-For,
+/// left of what the proxy appended, changes nothing.
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_is_its_own_source() {
+    use devicetrust_server::ops::ListenOptions;
+    use devicetrust_server::ops::proxy::TrustedProxies;
+    let listen = ListenOptions {
+        trusted_proxies: std::sync::Arc::new(TrustedProxies::new(vec![
+            "127.0.0.1".parse().unwrap(),
+        ])),
+        ..ListenOptions::default()
+    };
+    let server = Limited::start_with(quota(3, std::time::Duration::from_secs(60)), listen);
+    let from = |client: &str, token: &str| {
+        server
+            .call_with(
+                "GET",
+                "/api/v1/devices",
+                &format!("SSWS {token}"),
+                None,
+                &[("x-forwarded-for", client)],
+            )
+            .0
+    };
+    for spoofed in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        // The guesser varies the address it claims; the proxy appends the real one.
+        assert_eq!(from(&format!("{spoofed}, 203.0.113.1"), "dtadm_wrong"), 401);
+    }
+    assert_eq!(from("203.0.113.1", "dtadm_wrong"), 429);
+    assert_eq!(from("203.0.113.1", &server.token), 429, "the guesser waits");
+    assert_eq!(
+        from("203.0.113.2", "dtadm_wrong"),
+        401,
+        "another client does not"
+    );
+    assert_eq!(from("203.0.113.2", &server.token), 200);
+    let sources: Vec<String> = server
+        .failures("adminToken")
+        .into_iter()
+        .map(|(source, ..)| source)
+        .collect();
+    assert!(sources.contains(&"203.0.113.1".to_owned()), "{sources:?}");
+    assert!(
+        !sources.iter().any(|s| s.starts_with("198.51.100.")),
+        "{sources:?}"
+    );
 }

@@ -37,6 +37,9 @@ pub struct ListenOptions {
     pub max_buffer: usize,
     /// Where refused and open connections are counted, if anywhere.
     pub metrics: Option<Arc<super::Metrics>>,
+    /// Proxies believed about the client they forward for
+    /// ([`super::proxy`]); none by default.
+    pub trusted_proxies: Arc<super::proxy::TrustedProxies>,
 }
 
 impl Default for ListenOptions {
@@ -48,6 +51,7 @@ impl Default for ListenOptions {
             max_connections: 2048,
             max_buffer: 64 * 1024,
             metrics: None,
+            trusted_proxies: Arc::default(),
         }
     }
 }
@@ -254,6 +258,14 @@ pub async fn serve_until(
         router.layer(axum::middleware::map_response(super::headers::over_tls))
     } else {
         router
+    };
+    let router = if options.trusted_proxies.is_empty() {
+        router
+    } else {
+        router.layer(axum::middleware::from_fn_with_state(
+            options.trusted_proxies.clone(),
+            super::proxy::real_client,
+        ))
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     tokio::pin!(shutdown);

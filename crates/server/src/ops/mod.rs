@@ -7,6 +7,7 @@ pub mod failures;
 mod headers;
 mod listen;
 pub mod metrics;
+pub mod proxy;
 
 use std::sync::Arc;
 use std::time::Duration;
