@@ -333,3 +333,27 @@ fn injection_shaped_text_is_stored_and_returned_verbatim() {
     assert_eq!(session.status, 201, "{session:?}");
     assert_eq!(session.body["userId"], "o'brien\"; --");
 }
+
+/// The replay window is bounded per device: a device that sends more
+/// signed requests than its share of live nonces is refused (429) until
+/// they expire, and a quiet device beside it is not locked out.
+#[test]
+fn a_noisy_device_does_not_lock_out_a_quiet_one() {
+    let mut options = devicetrust_service::ServiceOptions::default();
+    options.device_api.replay_per_device = 5;
+    let h = Harness::start_with(options);
+    let noisy = h.register("alice", windows("S-NOISY"));
+    let quiet = h.register("bob", windows("S-QUIET"));
+    // Registration signs nothing: five requests fill the window.
+    let statuses: Vec<u16> = (0..8)
+        .map(|_| noisy.call(&h, "GET", ME, &Value::Null).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+    let refused = noisy.call(&h, "GET", ME, &Value::Null);
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused.body["errorCode"], "E0000047", "{refused:?}");
+    for _ in 0..3 {
+        let answer = quiet.call(&h, "GET", ME, &Value::Null);
+        assert_eq!(answer.status, 200, "the quiet device: {answer:?}");
+    }
+}
