@@ -990,3 +990,62 @@ fn behind_a_trusted_proxy_each_forwarded_client_is_its_own_source() {
         "{sources:?}"
     );
 }
+
+/// Registrations with a wrong enrollment token count against their source
+/// like forged signatures: past the burst, 429 before the body is read,
+/// and each one is in the System Log.
+#[test]
+fn guessing_enrollment_tokens_is_throttled_per_source() {
+    let server = Limited::start(quota(3, std::time::Duration::from_secs(60)));
+    use base64::Engine as _;
+    let backend = devicetrust_pki::default_backend();
+    let key = backend
+        .generate(devicetrust_pki::KeyAlgorithm::EcP256)
+        .unwrap();
+    // A well-formed registration, its key proof signed, with a guessed token.
+    let token = "dtenr_guess.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let message = devicetrust_service::device_keys::registration_message(
+        &ts,
+        token,
+        &key.public_key().fingerprint(),
+    );
+    let signature = backend
+        .signer(&key)
+        .unwrap()
+        .sign(message.as_bytes())
+        .unwrap();
+    let body = json!({
+        "enrollmentToken": token,
+        "publicKey": devicetrust_pki::encoding::to_pem("PUBLIC KEY", key.public_key().spki_der())
+            .unwrap(),
+        "keyProof": {
+            "ts": ts,
+            "signature": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature),
+        },
+        "profile": {"displayName": "guess", "platform": "WINDOWS", "sid": "S-1",
+                    "osVersion": "10.0.22631.4460", "registered": true},
+    });
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| {
+            server
+                .call("POST", "/device/v1/register", "", Some(&body))
+                .0
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    let recorded = server.failures("enrollmentToken");
+    let counts: Vec<(u64, u64)> = recorded.iter().map(|r| (r.3, r.4)).collect();
+    assert_eq!(counts.iter().map(|c| c.0).sum::<u64>(), 3, "{recorded:?}");
+    assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), 2, "{recorded:?}");
+    for (source, route, reason, ..) in &recorded {
+        assert_eq!(
+            (source.as_str(), route.as_str()),
+            ("127.0.0.1", "/device/v1/register")
+        );
+        assert!(
+            !reason.contains("dtenr_guess"),
+            "never the credential: {reason}"
+        );
+    }
+}

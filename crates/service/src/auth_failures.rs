@@ -71,6 +71,8 @@ pub enum Credential {
     ScepRequest,
     /// A device API request's signature.
     DeviceSignature,
+    /// An enrollment token presented to register a device.
+    EnrollmentToken,
 }
 
 impl Credential {
@@ -81,6 +83,7 @@ impl Credential {
             Self::ChallengeUrl => "challengeUrl",
             Self::ScepRequest => "scepRequest",
             Self::DeviceSignature => "deviceSignature",
+            Self::EnrollmentToken => "enrollmentToken",
         }
     }
 
@@ -91,6 +94,7 @@ impl Credential {
             "challengeUrl" => "pki.scep.challenge_url.authenticate",
             "scepRequest" => "pki.scep.request.authenticate",
             "deviceSignature" => "device.signature.authenticate",
+            "enrollmentToken" => "device.enrollment.authenticate",
             _ => "security.authenticate",
         }
     }

@@ -16,7 +16,7 @@ pub struct AuthFailureRecord {
     pub id: String,
     /// The org whose credential was tried.
     pub org: OrgId,
-    /// Which credential: `adminToken`, `challengeUrl`, `scepChallenge`, `deviceSignature`.
+    /// Which credential: `adminToken`, `challengeUrl`, `scepRequest`, `deviceSignature`, `enrollmentToken`.
     pub credential: String,
     /// The source address (an IPv6 source's /64).
     pub source: String,

@@ -26,6 +26,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use devicetrust_service::auth_failures::Credential;
@@ -123,37 +124,57 @@ impl FromRequest<Arc<Service>> for SignedRequest {
 
     async fn from_request(req: Request, service: &Arc<Service>) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        // Without its peer (a router mounted elsewhere), nothing is limited.
+        let guard = DeviceGuard::of(&parts, Credential::DeviceSignature)?;
+        guard.judged(Self::verify(parts, body, service).await)
+    }
+}
+
+/// A device API request's source under the device failure limiter: one
+/// out of tries is refused (429) before its body is read, and each 401 it
+/// earns counts against it and is recorded for the System Log. Without its
+/// peer (a router mounted elsewhere), nothing is limited.
+pub(crate) struct DeviceGuard {
+    limiter: Option<Arc<AuthLimiters>>,
+    credential: Credential,
+    source: String,
+    route: String,
+}
+
+impl DeviceGuard {
+    /// The guard of a request, or 429 when its source is out of tries.
+    pub(crate) fn of(parts: &Parts, credential: Credential) -> Result<Self, ApiError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let limiter = peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned());
-        let source = source_key(peer);
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-        if let Some(limiter) = &limiter
-            && let Err(throttled) = limiter.device.check(&source, Instant::now())
+        let guard = Self {
+            limiter: peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned()),
+            credential,
+            source: source_key(peer),
+            route: parts
+                .extensions
+                .get::<MatchedPath>()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+        };
+        if let Some(limiter) = &guard.limiter
+            && let Err(throttled) = limiter.device.check(&guard.source, Instant::now())
         {
-            limiter.audit(Credential::DeviceSignature, &source, &route, None);
+            limiter.audit(credential, &guard.source, &guard.route, None);
             return Err(ApiError::throttled(throttled));
         }
-        let verified = Self::verify(parts, body, service).await;
-        if let (Err(e), Some(limiter)) = (&verified, &limiter)
+        Ok(guard)
+    }
+
+    /// `outcome`, after counting it against the source if it is a 401.
+    pub(crate) fn judged<T>(&self, outcome: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let (Err(e), Some(limiter)) = (&outcome, &self.limiter)
             && e.status == axum::http::StatusCode::UNAUTHORIZED
         {
-            tracing::warn!(%source, reason = %e.summary, "device authentication failed");
-            limiter.audit(
-                Credential::DeviceSignature,
-                &source,
-                &route,
-                Some(&e.summary),
-            );
-            let _ = limiter.device.failed(&source, Instant::now());
+            tracing::warn!(source = %self.source, reason = %e.summary, "device authentication failed");
+            limiter.audit(self.credential, &self.source, &self.route, Some(&e.summary));
+            let _ = limiter.device.failed(&self.source, Instant::now());
         }
-        verified
+        outcome
     }
 }
 

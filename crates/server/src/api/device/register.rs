@@ -32,12 +32,14 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::auth::DeviceGuard;
 use super::errors::from_flow;
 use crate::api::ApiError;
 use crate::api::body::{parse_json, read_limited};
 use crate::ops::Metrics;
 use crate::service::Service;
 use crate::service::device_flows::Registration;
+use devicetrust_service::auth_failures::Credential;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -63,6 +65,18 @@ pub(crate) async fn register(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    // Wrong enrollment tokens count against their source like forged
+    // signatures: a source out of tries is refused before its body is read.
+    let guard = DeviceGuard::of(&parts, Credential::EnrollmentToken)?;
+    guard.judged(registered(service, metrics, parts, body).await)
+}
+
+async fn registered(
+    service: Arc<Service>,
+    metrics: Arc<Metrics>,
+    parts: axum::http::request::Parts,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     let bytes = read_limited(body, &parts.headers, service.options().device_api.max_body).await?;
     let body: RegisterBody = parse_json(&bytes)?;
     let proof_signature = URL_SAFE_NO_PAD
