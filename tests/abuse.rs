@@ -34,6 +34,8 @@ struct Server {
     child: Child,
     addr: String,
     metrics: String,
+    /// The admin token `init` printed (empty when started again).
+    token: String,
 }
 
 impl Drop for Server {
@@ -54,6 +56,14 @@ fn serve(data: &Path) -> Server {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
+    let printed: Value = serde_json::from_slice(&init.stdout).unwrap();
+    let mut server = start(data);
+    server.token = printed["adminToken"].as_str().unwrap().to_owned();
+    server
+}
+
+/// `serve` on an initialised folder.
+fn start(data: &Path) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--data", data.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
@@ -71,6 +81,7 @@ fn serve(data: &Path) -> Server {
     Server {
         addr: started["listening"].as_str().unwrap().to_owned(),
         metrics: started["metrics"].as_str().unwrap().to_owned(),
+        token: String::new(),
         child,
     }
 }
@@ -232,4 +243,47 @@ fn a_thousand_unauthenticated_megabyte_bodies_stay_under_the_memory_bound() {
         .call()
         .unwrap();
     assert_eq!(healthz.status(), 200);
+}
+
+/// Failed authentications are folded in memory for a second before they
+/// are written: a server stopped (SIGTERM) within that second writes them
+/// on its way out, and they are in the System Log after a restart.
+#[test]
+fn failures_folded_at_shutdown_are_written_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let token = server.token.clone();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for _ in 0..3 {
+        let answer = agent
+            .get(&format!("http://{}/api/v1/devices", server.addr))
+            .header("Authorization", "SSWS not-a-token")
+            .call()
+            .unwrap();
+        assert_eq!(answer.status(), 401);
+    }
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(server.child.wait().unwrap().success());
+    let server = start(dir.path());
+    let mut answer = agent
+        .get(&format!(
+            "http://{}/api/v1/logs?filter=eventType%20eq%20%22system.api_token.authenticate%22",
+            server.addr
+        ))
+        .header("Authorization", &format!("SSWS {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let events: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        events[0]["debugContext"]["debugData"]["failures"], 3,
+        "{events}"
+    );
 }

@@ -436,6 +436,7 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
         for (family, cap) in &args.max_requests {
             limits.concurrency.set(*family, *cap);
         }
+        let failures = opened.service.auth_failures().clone();
         let app = router_with(opened.service, metrics.clone(), limits);
         let (served, metrics_served) = tokio::join!(
             ops::serve_until(listener, app, listen, ops::shutdown_signal()),
@@ -446,6 +447,10 @@ pub(crate) fn serve(args: &ServeArgs, backend: &'static dyn Backend) -> Result<(
                 ops::shutdown_signal(),
             ),
         );
+        // Failed authentications still being folded are written before exit.
+        if let Err(e) = failures.flush(time::OffsetDateTime::now_utc()) {
+            tracing::warn!(error = %e, "could not record the last failed authentications");
+        }
         served.map_err(CliError::failed)?;
         metrics_served.map_err(CliError::failed)
     })
