@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -15,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::message_param;
 use crate::ops::admission::{BodyRefusal, Family, ScepBodies, busy};
-use crate::ops::failures::{AuthLimiters, Throttled, rate_limit_headers, source_key};
+use crate::ops::failures::{AuthLimiters, Guard, Route, Throttled, rate_limit_headers};
 use crate::service::{ScepEndpoint, ScepEndpoints};
 use devicetrust_pki::scep::PkiStatus;
 use devicetrust_service::auth_failures::Credential;
@@ -56,8 +55,6 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 async fn scep(
     State(endpoints): State<Arc<ScepEndpoints>>,
     Path(id): Path<String>,
-    limiters: Option<Extension<Arc<AuthLimiters>>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Extension(bodies): Extension<Arc<ScepBodies>>,
     RawQuery(query): RawQuery,
     request: Request,
@@ -84,17 +81,13 @@ async fn scep(
         "PKIOperation" => {
             // A source whose requests keep being refused (wrong challenges,
             // broken messages) waits before its next one is read, let alone
-            // costs an RSA decryption. Without its peer, nothing is limited.
-            let limited = peer.and(limiters).map(|l| Limited {
-                limiters: l.0,
-                source: source_key(peer.map(|p| p.0.0)),
-                route: format!("/scep/{id}/pkiclient.exe"),
-            });
-            if let Some(l) = &limited
-                && let Err(t) = l.limiters.scep.check(&l.key(), Instant::now())
-            {
-                l.limiters
-                    .audit(Credential::ScepRequest, &l.source, &l.route, None);
+            // costs an RSA decryption.
+            let guard = guard(
+                &parts.extensions,
+                Credential::ScepRequest,
+                format!("/scep/{id}/pkiclient.exe"),
+            );
+            if let Err(t) = guard.check() {
                 return throttled(t);
             }
             let (message, held) = if parts.method == Method::POST {
@@ -112,7 +105,7 @@ async fn scep(
                     Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
                 }
             };
-            let response = pki_operation(endpoint, message, limited).await;
+            let response = pki_operation(endpoint, message, &guard).await;
             // The body's share of the budget is back once its bytes are gone.
             drop(held);
             response
@@ -127,24 +120,17 @@ async fn scep(
     }
 }
 
-/// A SCEP request's source under the limiter, and what its audit names.
-struct Limited {
-    limiters: Arc<AuthLimiters>,
-    source: String,
-    route: String,
+/// The guard of a SCEP request; its audit names the configuration's `path`.
+fn guard(extensions: &axum::http::Extensions, credential: Credential, path: String) -> Guard {
+    Guard::new(
+        extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+        extensions.get::<Arc<AuthLimiters>>().cloned(),
+        credential,
+        Route::Path(path),
+    )
 }
 
-impl Limited {
-    fn key(&self) -> String {
-        format!("source:{}", self.source)
-    }
-}
-
-async fn pki_operation(
-    endpoint: Arc<ScepEndpoint>,
-    message: Vec<u8>,
-    limited: Option<Limited>,
-) -> Response {
+async fn pki_operation(endpoint: Arc<ScepEndpoint>, message: Vec<u8>, guard: &Guard) -> Response {
     // RSA decryption and signing take milliseconds: keep them off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         let reply = endpoint.service.pki_operation_with_status(&message);
@@ -166,10 +152,8 @@ async fn pki_operation(
         Ok(Err(_)) => Some("not a SCEP message this service can read"),
         Err(_) => None,
     };
-    if let (Some(reason), Some(l)) = (refused, &limited) {
-        l.limiters
-            .audit(Credential::ScepRequest, &l.source, &l.route, Some(reason));
-        let _ = l.limiters.scep.failed(&l.key(), Instant::now());
+    if let Some(reason) = refused {
+        guard.failed(reason);
     }
     match result {
         Ok(Ok((reply, _))) => {
@@ -211,10 +195,9 @@ fn throttled(t: Throttled) -> Response {
 async fn challenge(
     State(endpoints): State<Arc<ScepEndpoints>>,
     Path(id): Path<String>,
-    limiters: Option<Extension<Arc<AuthLimiters>>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
+    let (parts, _) = request.into_parts();
     let Some(dynamic) = endpoints
         .get(&id)
         .and_then(|e| e.dynamic.clone().map(|d| (e, d)))
@@ -222,45 +205,35 @@ async fn challenge(
         return text(StatusCode::NOT_FOUND, "no dynamic SCEP challenge here");
     };
     let (endpoint, store) = dynamic;
-    let credentials = basic_credentials(&headers);
+    let credentials = basic_credentials(&parts.headers);
     // Failures count per source and per configuration and username (a
     // username is the one guessed at, whichever source tries it), and a key
-    // out of tries is refused before its password is checked. Without its
-    // peer (a router mounted elsewhere), nothing is limited.
-    let limiter = peer.and(limiters).map(|l| l.0);
-    let source = source_key(peer.map(|p| p.0.0));
-    let route = format!("/scep/{id}/mscep_admin/");
-    let keys = [
-        Some(format!("source:{source}")),
-        credentials
-            .as_ref()
-            // Bounded, so a long made-up name cannot cost more memory.
-            .map(|(user, _)| format!("user:{id}:{}", user.chars().take(64).collect::<String>())),
-    ];
-    if let Some(limiter) = &limiter {
-        for key in keys.iter().flatten() {
-            if let Err(t) = limiter.challenge.check(key, Instant::now()) {
-                limiter.audit(Credential::ChallengeUrl, &source, &route, None);
-                return throttled(t);
-            }
-        }
+    // out of tries is refused before its password is checked.
+    let mut guard = guard(
+        &parts.extensions,
+        Credential::ChallengeUrl,
+        format!("/scep/{id}/mscep_admin/"),
+    );
+    if let Some((user, _)) = &credentials {
+        // Bounded, so a long made-up name cannot cost more memory. No
+        // source key starts with "user:".
+        guard = guard.with_key(format!(
+            "user:{id}:{}",
+            user.chars().take(64).collect::<String>()
+        ));
+    }
+    if let Err(t) = guard.check() {
+        return throttled(t);
     }
     let authorised = credentials
         .as_ref()
         .is_some_and(|(user, pass)| store.check_credentials(user, pass));
     if !authorised {
-        if let Some(limiter) = &limiter {
-            tracing::warn!(configuration = %id, "scep challenge URL authentication failed");
-            let reason = if credentials.is_some() {
-                "wrong username or password"
-            } else {
-                "no Basic credentials"
-            };
-            limiter.audit(Credential::ChallengeUrl, &source, &route, Some(reason));
-            for key in keys.iter().flatten() {
-                let _ = limiter.challenge.failed(key, Instant::now());
-            }
-        }
+        guard.failed(if credentials.is_some() {
+            "wrong username or password"
+        } else {
+            "no Basic credentials"
+        });
         return (
             StatusCode::UNAUTHORIZED,
             [(

@@ -8,19 +8,17 @@
 //! a source that keeps presenting wrong tokens is answered 429, without its
 //! token being looked at, until it has earned a try back.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use devicetrust_service::PresentedToken;
-use devicetrust_service::auth_failures::{AuthFailureLog, Credential};
+use devicetrust_service::auth_failures::Credential;
 
 use super::ApiError;
-use crate::ops::failures::{AuthLimiters, audit, source_key};
+use crate::ops::failures::Guard;
 use crate::service::Service;
 
 /// An authenticated admin: the ID of the token used (never the token).
@@ -68,12 +66,12 @@ impl FromRequestParts<Arc<Service>> for Admin {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let limited = Limited::of(parts, service)?;
-        let token = presented(parts).map_err(|_| limited.failed(MALFORMED))?;
+        let guard = checked(parts)?;
+        let token = presented(parts).map_err(|_| refused(&guard, MALFORMED))?;
         service
             .authenticate_admin(token)
             .map(|token_id| Admin { token_id })
-            .ok_or_else(|| limited.failed(UNKNOWN))
+            .ok_or_else(|| refused(&guard, UNKNOWN))
     }
 }
 
@@ -81,68 +79,18 @@ impl FromRequestParts<Arc<Service>> for Admin {
 const MALFORMED: &str = "no SSWS or Bearer token in the Authorization header";
 const UNKNOWN: &str = "unknown or revoked token";
 
-/// A request's source under the admin failure limiter: a source out of
-/// tries is refused (429) before its token is looked at. Every failure,
-/// and every request so refused, is recorded for the System Log.
-struct Limited {
-    limiters: Option<Arc<AuthLimiters>>,
-    log: Arc<AuthFailureLog>,
-    source: String,
-    route: String,
+/// The request's guard, or 429 when its source is out of tries: its token
+/// is not looked at then.
+fn checked(parts: &Parts) -> Result<Guard, ApiError> {
+    let guard = Guard::of(&parts.extensions, Credential::AdminToken);
+    guard.check().map_err(ApiError::throttled)?;
+    Ok(guard)
 }
 
-impl Limited {
-    fn of(parts: &Parts, service: &Service) -> Result<Self, ApiError> {
-        // Without its peer (a router mounted without the accept loop's
-        // ConnectInfo), a request is not limited: keying every unknown
-        // source together would let one guesser lock out everyone.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let limited = Self {
-            limiters: peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned()),
-            log: service.auth_failures().clone(),
-            source: source_key(peer),
-            route: parts
-                .extensions
-                .get::<MatchedPath>()
-                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-        };
-        if let Some(limiters) = &limited.limiters
-            && let Err(throttled) = limiters.admin.check(&limited.source, Instant::now())
-        {
-            audit(
-                &limited.log,
-                Credential::AdminToken,
-                &limited.source,
-                &limited.route,
-                None,
-            );
-            return Err(ApiError::throttled(throttled));
-        }
-        Ok(limited)
-    }
-
-    /// The refusal of a wrong or missing token, counted against the source
-    /// and recorded with `reason`.
-    fn failed(&self, reason: &str) -> ApiError {
-        tracing::warn!(source = %self.source, reason, "admin authentication failed");
-        audit(
-            &self.log,
-            Credential::AdminToken,
-            &self.source,
-            &self.route,
-            Some(reason),
-        );
-        if let Some(limiters) = &self.limiters
-            && let Err(throttled) = limiters.admin.failed(&self.source, Instant::now())
-        {
-            tracing::warn!(source = %self.source, retry_after = ?throttled.retry_after,
-                "admin authentication failures: source throttled");
-        }
-        invalid_token()
-    }
+/// The refusal of a wrong or missing token, counted and recorded.
+fn refused(guard: &Guard, reason: &str) -> ApiError {
+    guard.failed(reason);
+    invalid_token()
 }
 
 /// An admin token for a use case that checks it itself, against the state
@@ -151,7 +99,7 @@ impl Limited {
 /// the use case refuses is counted with [`AdminToken::refused`].
 pub struct AdminToken {
     token: PresentedToken,
-    limited: Limited,
+    guard: Guard,
 }
 
 impl AdminToken {
@@ -163,7 +111,7 @@ impl AdminToken {
     /// The refusal of this token by the use case, counted and recorded as
     /// a failure, as the extractor's own are.
     pub fn refused(&self) -> ApiError {
-        self.limited.failed(UNKNOWN)
+        refused(&self.guard, UNKNOWN)
     }
 }
 
@@ -174,14 +122,14 @@ impl FromRequestParts<Arc<Service>> for AdminToken {
         parts: &mut Parts,
         service: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let limited = Limited::of(parts, service)?;
+        let guard = checked(parts)?;
         let Ok(token) = presented(parts).map(PresentedToken::new) else {
-            return Err(limited.failed(MALFORMED));
+            return Err(refused(&guard, MALFORMED));
         };
         if !service.precheck_admin_token(&token) {
-            return Err(limited.failed(UNKNOWN));
+            return Err(refused(&guard, UNKNOWN));
         }
-        Ok(Self { token, limited })
+        Ok(Self { token, guard })
     }
 }
 

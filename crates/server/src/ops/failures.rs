@@ -9,13 +9,16 @@
 //! have refilled (which hold no information) are dropped first, then the
 //! fullest.
 
-use devicetrust_service::auth_failures::{AuthFailureLog, Credential};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use devicetrust_service::auth_failures::{AuthFailureLog, Credential};
+use time::OffsetDateTime;
 
 /// The most keys tracked at once (about 64 bytes each).
 pub const MAX_KEYS: usize = 65_536;
@@ -241,17 +244,14 @@ impl AuthLimiters {
         self
     }
 
-    /// Records a failure (or, without a `reason`, a throttled request) in
-    /// the System Log, when these limiters are [`AuthLimiters::audited`].
-    pub(crate) fn audit(
-        &self,
-        credential: Credential,
-        source: &str,
-        route: &str,
-        reason: Option<&str>,
-    ) {
-        if let Some(log) = &self.log {
-            audit(log, credential, source, route, reason);
+    /// The limiter of `credential`'s failures.
+    fn limiter(&self, credential: Credential) -> &FailureLimiter {
+        match credential {
+            Credential::AdminToken => &self.admin,
+            Credential::ChallengeUrl => &self.challenge,
+            Credential::ScepRequest => &self.scep,
+            // Signatures and enrollment tokens: what a device presents.
+            _ => &self.device,
         }
     }
 }
@@ -272,36 +272,153 @@ pub fn source_key(peer: Option<SocketAddr>) -> String {
     }
 }
 
+/// What a guarded request's audit names as its route.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// The matched route template (cheap to keep: it is only written out
+    /// on a failure).
+    Template(Option<MatchedPath>),
+    /// A path of the caller's making (a SCEP configuration's).
+    Path(String),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Template(Some(template)) => template.as_str(),
+            Self::Template(None) => "unmatched",
+            Self::Path(path) => path,
+        }
+    }
+}
+
+/// A request presenting `credential`, under that credential's failure
+/// limiter: a source out of tries is refused ([`Guard::check`]) before its
+/// credential is looked at; each failure ([`Guard::failed`]) counts
+/// against every key of the request (its source, and, for the challenge
+/// URL, the username guessed at). Every failure and every throttled
+/// request is recorded for the System Log.
+///
+/// Without its peer (a router mounted without the accept loop's
+/// `ConnectInfo`), a request is not limited, since keying every unknown
+/// source together would let one guesser lock out everyone; its failures
+/// are still recorded.
+pub(crate) struct Guard {
+    limiters: Option<Arc<AuthLimiters>>,
+    limited: bool,
+    credential: Credential,
+    source: String,
+    /// A key beside the source (the challenge URL's username).
+    also: Option<String>,
+    route: Route,
+}
+
+impl Guard {
+    /// The guard of a request from `peer`, with the router's `limiters`.
+    pub(crate) fn new(
+        peer: Option<SocketAddr>,
+        limiters: Option<Arc<AuthLimiters>>,
+        credential: Credential,
+        route: Route,
+    ) -> Self {
+        Self {
+            limiters,
+            limited: peer.is_some(),
+            credential,
+            source: source_key(peer),
+            also: None,
+            route,
+        }
+    }
+
+    /// The guard of a request with these extensions (its peer, the
+    /// router's limiters and its matched route).
+    pub(crate) fn of(extensions: &axum::http::Extensions, credential: Credential) -> Self {
+        Self::new(
+            extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            extensions.get::<Arc<AuthLimiters>>().cloned(),
+            credential,
+            Route::Template(extensions.get::<MatchedPath>().cloned()),
+        )
+    }
+
+    /// The same guard, also counting failures against `key`.
+    #[must_use]
+    pub(crate) fn with_key(mut self, key: String) -> Self {
+        self.also = Some(key);
+        self
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.source.as_str()).chain(self.also.as_deref())
+    }
+
+    /// Refuses a request one of whose keys is out of tries, recording it.
+    pub(crate) fn check(&self) -> Result<(), Throttled> {
+        let Some(limiters) = self.limiters.as_ref().filter(|_| self.limited) else {
+            return Ok(());
+        };
+        let limiter = limiters.limiter(self.credential);
+        for key in self.keys() {
+            if let Err(throttled) = limiter.check(key, Instant::now()) {
+                self.record(limiters, None);
+                return Err(throttled);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failure, for `reason` (never the credential), against
+    /// every key, and records it.
+    pub(crate) fn failed(&self, reason: &str) {
+        let Some(limiters) = &self.limiters else {
+            return;
+        };
+        tracing::warn!(credential = self.credential.name(), source = %self.source, reason,
+            "authentication failed");
+        self.record(limiters, Some(reason));
+        if !self.limited {
+            return;
+        }
+        let limiter = limiters.limiter(self.credential);
+        for key in self.keys() {
+            if let Err(throttled) = limiter.failed(key, Instant::now()) {
+                tracing::warn!(credential = self.credential.name(), source = %self.source,
+                    retry_after = ?throttled.retry_after, "authentication failures: throttled");
+            }
+        }
+    }
+
+    /// Records a failure or, without a `reason`, a throttled request; the
+    /// first since the last write schedules the next, [`FLUSH_AFTER`] later.
+    fn record(&self, limiters: &AuthLimiters, reason: Option<&str>) {
+        let Some(log) = &limiters.log else {
+            return;
+        };
+        let (source, route, now) = (&self.source, self.route.as_str(), OffsetDateTime::now_utc());
+        let first = match reason {
+            Some(reason) => log.failed(self.credential, source, route, reason, now),
+            None => log.throttled(self.credential, source, route, now),
+        };
+        if first {
+            schedule_flush(log.clone());
+        }
+    }
+}
+
 /// How long failures are folded in memory before they are written.
 pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Records a failed authentication for the System Log, or, without a
-/// `reason`, a request throttled before its credential was looked at; the
-/// first since the last write schedules the next, [`FLUSH_AFTER`] later.
-pub(crate) fn audit(
-    log: &Arc<AuthFailureLog>,
-    credential: Credential,
-    source: &str,
-    route: &str,
-    reason: Option<&str>,
-) {
-    let now = time::OffsetDateTime::now_utc();
-    let first = match reason {
-        Some(reason) => log.failed(credential, source, route, reason, now),
-        None => log.throttled(credential, source, route, now),
-    };
-    if !first {
-        return;
-    }
-    // Outside a runtime (a router driven by hand), the next failure inside one flushes.
+/// Writes `log`'s folds [`FLUSH_AFTER`] from now. Outside a runtime (a
+/// router driven by hand), the next failure inside one does.
+fn schedule_flush(log: Arc<AuthFailureLog>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let log = log.clone();
     runtime.spawn(async move {
         tokio::time::sleep(FLUSH_AFTER).await;
         let flushed =
-            tokio::task::spawn_blocking(move || log.flush(time::OffsetDateTime::now_utc())).await;
+            tokio::task::spawn_blocking(move || log.flush(OffsetDateTime::now_utc())).await;
         if let Ok(Err(e)) = flushed {
             tracing::warn!(error = %e, "could not record failed authentications; retried with the next");
         }

@@ -18,12 +18,10 @@
 //! its body is read or its signature checked. Not per device: anyone who
 //! knows a device's ID could then lock that device out.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -35,7 +33,7 @@ use time::OffsetDateTime;
 use super::errors::from_flow;
 use crate::api::ApiError;
 use crate::api::body::read_limited;
-use crate::ops::failures::{AuthLimiters, source_key};
+use crate::ops::failures::Guard;
 use crate::service::Service;
 use crate::service::device_flows::{AuthenticatedDevice, SignedCall};
 use crate::service::device_keys;
@@ -129,50 +127,25 @@ impl FromRequest<Arc<Service>> for SignedRequest {
     }
 }
 
-/// A device API request's source under the device failure limiter: one
-/// out of tries is refused (429) before its body is read, and each 401 it
-/// earns counts against it and is recorded for the System Log. Without its
-/// peer (a router mounted elsewhere), nothing is limited.
-pub(crate) struct DeviceGuard {
-    limiter: Option<Arc<AuthLimiters>>,
-    credential: Credential,
-    source: String,
-    route: String,
-}
+/// A device API request's guard ([`Guard`]): one whose source is out of
+/// tries is refused (429) before its body is read, and each 401 it earns
+/// counts against it and is recorded for the System Log.
+pub(crate) struct DeviceGuard(Guard);
 
 impl DeviceGuard {
     /// The guard of a request, or 429 when its source is out of tries.
     pub(crate) fn of(parts: &Parts, credential: Credential) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let guard = Self {
-            limiter: peer.and(parts.extensions.get::<Arc<AuthLimiters>>().cloned()),
-            credential,
-            source: source_key(peer),
-            route: parts
-                .extensions
-                .get::<MatchedPath>()
-                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-        };
-        if let Some(limiter) = &guard.limiter
-            && let Err(throttled) = limiter.device.check(&guard.source, Instant::now())
-        {
-            limiter.audit(credential, &guard.source, &guard.route, None);
-            return Err(ApiError::throttled(throttled));
-        }
-        Ok(guard)
+        let guard = Guard::of(&parts.extensions, credential);
+        guard.check().map_err(ApiError::throttled)?;
+        Ok(Self(guard))
     }
 
-    /// `outcome`, after counting it against the source if it is a 401.
+    /// `outcome`, after counting it as a failure if it is a 401.
     pub(crate) fn judged<T>(&self, outcome: Result<T, ApiError>) -> Result<T, ApiError> {
-        if let (Err(e), Some(limiter)) = (&outcome, &self.limiter)
+        if let Err(e) = &outcome
             && e.status == axum::http::StatusCode::UNAUTHORIZED
         {
-            tracing::warn!(source = %self.source, reason = %e.summary, "device authentication failed");
-            limiter.audit(self.credential, &self.source, &self.route, Some(&e.summary));
-            let _ = limiter.device.failed(&self.source, Instant::now());
+            self.0.failed(&e.summary);
         }
         outcome
     }
