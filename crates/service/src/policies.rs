@@ -285,17 +285,12 @@ impl Managed for DeviceAssurance {
 /// also sort as text (`time`'s RFC 3339 drops trailing zeros: `05.1Z`
 /// sorted after `05.15Z`).
 fn okta_time(now: OffsetDateTime) -> String {
-    let t = now.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    const OKTA: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.to_offset(time::UtcOffset::UTC)
+        .format(OKTA)
+        .unwrap_or_default()
 }
 
 /// Writes `item` into its section inside a settings update: the existence

@@ -12,17 +12,22 @@ use serde::de::DeserializeOwned;
 use crate::api::ApiError;
 use crate::service::Service;
 
+/// The body length a request declares (`Content-Length`), if it declares
+/// a usable one. Every limit checks it before reading.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads at most `limit` bytes of `body`.
 pub(crate) async fn read_limited(
     body: Body,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+    if declared_length(headers).is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(ApiError::too_large(limit));
     }
     // Without a usable Content-Length the limit is enforced while reading;

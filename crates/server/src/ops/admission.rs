@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -21,8 +21,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::Metrics;
-use crate::api::ApiError;
-use crate::api::UNAVAILABLE;
+use crate::api::body::declared_length;
+use crate::api::{ApiError, UNAVAILABLE};
 
 /// Routes that share a cap on requests in flight: a flood of one cannot
 /// starve the others.
@@ -326,17 +326,15 @@ impl ScepBodies {
         mut body: Body,
         max: usize,
     ) -> Result<(Vec<u8>, OwnedSemaphorePermit), BodyRefusal> {
-        let declared = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let reserve = match declared {
+        let reserve = match declared_length(headers) {
             Some(n) if n > max as u64 => return Err(BodyRefusal::TooLarge { limit: max }),
             Some(n) => usize::try_from(n).unwrap_or(max),
             None => max,
         };
-        let permits =
-            u32::try_from(reserve.max(1)).map_err(|_| BodyRefusal::TooLarge { limit: max })?;
+        // Never more than the whole budget, which a smaller budget than
+        // `max` could otherwise never grant.
+        let permits = u32::try_from(reserve.clamp(1, self.limits.in_flight_bytes.max(1)))
+            .map_err(|_| BodyRefusal::TooLarge { limit: max })?;
         let Ok(permit) = self.budget.clone().try_acquire_many_owned(permits) else {
             self.count("budget");
             return Err(BodyRefusal::Busy);
@@ -382,6 +380,7 @@ mod tests {
 
     use super::*;
     use axum::body::Bytes;
+    use axum::http::header::CONTENT_LENGTH;
 
     #[test]
     fn paths_fall_into_their_families() {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
-use axum::http::header::{CONNECTION, CONTENT_LENGTH};
+use axum::http::header::CONNECTION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use http_body_util::BodyExt as _;
@@ -23,6 +23,7 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::oneshot;
 
 use crate::api::ApiError;
+use crate::api::body::declared_length;
 
 /// The most of an unread body drained to keep its connection.
 pub const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -40,12 +41,7 @@ pub(crate) async fn bounded(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body as u64) {
+    if declared_length(&parts.headers).is_some_and(|len| len > max_body as u64) {
         return close(ApiError::too_large(max_body).into_response());
     }
     if body.is_end_stream() {

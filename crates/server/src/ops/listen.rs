@@ -57,16 +57,17 @@ impl Default for ListenOptions {
 }
 
 /// The answer to a connection past the cap, written without waiting: it
-/// fits in any socket buffer.
-const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: text/plain; charset=utf-8\r\n\
-Retry-After: 1\r\n\
-Cache-Control: no-store\r\n\
-X-Content-Type-Options: nosniff\r\n\
-Connection: close\r\n\
-Content-Length: 38\r\n\
-\r\n\
-Service unavailable: try again shortly";
+/// fits in any socket buffer. Its text is every 503's.
+fn refused_answer() -> Vec<u8> {
+    use crate::api::UNAVAILABLE;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Retry-After: 1\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{UNAVAILABLE}",
+        UNAVAILABLE.len()
+    )
+    .into_bytes()
+}
 
 /// How long, and for how many bytes, a connection being closed keeps
 /// reading what its client still sends.
@@ -268,6 +269,7 @@ pub async fn serve_until(
         ))
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let refused = refused_answer();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -288,7 +290,7 @@ pub async fn serve_until(
             }
             if acceptor.is_none() {
                 // Best effort: a full socket buffer just means no answer.
-                let _ = stream.try_write(REFUSED);
+                let _ = stream.try_write(&refused);
             }
             drop(stream);
             continue;
