@@ -214,17 +214,17 @@ impl AuthFailureLog {
     /// stay, for the next flush.
     pub fn flush(&self, now: OffsetDateTime) -> Result<(), devicetrust_store::Error> {
         self.flush_scheduled.store(false, Ordering::Release);
-        let dirty: Vec<AuthFailureRecord> = {
+        let dirty: Vec<(Key, AuthFailureRecord)> = {
             let mut pending = self
                 .pending
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let dirty = pending
-                .values_mut()
-                .filter(|f| f.dirty)
-                .map(|f| {
+                .iter_mut()
+                .filter(|(_, f)| f.dirty)
+                .map(|(key, f)| {
                     f.dirty = false;
-                    f.record.clone()
+                    (key.clone(), f.record.clone())
                 })
                 .collect();
             pending.retain(|_, f| f.dirty || f.record.first + FOLD_WINDOW > now);
@@ -233,23 +233,25 @@ impl AuthFailureLog {
         if dirty.is_empty() {
             return Ok(());
         }
+        let records: Vec<AuthFailureRecord> = dirty.iter().map(|(_, r)| r.clone()).collect();
         let written = self
             .store
-            .write(|tx| tx.put_auth_failures(&self.org, &dirty, MAX_RECORDS));
+            .write(|tx| tx.put_auth_failures(&self.org, &records, MAX_RECORDS));
         if let Err(e) = written {
-            // Keep them for the next flush, unless a newer fold took their place.
+            // Kept for the next flush: marked again, or put back if their
+            // window ended meanwhile (a newer fold of the key stays).
             let mut pending = self
                 .pending
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            for record in dirty {
-                let key = pending
-                    .iter()
-                    .find(|(_, f)| f.record.id == record.id)
-                    .map(|(k, _)| k.clone());
-                if let Some(fold) = key.and_then(|k| pending.get_mut(&k)) {
-                    fold.dirty = true;
-                }
+            for (key, record) in dirty {
+                pending
+                    .entry(key)
+                    .and_modify(|f| f.dirty = true)
+                    .or_insert(Fold {
+                        record,
+                        dirty: true,
+                    });
             }
             return Err(e);
         }
@@ -339,6 +341,31 @@ mod tests {
         log.failed(admin, "192.0.2.1", "/api/v1/devices", "invalid token", next);
         log.flush(next).unwrap();
         assert_eq!(log.stored(t0(), None, 100).unwrap().len(), 4);
+    }
+
+    /// A write that fails keeps what it was writing for the next flush,
+    /// even folds whose window ended meanwhile.
+    #[test]
+    fn a_failed_flush_keeps_its_folds_for_the_next() {
+        let (dir, log) = log();
+        log.failed(
+            Credential::ChallengeUrl,
+            "192.0.2.9",
+            "/scep/c/mscep_admin/",
+            "wrong",
+            t0(),
+        );
+        let side = rusqlite::Connection::open(dir.path().join("db")).unwrap();
+        side.execute_batch("ALTER TABLE auth_failures RENAME TO hidden")
+            .unwrap();
+        let after_window = t0() + FOLD_WINDOW + Duration::seconds(1);
+        assert!(log.flush(after_window).is_err());
+        side.execute_batch("ALTER TABLE hidden RENAME TO auth_failures")
+            .unwrap();
+        log.flush(after_window).unwrap();
+        let stored = log.stored(t0(), None, 10).unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(stored[0].failures, 1);
     }
 
     #[test]
